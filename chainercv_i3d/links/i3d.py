@@ -1,0 +1,212 @@
+import functools
+
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy
+
+from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.pickable_sequential_chain import \
+    PickableSequentialChain
+from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.modality import MODALITY_CHANNELS
+from chainercv_i3d.pretrained.npz_weights import resolve_pretrained_model
+
+# DeepMind's network, layer by layer (names are its endpoint names in lower
+# case). 'unit': (out_channels, ksize, stride); 'pool': max pool (ksize,
+# stride); 'mixed': the channels of the six convs of an InceptionBlock.
+LAYERS = (
+    ('conv3d_1a_7x7', 'unit', (64, 7, 2)),
+    ('maxpool3d_2a_3x3', 'pool', ((1, 3, 3), (1, 2, 2))),
+    ('conv3d_2b_1x1', 'unit', (64, 1, 1)),
+    ('conv3d_2c_3x3', 'unit', (192, 3, 1)),
+    ('maxpool3d_3a_3x3', 'pool', ((1, 3, 3), (1, 2, 2))),
+    ('mixed_3b', 'mixed', (64, 96, 128, 16, 32, 32)),
+    ('mixed_3c', 'mixed', (128, 128, 192, 32, 96, 64)),
+    ('maxpool3d_4a_3x3', 'pool', ((3, 3, 3), (2, 2, 2))),
+    ('mixed_4b', 'mixed', (192, 96, 208, 16, 48, 64)),
+    ('mixed_4c', 'mixed', (160, 112, 224, 24, 64, 64)),
+    ('mixed_4d', 'mixed', (128, 128, 256, 24, 64, 64)),
+    ('mixed_4e', 'mixed', (112, 144, 288, 32, 64, 64)),
+    ('mixed_4f', 'mixed', (256, 160, 320, 32, 128, 128)),
+    ('maxpool3d_5a_2x2', 'pool', ((2, 2, 2), (2, 2, 2))),
+    ('mixed_5b', 'mixed', (256, 160, 320, 32, 128, 128)),
+    ('mixed_5c', 'mixed', (384, 192, 384, 48, 128, 128)),
+)
+HEAD_LAYERS = ('avgpool', 'logits', 'prob')
+# The head's VALID average pool over (time, height, width) of mixed_5c.
+AVGPOOL_KSIZE = (2, 7, 7)
+
+
+def _layer_stride(kind, args):
+    if kind == 'unit':
+        return (args[2],) * 3
+    if kind == 'pool':
+        return args[1]
+    return (1, 1, 1)
+
+
+def min_input_size():
+    """Returns the smallest ``(T, H, W)`` for which the head can run.
+
+    SAME layers give ``ceil(in / stride)``, so ``mixed_5c`` has at least
+    ``k`` elements on an axis iff the input has more than ``(k - 1) * S``,
+    ``S`` the product of the strides on that axis (8 in time, 32 in space).
+    """
+    total = numpy.ones(3, dtype=int)
+    for _, kind, args in LAYERS:
+        total *= _layer_stride(kind, args)
+    return tuple(int((k - 1) * s + 1) for k, s in zip(AVGPOOL_KSIZE, total))
+
+
+def _average_pool_per_step(x):
+    # 2x7x7 VALID average pool, then drop the two spatial axes of size 1.
+    h = F.average_pooling_nd(x, AVGPOOL_KSIZE, stride=1, pad=0)
+    return F.reshape(h, h.shape[:3])
+
+
+class Logits(chainer.Chain):
+    """The classifier: dropout, 1x1x1 conv with bias, mean over time.
+
+    Args:
+        in_channels (int): Feature channels (1024).
+        n_class (int): Number of classes.
+        dropout_ratio (float): Drop probability (train mode only).
+        initialW (callable): Initializer of the convolution weight.
+    """
+
+    def __init__(self, in_channels, n_class, dropout_ratio, initialW=None):
+        super(Logits, self).__init__()
+        self.dropout_ratio = dropout_ratio
+        with self.init_scope():
+            self.conv = L.ConvolutionND(
+                3, in_channels, n_class, 1, initialW=initialW)
+
+    def forward(self, x):
+        """Maps ``(N, C, T)`` features to ``(N, n_class)`` logits."""
+        h = F.dropout(x, self.dropout_ratio)
+        h = self.conv(F.reshape(h, h.shape + (1, 1)))
+        return F.mean(h, axis=(2, 3, 4))
+
+
+class I3D(PickableSequentialChain):
+    """Inflated 3D ConvNet (Inception-v1 I3D), one stream, as DeepMind's.
+
+    Carreira and Zisserman, "Quo Vadis, Action Recognition? A New Model and
+    the Kinetics Dataset", CVPR 2017. Numerically the same function as
+    DeepMind's TensorFlow model: TensorFlow's SAME padding computed at run time
+    (asymmetric on odd sizes), batch normalization without scale and with
+    ``eps = 1e-3``, a 2x7x7 VALID average pool and logits averaged over time.
+
+    Input is ``(N, C, T, H, W)`` float32 in model range: RGB (``C = 3``)
+    rescaled to [-1, 1]; optical flow (``C = 2``, x then y) clipped to
+    [-20, 20] and divided by 20. Any ``T, H, W`` works up to ``mixed_5c``;
+    the head needs at least :func:`min_input_size` ``= (9, 193, 193)``.
+
+    Layers (``layer_names``; pick any of them with ``pick``):
+
+    ====================  ===========================================
+    name                  output shape for a (N, C, 64, 224, 224) input
+    ====================  ===========================================
+    ``conv3d_1a_7x7``     (N, 64, 32, 112, 112)
+    ``maxpool3d_2a_3x3``  (N, 64, 32, 56, 56)
+    ``conv3d_2b_1x1``     (N, 64, 32, 56, 56)
+    ``conv3d_2c_3x3``     (N, 192, 32, 56, 56)
+    ``maxpool3d_3a_3x3``  (N, 192, 32, 28, 28)
+    ``mixed_3b``          (N, 256, 32, 28, 28)
+    ``mixed_3c``          (N, 480, 32, 28, 28)
+    ``maxpool3d_4a_3x3``  (N, 480, 16, 14, 14)
+    ``mixed_4b`` .. 4f    (N, 512 / 512 / 512 / 528 / 832, 16, 14, 14)
+    ``maxpool3d_5a_2x2``  (N, 832, 8, 7, 7)
+    ``mixed_5b``          (N, 832, 8, 7, 7)
+    ``mixed_5c``          (N, 1024, 8, 7, 7)
+    ``avgpool``           (N, 1024, 7): one 1024-d feature per time step
+    ``logits``            (N, n_class): mean over time of the per-step logits
+    ``prob``              (N, n_class): softmax of ``logits``
+    ====================  ===========================================
+
+    The default ``pick`` is ``'logits'``. Use test mode for inference
+    (``with chainer.using_config('train', False)``): in train mode batch
+    normalization uses the batch's statistics and dropout is active.
+
+    Args:
+        n_class (int): Number of classes. ``None``: from ``pretrained_model``,
+            else 400.
+        modality (str): ``'rgb'`` or ``'flow'``. ``None``: from
+            ``pretrained_model``, else ``'rgb'``.
+        pretrained_model (str): Path of an ``.npz`` written by
+            ``examples/i3d/tfckpt2npz.py`` or ``chainer.serializers.save_npz``,
+            or ``None`` for random weights. A ``n_class`` or ``modality``
+            given explicitly must agree with the file.
+        dropout_ratio (float): Drop probability before the logits in train
+            mode. DeepMind's ``dropout_keep_prob`` is ``1 - dropout_ratio``.
+        initialW (callable): Initializer of the convolution weights when no
+            pretrained model is loaded.
+
+    Example:
+
+        >>> model = I3D(pretrained_model='rgb_imagenet_kinetics400.npz')
+        >>> with chainer.using_config('train', False), \\
+        ...         chainer.no_backprop_mode():
+        ...     logits = model(clip)  # clip: (1, 3, 79, 224, 224) in [-1, 1]
+        >>> model.pick = 'avgpool'  # features; nothing after avgpool is run
+    """
+
+    def __init__(self, n_class=None, modality=None, pretrained_model=None,
+                 dropout_ratio=0.5, initialW=None):
+        super(I3D, self).__init__()
+        n_class, modality, path = resolve_pretrained_model(
+            pretrained_model, n_class, modality)
+        if modality not in MODALITY_CHANNELS:
+            raise ValueError('modality must be one of {}, not {!r}'.format(
+                sorted(MODALITY_CHANNELS), modality))
+        self.n_class = n_class
+        self.modality = modality
+        self.in_channels = MODALITY_CHANNELS[modality]
+        channels = self.in_channels
+        with self.init_scope():
+            for name, kind, args in LAYERS:
+                layer, channels = self._make_layer(
+                    kind, args, channels, initialW)
+                setattr(self, name, layer)
+            self.avgpool = _average_pool_per_step
+            self.logits = Logits(channels, n_class, dropout_ratio, initialW)
+            self.prob = functools.partial(F.softmax, axis=1)
+        self.pick = 'logits'
+        if path is not None:
+            chainer.serializers.load_npz(path, self)
+
+    @staticmethod
+    def _make_layer(kind, args, in_channels, initialW):
+        if kind == 'unit':
+            out_channels, ksize, stride = args
+            return Unit3D(in_channels, out_channels, ksize, stride,
+                          initialW), out_channels
+        if kind == 'pool':
+            ksize, stride = args
+            return functools.partial(
+                max_pooling_nd_same, ksize=ksize, stride=stride), in_channels
+        block = InceptionBlock(in_channels, args, initialW)
+        return block, block.out_channels
+
+    def forward(self, x):
+        self._check_input(x)
+        return super(I3D, self).forward(x)
+
+    def _check_input(self, x):
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                'I3D({!r}) takes (N, {}, T, H, W) input, got shape {}'.format(
+                    self.modality, self.in_channels, tuple(x.shape)))
+        head_start = self.layer_names.index(HEAD_LAYERS[0])
+        if self.last_picked_index() < head_start:
+            return
+        minimum = min_input_size()
+        if any(n < m for n, m in zip(x.shape[2:], minimum)):
+            raise ValueError(
+                'input of T x H x W = {} is too small for {!r}: the 2x7x7 '
+                'average pool of the head needs at least {} (or pick a layer '
+                'up to mixed_5c, which takes any size)'.format(
+                    ' x '.join(map(str, x.shape[2:])), self.pick,
+                    ' x '.join(map(str, minimum))))

@@ -1,0 +1,82 @@
+"""TensorFlow's ``padding='SAME'``, computed at run time on every axis.
+
+TensorFlow pads so that ``out = ceil(in / stride)`` and puts the odd element of
+the padding at the end. It depends on the input size, so it cannot be fixed
+when a layer is built: the earlier ports that did (symmetric ``k // 2``) drift
+from the original on odd frame counts such as 79 or 251.
+"""
+
+import chainer.functions as F
+
+
+def same_padding(in_size, ksize, stride):
+    """Returns TensorFlow's SAME padding ``(before, after)`` for one axis.
+
+    Args:
+        in_size (int): Length of the input along the axis.
+        ksize (int): Kernel size along the axis.
+        stride (int): Stride along the axis.
+
+    Returns:
+        tuple of int: ``(before, after)``; ``after - before`` is 0 or 1.
+
+    >>> same_padding(79, 7, 2)
+    (3, 3)
+    >>> same_padding(64, 7, 2)
+    (2, 3)
+    """
+    out_size = -(-in_size // stride)
+    total = max((out_size - 1) * stride + ksize - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def same_padding_nd(shape, ksize, stride):
+    """Returns the SAME padding of each spatial axis of an N-d input.
+
+    Args:
+        shape (tuple of int): Spatial shape of the input (without N and C).
+        ksize (tuple of int): Kernel size per axis.
+        stride (tuple of int): Stride per axis.
+
+    Returns:
+        tuple of tuple of int: ``(before, after)`` per axis.
+    """
+    return tuple(same_padding(n, k, s) for n, k, s in zip(shape, ksize, stride))
+
+
+def pad_spatial(x, pads, value):
+    """Pads the axes after N and C of ``x`` by ``pads`` with ``value``.
+
+    Args:
+        x (chainer.Variable or array): Input of shape ``(N, C, ...)``.
+        pads (tuple of tuple of int): ``(before, after)`` per spatial axis.
+        value (float): The constant to pad with.
+
+    Returns:
+        chainer.Variable or array: The padded input (``x`` itself when
+        nothing is padded).
+    """
+    if not any(before or after for before, after in pads):
+        return x
+    return F.pad(x, ((0, 0), (0, 0)) + tuple(pads), 'constant',
+                 constant_values=value)
+
+
+def max_pooling_nd_same(x, ksize, stride):
+    """Max pooling with TensorFlow's SAME padding.
+
+    TensorFlow ignores padded elements in a max pool; padding with ``-inf``
+    does the same (SAME padding never makes a window of padding only, so no
+    output is ``-inf``).
+
+    Args:
+        x (chainer.Variable or array): Input of shape ``(N, C, ...)``.
+        ksize (tuple of int): Window size per spatial axis.
+        stride (tuple of int): Stride per spatial axis.
+
+    Returns:
+        chainer.Variable: Output of spatial shape ``ceil(in / stride)``.
+    """
+    pads = same_padding_nd(x.shape[2:], ksize, stride)
+    x = pad_spatial(x, pads, -float('inf'))
+    return F.max_pooling_nd(x, ksize, stride, pad=0, cover_all=False)

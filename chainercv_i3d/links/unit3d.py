@@ -1,0 +1,60 @@
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainercv_i3d.links.tf_same_padding import pad_spatial
+from chainercv_i3d.links.tf_same_padding import same_padding_nd
+
+# Sonnet's BatchNorm defaults, which DeepMind's checkpoints were trained with.
+BN_EPS = 1e-3
+BN_DECAY = 0.999
+
+
+def _triple(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * 3
+
+
+class Unit3D(chainer.Chain):
+    """3D convolution, batch normalization and ReLU, as DeepMind's ``Unit3D``.
+
+    The convolution has no bias and uses TensorFlow's SAME padding computed
+    from the input at run time. The batch normalization has no scale (gamma),
+    an offset (beta) and ``eps = 1e-3``; it uses the running statistics when
+    ``chainer.config.train`` is False.
+
+    Args:
+        in_channels (int): Number of input channels.
+        out_channels (int): Number of output channels.
+        ksize (int or tuple of int): Kernel size ``(kt, kh, kw)``.
+        stride (int or tuple of int): Stride ``(st, sh, sw)``.
+        initialW (callable): Initializer of the convolution weight.
+
+    Example:
+
+        >>> unit = Unit3D(3, 64, ksize=7, stride=2)
+        >>> unit(numpy.zeros((1, 3, 79, 224, 224), 'f')).shape
+        (1, 64, 40, 112, 112)
+    """
+
+    def __init__(self, in_channels, out_channels, ksize=1, stride=1,
+                 initialW=None):
+        super(Unit3D, self).__init__()
+        self.ksize = _triple(ksize)
+        self.stride = _triple(stride)
+        with self.init_scope():
+            self.conv = L.ConvolutionND(
+                3, in_channels, out_channels, self.ksize, self.stride,
+                nobias=True, initialW=initialW)
+            self.bn = L.BatchNormalization(
+                out_channels, decay=BN_DECAY, eps=BN_EPS, use_gamma=False)
+
+    def forward(self, x):
+        pads = same_padding_nd(x.shape[2:], self.ksize, self.stride)
+        if all(before == after for before, after in pads):
+            pad = tuple(before for before, _ in pads)
+        else:
+            # The convolution pads symmetrically only: pad here, exactly.
+            x = pad_spatial(x, pads, 0)
+            pad = 0
+        h = F.convolution_nd(x, self.conv.W, stride=self.stride, pad=pad)
+        return F.relu(self.bn(h))

@@ -1,0 +1,64 @@
+"""Converts one of DeepMind's TensorFlow I3D checkpoints to a Chainer .npz.
+
+    python examples/i3d/tfckpt2npz.py data/checkpoints/rgb_imagenet/model.ckpt \\
+        rgb_imagenet_kinetics400.npz
+
+Modality, class count and scope are read from the checkpoint. Load the result
+with ``I3D(pretrained_model='rgb_imagenet_kinetics400.npz')``.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+
+import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
+import chainer
+
+from chainercv_i3d.pretrained import CheckpointError
+from chainercv_i3d.pretrained import convert_tf_checkpoint
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('checkpoint', help='checkpoint prefix (.../model.ckpt)'
+                        ', its directory, or its .index file')
+    parser.add_argument('out', help='the .npz to write')
+    return parser.parse_args(argv)
+
+
+def save_atomically(model, out):
+    # A half-written .npz must never sit under the final name.
+    out_dir = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(suffix='.npz.tmp', dir=out_dir)
+    os.close(fd)
+    try:
+        chainer.serializers.save_npz(tmp, model, compression=False)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        sys.exit('tfckpt2npz: output folder {} does not exist'.format(out_dir))
+    try:
+        model, summary = convert_tf_checkpoint(args.checkpoint)
+        save_atomically(model, args.out)
+    except (CheckpointError, ImportError, OSError) as e:
+        sys.exit('tfckpt2npz: {}'.format(e))
+    print('checkpoint: {}'.format(summary['checkpoint']))
+    print('scope:      {}'.format(summary['prefix'] or '(none)'))
+    print('modality:   {}'.format(summary['modality']))
+    print('classes:    {}'.format(summary['n_class']))
+    print('tensors:    {} converted, {} optimizer slots ignored'.format(
+        summary['n_used'], summary['n_ignored']))
+    print('wrote:      {} ({:.1f} MB)'.format(
+        args.out, os.path.getsize(args.out) / 1e6))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,24 @@
+from setuptools import find_packages
+from setuptools import setup
+
+setup(
+    name='chainercv_i3d',
+    version='0.1.0',
+    description='I3D action recognition for Chainer and CuPy, exact to '
+                "DeepMind's TensorFlow original",
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['chainercv_i3d', 'chainercv_i3d.*']),
+    python_requires='>=3.9',
+    install_requires=[
+        # The last release; needs chainercv_i3d.chainer_compat to import today.
+        'chainer==7.8.1',
+        'numpy>=1.21',
+    ],
+    extras_require={
+        # Only the checkpoint converter needs TensorFlow.
+        'tf': ['tensorflow-cpu>=2.12'],
+        'gpu': ['cupy'],
+        'test': ['pytest>=7', 'pillow'],
+    },
+)

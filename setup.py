@@ -11,6 +11,7 @@ setup(
     packages=find_packages(include=['chainercv_i3d', 'chainercv_i3d.*']),
     python_requires='>=3.9',
     install_requires=[
+        'pillow',  # reads GIF sample clips
         # The last release; needs chainercv_i3d.chainer_compat to import today.
         'chainer==7.8.1',
         'numpy>=1.21',
@@ -19,6 +20,6 @@ setup(
         # Only the checkpoint converter needs TensorFlow.
         'tf': ['tensorflow-cpu>=2.12'],
         'gpu': ['cupy'],
-        'test': ['pytest>=7', 'pillow'],
+        'test': ['pytest>=7'],
     },
 )

@@ -1,0 +1,92 @@
+"""Classifies a sample clip the way DeepMind's evaluate_sample.py does.
+
+    python examples/i3d/evaluate_sample.py CLIP --model rgb.npz [--top_k 20]
+
+CLIP is a .npy in DeepMind's sample format, (1, T, 224, 224, C) in model
+range, or an animated GIF of RGB frames. Prints the norm of the logits and
+the top classes with probability and logit; --reference compares the logits
+with a saved (1, n_class) .npy, e.g. TensorFlow's.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
+import chainer
+import numpy
+
+from chainercv_i3d.datasets import kinetics400_label_names
+from chainercv_i3d.datasets import kinetics600_label_names
+from chainercv_i3d.links import I3D
+from chainercv_i3d.utils.sample_clip import read_sample_clip
+
+LABEL_NAMES = {400: kinetics400_label_names, 600: kinetics600_label_names}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('clip', help='.npy (1, T, H, W, C) or .gif clip')
+    parser.add_argument('--model', required=True,
+                        help='I3D .npz made by tfckpt2npz.py')
+    parser.add_argument('--top_k', type=int, default=20)
+    parser.add_argument('--reference', help='(1, n_class) .npy of logits '
+                        'to compare with')
+    parser.add_argument('--json', help='also write the results here')
+    return parser.parse_args(argv)
+
+
+def classify(model, clip):
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        return model(clip).array[0]
+
+
+def softmax(logits):
+    e = numpy.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        model = I3D(pretrained_model=args.model)
+        clip = read_sample_clip(args.clip)
+        start = time.perf_counter()
+        logits = classify(model, clip)
+    except ValueError as e:
+        sys.exit('evaluate_sample: {}'.format(e))
+    seconds = time.perf_counter() - start
+    names = LABEL_NAMES.get(model.n_class) or [
+        'class_{}'.format(i) for i in range(model.n_class)]
+    prob = softmax(logits.astype(numpy.float64))
+    top = numpy.argsort(-logits)[:args.top_k]
+
+    print('Clip {} {}, {} model, forward pass {:.1f} s'.format(
+        args.clip, 'x'.join(map(str, clip.shape[1:])), model.modality,
+        seconds))
+    print('Norm of logits: {:f}'.format(numpy.linalg.norm(logits)))
+    print('Top classes and probabilities')
+    for i in top:
+        print('{:e} {:f} {}'.format(prob[i], logits[i], names[i]))
+    result = {'clip': args.clip, 'model': args.model,
+              'logits_norm': float(numpy.linalg.norm(logits)),
+              'top': [{'label': int(i), 'name': names[i],
+                       'prob': float(prob[i]), 'logit': float(logits[i])}
+                      for i in top]}
+    if args.reference:
+        reference = numpy.load(args.reference).reshape(-1)
+        if reference.shape != logits.shape:
+            sys.exit('evaluate_sample: {} holds {} logits, the model gives '
+                     '{}'.format(args.reference, reference.size, logits.size))
+        result['max_abs_logit_difference'] = float(
+            numpy.abs(logits - reference).max())
+        print('Max |logit difference| against {}: {:.2e}'.format(
+            args.reference, result['max_abs_logit_difference']))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

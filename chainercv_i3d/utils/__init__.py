@@ -1,0 +1,1 @@
+from chainercv_i3d.utils.flops import count_flops  # NOQA

@@ -1,0 +1,124 @@
+"""Floating-point operations of one I3D forward pass, counted on paper."""
+
+import functools
+
+import numpy
+
+from chainercv_i3d.links.i3d import AVGPOOL_KSIZE
+from chainercv_i3d.links.i3d import Logits
+from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.unit3d import Unit3D
+
+# The branches of an InceptionBlock in order; all have stride 1, so each one
+# sees the block's input size (branch3 after a stride-1 SAME pool).
+_BRANCHES = ('branch0', 'branch1_reduce', 'branch1', 'branch2_reduce',
+             'branch2', 'branch3')
+
+
+def _same_out(spatial, stride):
+    # TensorFlow's SAME: out = ceil(in / stride), whatever the kernel.
+    return tuple(-(-n // s) for n, s in zip(spatial, stride))
+
+
+def _conv_flops(n, W_shape, out_spatial):
+    # 2 per multiply-add: N * out_channels * prod(out) * in_channels * prod(k).
+    return 2 * n * int(numpy.prod(W_shape)) * int(numpy.prod(out_spatial))
+
+
+def _unit(unit, shape):
+    n, _, spatial = shape[0], shape[1], shape[2:]
+    out_spatial = _same_out(spatial, unit.stride)
+    W_shape = unit.conv.W.shape
+    return _conv_flops(n, W_shape, out_spatial), \
+        (n, W_shape[0]) + out_spatial
+
+
+def _inception(block, shape):
+    flops = sum(_unit(getattr(block, name), shape)[0] for name in _BRANCHES)
+    return flops, (shape[0], block.out_channels) + shape[2:]
+
+
+def _pool(pool, shape):
+    # Max pooling costs comparisons, not multiply-adds: only the shape moves.
+    return 0, shape[:2] + _same_out(shape[2:], pool.keywords['stride'])
+
+
+def _avgpool(shape):
+    # The head's VALID pool leaves (N, C, T'), the spatial axes dropped.
+    out = tuple(n - k + 1 for n, k in zip(shape[2:], AVGPOOL_KSIZE))
+    if min(out) < 1:
+        raise ValueError(
+            'mixed_5c output of T x H x W = {} is smaller than the {} '
+            'average pool of the head: use a larger input or pick a layer '
+            'up to mixed_5c'.format(' x '.join(map(str, shape[2:])),
+                                    'x'.join(map(str, AVGPOOL_KSIZE))))
+    return 0, shape[:2] + out[:1]
+
+
+def _logits(logits, shape):
+    # A 1x1x1 conv per time step of the (N, C, T') features; the mean over
+    # time and the bias are not counted.
+    n, _, t = shape
+    W_shape = logits.conv.W.shape
+    return _conv_flops(n, W_shape, (t,)), (n, W_shape[0])
+
+
+def _layer(name, layer, shape):
+    if isinstance(layer, Unit3D):
+        return _unit(layer, shape)
+    if isinstance(layer, InceptionBlock):
+        return _inception(layer, shape)
+    if isinstance(layer, functools.partial) and 'stride' in layer.keywords:
+        return _pool(layer, shape)
+    if name == 'avgpool':
+        return _avgpool(shape)
+    if isinstance(layer, Logits):
+        return _logits(layer, shape)
+    if name == 'prob':
+        return 0, shape
+    # Better to fail than to silently miss the cost of a new kind of layer.
+    raise TypeError('count_flops does not know how to count layer {!r} '
+                    '({})'.format(name, type(layer).__name__))
+
+
+def count_flops(model, shape):
+    """Counts the FLOPs of one forward pass of an I3D, up to its ``pick``.
+
+    Only convolutions are counted, at 2 FLOPs per multiply-add (every
+    :class:`~chainercv_i3d.links.Unit3D`, the six of each Inception block and
+    the 1x1x1 logits conv per time step); batch normalization, ReLU, pooling
+    and softmax, elementwise or comparisons and small next to them, are
+    left out. Output shapes are derived from
+    the layers with TensorFlow's SAME rule, ``out = ceil(in / stride)``, and
+    the head's 2x7x7 VALID pool: nothing is run, so any ``shape`` is cheap.
+
+    Args:
+        model (chainercv_i3d.links.I3D): The model; its ``pick`` decides
+            the last layer counted.
+        shape (tuple of int): Input shape ``(N, C, T, H, W)``.
+
+    Returns:
+        int: Floating-point operations of the forward pass.
+
+    Raises:
+        ValueError: If ``shape`` does not match the model, or is too small
+            for the head when a head layer is picked.
+
+    Example:
+
+        >>> model = I3D(n_class=400)
+        >>> count_flops(model, (1, 3, 64, 224, 224)) / 1e9  # GFLOPs
+        222.306287616
+        >>> model.pick = 'mixed_5c'  # without the head
+        >>> count_flops(model, (1, 3, 64, 224, 224)) / 1e9
+        222.300553216
+    """
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 5 or shape[1] != model.in_channels:
+        raise ValueError('I3D({!r}) takes (N, {}, T, H, W) input, got shape '
+                         '{}'.format(model.modality, model.in_channels, shape))
+    total = 0
+    for name in model.layer_names[:model.last_picked_index() + 1]:
+        flops, shape = _layer(name, getattr(model, name), shape)
+        total += flops
+    return total

@@ -1,0 +1,213 @@
+"""Forward throughput and peak memory of the I3D link, one line per case.
+
+Runs an RGB :class:`chainercv_i3d.links.I3D` with random weights and 400
+classes on random clips of ``batch x 3 x frames x size x size``, in test mode
+and without backprop, as inference does. Each case runs in a fresh Python
+process so that its peak memory is its own.
+
+Usage::
+
+    python benchmarks/benchmark_i3d.py                      # CPU, 1x64 and 1x250
+    python benchmarks/benchmark_i3d.py --device 0           # GPU 0 (needs CuPy)
+    python benchmarks/benchmark_i3d.py --cases 1x16,2x64 --size 224 \\
+        --warmup 1 --repeat 5 --json results.json
+
+Columns:
+
+    device        ``cpu`` or ``gpuN``.
+    batch         Clips per forward pass.
+    frames        Frames per clip (T).
+    size          Height and width of the frames.
+    clips/s       Clips per second over the timed passes.
+    sec/clip      Seconds per clip (``1 / clips/s``).
+    GFLOP/s       Convolution FLOPs per second, from
+                  :func:`chainercv_i3d.utils.count_flops` (2 per multiply-add).
+    peak_rss_MiB  Peak resident host memory of the case's process
+                  (``getrusage`` ``ru_maxrss``): model, input, activations.
+    gpu_pool_MiB  GPU only: bytes held by CuPy's memory pool at the end. The
+                  pool keeps freed blocks, so this is its high-water mark.
+    (warmup W, repeat R)  Untimed passes before the R timed ones.
+
+``--json`` writes the same results as a list of dicts, with the time of each
+timed pass and the FLOPs per clip added.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import chainercv_i3d  # NOQA: patches the environment before chainer loads
+
+import chainer
+import numpy
+
+from chainercv_i3d.links import I3D
+from chainercv_i3d.links import min_input_size
+from chainercv_i3d.utils import count_flops
+
+N_CLASS = 400
+
+
+def parse_case(text):
+    """Parses ``'BxT'`` into ``(batch, frames)``."""
+    try:
+        batch, frames = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            'a case is BATCHxFRAMES, e.g. 1x64, not {!r}'.format(text))
+    if batch < 1 or frames < 1:
+        raise argparse.ArgumentTypeError(
+            'batch and frames must be positive in {!r}'.format(text))
+    return batch, frames
+
+
+def parse_cases(text):
+    return [parse_case(case) for case in text.split(',') if case]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Forward throughput of the I3D link (test mode, no '
+                    'backprop, random weights).')
+    parser.add_argument('--cases', type=parse_cases, default='1x64,1x250',
+                        help='comma-separated BATCHxFRAMES (default: '
+                             '1x64,1x250)')
+    parser.add_argument('--size', type=int, default=224,
+                        help='frame height and width (default: 224)')
+    parser.add_argument('--repeat', type=int, default=2,
+                        help='timed passes per case (default: 2)')
+    parser.add_argument('--warmup', type=int, default=1,
+                        help='untimed passes before them (default: 1)')
+    parser.add_argument('--device', type=int, default=-1,
+                        help='-1: CPU (default); N >= 0: GPU N with CuPy')
+    parser.add_argument('--json', metavar='PATH',
+                        help='also write the results to PATH as JSON')
+    # Internal: run one case in this process and print its result as JSON.
+    parser.add_argument('--one-case', type=parse_case,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0:
+        parser.error('--repeat must be at least 1 and --warmup at least 0')
+    min_t, min_h, min_w = min_input_size()
+    for _, frames in args.cases + ([args.one_case] if args.one_case else []):
+        if frames < min_t or args.size < max(min_h, min_w):
+            parser.error('I3D needs at least {} frames of {}x{}, got {} of '
+                         '{}x{}'.format(min_t, min_h, min_w, frames,
+                                        args.size, args.size))
+    return args
+
+
+def _synchronize(xp):
+    # GPU kernels run asynchronously: wait for them before reading the clock.
+    if xp is not numpy:
+        xp.cuda.get_current_stream().synchronize()
+
+
+def _gpu(device):
+    # CuPy is optional: import it only when a GPU is asked for.
+    try:
+        import cupy
+    except ImportError:
+        sys.exit('benchmark_i3d.py: --device {} needs CuPy (pip install '
+                 '"chainercv_i3d[gpu]")'.format(device))
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as e:
+        count, reason = 0, str(e)
+    else:
+        reason = '{} GPU(s) found'.format(count)
+    if device >= count:
+        sys.exit('benchmark_i3d.py: no GPU {} ({})'.format(device, reason))
+    cupy.cuda.Device(device).use()
+    return cupy
+
+
+def run_case(batch, frames, size, warmup, repeat, device):
+    """Times ``repeat`` forward passes of one case in this process.
+
+    Returns:
+        dict: The case, its timings and its peak memory.
+    """
+    xp = _gpu(device) if device >= 0 else numpy
+    model = I3D(n_class=N_CLASS, modality='rgb')
+    shape = (batch, 3, frames, size, size)
+    x = numpy.random.RandomState(0).uniform(-1, 1, shape).astype(numpy.float32)
+    if xp is not numpy:
+        model.to_gpu(device)
+        x = xp.asarray(x)
+    times = []
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        for i in range(warmup + repeat):
+            _synchronize(xp)
+            start = time.perf_counter()
+            model(x)
+            _synchronize(xp)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    total = sum(times)
+    flops = count_flops(model, shape)
+    result = {
+        'device': 'cpu' if xp is numpy else 'gpu{}'.format(device),
+        'batch': batch, 'frames': frames, 'size': size,
+        'clips_per_s': batch * repeat / total,
+        'sec_per_clip': total / (batch * repeat),
+        'gflop_per_s': flops * repeat / total / 1e9,
+        'gflop_per_clip': flops / batch / 1e9,
+        # ru_maxrss is in KiB on Linux.
+        'peak_rss_mib': resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss / 1024,
+        'warmup': warmup, 'repeat': repeat, 'times_s': times,
+    }
+    if xp is not numpy:
+        result['gpu_pool_mib'] = \
+            xp.get_default_memory_pool().total_bytes() / 2 ** 20
+    return result
+
+
+def format_result(r):
+    line = ('device={device} batch={batch} frames={frames} size={size} '
+            'clips/s={clips_per_s:.3f} sec/clip={sec_per_clip:.3g} '
+            'GFLOP/s={gflop_per_s:.1f} peak_rss_MiB={peak_rss_mib:.0f}')
+    if 'gpu_pool_mib' in r:
+        line += ' gpu_pool_MiB={gpu_pool_mib:.0f}'
+    return (line + ' (warmup {warmup}, repeat {repeat})').format(**r)
+
+
+def run_case_in_subprocess(case, args):
+    """Runs one case in a fresh interpreter so its peak memory is its own."""
+    command = [sys.executable, os.path.abspath(__file__),
+               '--one-case', '{}x{}'.format(*case), '--size', str(args.size),
+               '--warmup', str(args.warmup), '--repeat', str(args.repeat),
+               '--device', str(args.device)]
+    # stderr is passed through: the child's errors reach the user as they are.
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        why = ('killed by signal {}, out of memory?'.format(-proc.returncode)
+               if proc.returncode < 0 else 'exit {}'.format(proc.returncode))
+        sys.exit('benchmark_i3d.py: case {}x{} failed ({})'.format(
+            case[0], case[1], why))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.one_case:
+        result = run_case(*args.one_case, size=args.size, warmup=args.warmup,
+                          repeat=args.repeat, device=args.device)
+        print(json.dumps(result))
+        return
+    results = []
+    for case in args.cases:
+        results.append(run_case_in_subprocess(case, args))
+        print(format_result(results[-1]), flush=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

@@ -9,6 +9,11 @@ from the original on odd frame counts such as 79 or 251.
 import chainer.functions as F
 
 
+def same_output_size(in_size, stride):
+    """Returns TensorFlow's SAME output length, ``ceil(in_size / stride)``."""
+    return -(-in_size // stride)
+
+
 def same_padding(in_size, ksize, stride):
     """Returns TensorFlow's SAME padding ``(before, after)`` for one axis.
 
@@ -25,7 +30,7 @@ def same_padding(in_size, ksize, stride):
     >>> same_padding(64, 7, 2)
     (2, 3)
     """
-    out_size = -(-in_size // stride)
+    out_size = same_output_size(in_size, stride)
     total = max((out_size - 1) * stride + ksize - in_size, 0)
     return total // 2, total - total // 2
 

@@ -102,18 +102,21 @@ def unit_scope(block_name, branch_name=None):
     return scope + '/' + branch
 
 
+def _conv_weight(w):
+    return w.transpose(4, 3, 0, 1, 2)  # TF's DHWIO -> Chainer's OIDHW
+
+
+def _flat(v):
+    return v.reshape(-1)  # [C] or Kinetics-600's [1, 1, 1, 1, C] -> [C]
+
+
 def _unit_tensor_map(unit, scope):
     # link array -> (TF tensor name, function from TF tensor to link array)
-    def conv_weight(w):
-        return w.transpose(4, 3, 0, 1, 2)  # DHWIO -> OIDHW
-
-    def flat(v):
-        return v.reshape(-1)  # [C] or [1, 1, 1, 1, C] -> [C]
     return {
-        id(unit.conv.W.array): (scope + '/conv_3d/w', conv_weight),
-        id(unit.bn.beta.array): (scope + '/batch_norm/beta', flat),
-        id(unit.bn.avg_mean): (scope + '/batch_norm/moving_mean', flat),
-        id(unit.bn.avg_var): (scope + '/batch_norm/moving_variance', flat),
+        id(unit.conv.W.array): (scope + '/conv_3d/w', _conv_weight),
+        id(unit.bn.beta.array): (scope + '/batch_norm/beta', _flat),
+        id(unit.bn.avg_mean): (scope + '/batch_norm/moving_mean', _flat),
+        id(unit.bn.avg_var): (scope + '/batch_norm/moving_variance', _flat),
     }
 
 
@@ -138,9 +141,8 @@ def tf_tensor_map(model, prefix):
                     getattr(layer, branch),
                     prefix + unit_scope(name, branch)))
     logits = prefix + LOGITS_SCOPE + '/conv_3d/'
-    mapping[id(model.logits.conv.W.array)] = (
-        logits + 'w', lambda w: w.transpose(4, 3, 0, 1, 2))
-    mapping[id(model.logits.conv.b.array)] = (logits + 'b', lambda b: b)
+    mapping[id(model.logits.conv.W.array)] = (logits + 'w', _conv_weight)
+    mapping[id(model.logits.conv.b.array)] = (logits + 'b', _flat)
     return mapping
 
 

@@ -7,6 +7,7 @@ import numpy
 from chainercv_i3d.links.i3d import AVGPOOL_KSIZE
 from chainercv_i3d.links.i3d import Logits
 from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.tf_same_padding import same_output_size
 from chainercv_i3d.links.unit3d import Unit3D
 
 # The branches of an InceptionBlock in order; all have stride 1, so each one
@@ -16,8 +17,8 @@ _BRANCHES = ('branch0', 'branch1_reduce', 'branch1', 'branch2_reduce',
 
 
 def _same_out(spatial, stride):
-    # TensorFlow's SAME: out = ceil(in / stride), whatever the kernel.
-    return tuple(-(-n // s) for n, s in zip(spatial, stride))
+    # TensorFlow's SAME output size does not depend on the kernel.
+    return tuple(same_output_size(n, s) for n, s in zip(spatial, stride))
 
 
 def _conv_flops(n, W_shape, out_spatial):

@@ -46,6 +46,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.links import I3D
+from chainercv_i3d.links import max_frame_size
 from chainercv_i3d.links import min_input_size
 from chainercv_i3d.utils import count_flops
 
@@ -94,10 +95,12 @@ def parse_args(argv=None):
         parser.error('--repeat must be at least 1 and --warmup at least 0')
     min_t, min_h, min_w = min_input_size()
     for _, frames in args.cases + ([args.one_case] if args.one_case else []):
-        if frames < min_t or args.size < max(min_h, min_w):
-            parser.error('I3D needs at least {} frames of {}x{}, got {} of '
-                         '{}x{}'.format(min_t, min_h, min_w, frames,
-                                        args.size, args.size))
+        if frames < min_t or not max(min_h, min_w) <= args.size \
+                <= max_frame_size():
+            parser.error('I3D needs at least {} frames of {}x{} to {}x{}, '
+                         'got {} of {}x{}'.format(
+                             min_t, min_h, min_w, max_frame_size(),
+                             max_frame_size(), frames, args.size, args.size))
     return args
 
 

@@ -11,5 +11,7 @@ extras=$2
 shift 2
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade "pip>=25.3"
+spec=.
+if [ -n "$extras" ]; then spec=".[$extras]"; fi
 "$venv/bin/python" -m pip install -q --build-constraint constraints/build.txt \
-    -e ".[$extras]" "$@"
+    -e "$spec" "$@"

@@ -47,6 +47,13 @@ def _layer_stride(kind, args):
     return (1, 1, 1)
 
 
+def _total_strides():
+    total = numpy.ones(3, dtype=int)
+    for _, kind, args in LAYERS:
+        total *= _layer_stride(kind, args)
+    return total
+
+
 def min_input_size():
     """Returns the smallest ``(T, H, W)`` for which the head can run.
 
@@ -54,10 +61,17 @@ def min_input_size():
     ``k`` elements on an axis iff the input has more than ``(k - 1) * S``,
     ``S`` the product of the strides on that axis (8 in time, 32 in space).
     """
-    total = numpy.ones(3, dtype=int)
-    for _, kind, args in LAYERS:
-        total *= _layer_stride(kind, args)
-    return tuple(int((k - 1) * s + 1) for k, s in zip(AVGPOOL_KSIZE, total))
+    return tuple(int((k - 1) * s + 1)
+                 for k, s in zip(AVGPOOL_KSIZE, _total_strides()))
+
+
+def max_frame_size():
+    """Returns the largest ``H`` and ``W`` for which the head can run (224).
+
+    DeepMind's head squeezes the spatial axes after its 7x7 VALID pool, so
+    ``mixed_5c`` must be exactly 7x7: at most ``7 * 32`` pixels.
+    """
+    return int(AVGPOOL_KSIZE[1] * _total_strides()[1])
 
 
 def _average_pool_per_step(x):
@@ -102,7 +116,8 @@ class I3D(PickableSequentialChain):
     Input is ``(N, C, T, H, W)`` float32 in model range: RGB (``C = 3``)
     rescaled to [-1, 1]; optical flow (``C = 2``, x then y) clipped to
     [-20, 20] and divided by 20. Any ``T, H, W`` works up to ``mixed_5c``;
-    the head needs at least :func:`min_input_size` ``= (9, 193, 193)``.
+    the head needs at least :func:`min_input_size` ``= (9, 193, 193)`` and
+    frames of at most :func:`max_frame_size` ``= 224`` pixels, as DeepMind's.
 
     Layers (``layer_names``; pick any of them with ``pick``):
 
@@ -202,11 +217,13 @@ class I3D(PickableSequentialChain):
         head_start = self.layer_names.index(HEAD_LAYERS[0])
         if self.last_picked_index() < head_start:
             return
-        minimum = min_input_size()
-        if any(n < m for n, m in zip(x.shape[2:], minimum)):
+        minimum, largest = min_input_size(), max_frame_size()
+        if any(n < m for n, m in zip(x.shape[2:], minimum)) \
+                or max(x.shape[3:]) > largest:
             raise ValueError(
-                'input of T x H x W = {} is too small for {!r}: the 2x7x7 '
-                'average pool of the head needs at least {} (or pick a layer '
-                'up to mixed_5c, which takes any size)'.format(
+                'input of T x H x W = {} does not fit {!r}: the 2x7x7 '
+                'average pool of the head needs at least {} and frames of at '
+                'most {} pixels, as in DeepMind\'s model (pick a layer up to '
+                'mixed_5c for other sizes: those take any size)'.format(
                     ' x '.join(map(str, x.shape[2:])), self.pick,
-                    ' x '.join(map(str, minimum))))
+                    ' x '.join(map(str, minimum)), largest))

@@ -27,7 +27,14 @@ def read_sample_clip(path):
     if not os.path.isfile(path):
         raise ValueError('no such clip: {}'.format(path))
     if path.endswith('.npy'):
-        clip = numpy.load(path)
+        try:
+            clip = numpy.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ValueError('{} is not a readable .npy ({})'.format(path, e))
+        if not isinstance(clip, numpy.ndarray):  # an .npz named .npy
+            clip.close()
+            raise ValueError('{} holds several arrays; a sample clip is one '
+                             '(1, T, H, W, C) array'.format(path))
         if clip.ndim != 5 or clip.shape[0] != 1 or clip.shape[4] not in (2, 3):
             raise ValueError(
                 '{} has shape {}; a sample clip is (1, T, H, W, C) with C = 3 '

@@ -25,12 +25,19 @@ from chainercv_i3d.utils.sample_clip import read_sample_clip
 LABEL_NAMES = {400: kinetics400_label_names, 600: kinetics600_label_names}
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be at least 1, not ' + text)
+    return value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('clip', help='.npy (1, T, H, W, C) or .gif clip')
     parser.add_argument('--model', required=True,
                         help='I3D .npz made by tfckpt2npz.py')
-    parser.add_argument('--top_k', type=int, default=20)
+    parser.add_argument('--top_k', type=positive_int, default=20)
     parser.add_argument('--reference', help='(1, n_class) .npy of logits '
                         'to compare with')
     parser.add_argument('--json', help='also write the results here')
@@ -74,18 +81,26 @@ def main(argv=None):
               'top': [{'label': int(i), 'name': names[i],
                        'prob': float(prob[i]), 'logit': float(logits[i])}
                       for i in top]}
-    if args.reference:
-        reference = numpy.load(args.reference).reshape(-1)
-        if reference.shape != logits.shape:
-            sys.exit('evaluate_sample: {} holds {} logits, the model gives '
-                     '{}'.format(args.reference, reference.size, logits.size))
-        result['max_abs_logit_difference'] = float(
-            numpy.abs(logits - reference).max())
-        print('Max |logit difference| against {}: {:.2e}'.format(
-            args.reference, result['max_abs_logit_difference']))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+    try:
+        if args.reference:
+            result['max_abs_logit_difference'] = compare_with_reference(
+                logits, args.reference)
+            print('Max |logit difference| against {}: {:.2e}'.format(
+                args.reference, result['max_abs_logit_difference']))
+        if args.json:
+            with open(args.json, 'w') as f:
+                json.dump(result, f, indent=2)
+    except (OSError, ValueError) as e:
+        sys.exit('evaluate_sample: {}'.format(e))
+
+
+def compare_with_reference(logits, path):
+    reference = numpy.load(path, allow_pickle=False)
+    if not isinstance(reference, numpy.ndarray) \
+            or reference.size != logits.size:
+        raise ValueError('{} does not hold {} logits'.format(
+            path, logits.size))
+    return float(numpy.abs(logits - reference.reshape(-1)).max())
 
 
 if __name__ == '__main__':

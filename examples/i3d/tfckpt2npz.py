@@ -32,6 +32,9 @@ def save_atomically(model, out):
     out_dir = os.path.dirname(os.path.abspath(out))
     fd, tmp = tempfile.mkstemp(suffix='.npz.tmp', dir=out_dir)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model is not
     try:
         chainer.serializers.save_npz(tmp, model, compression=False)
         os.replace(tmp, out)

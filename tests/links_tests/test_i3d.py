@@ -3,6 +3,7 @@ import numpy
 import pytest
 
 from chainercv_i3d.links import I3D
+from chainercv_i3d.links import max_frame_size
 from chainercv_i3d.links import min_input_size
 
 ENDPOINTS = [
@@ -83,9 +84,16 @@ def test_min_input_size():
     assert min_input_size() == (9, 193, 193)
 
 
-@pytest.mark.parametrize('shape', [(1, 3, 8, 224, 224), (1, 3, 64, 192, 224)])
-def test_too_small_input_for_the_head_names_the_minimum(rgb_model, shape):
-    with pytest.raises(ValueError, match='at least 9 x 193 x 193'):
+def test_max_frame_size():
+    assert max_frame_size() == 224
+
+
+@pytest.mark.parametrize('shape', [
+    (1, 3, 8, 224, 224), (1, 3, 64, 192, 224), (1, 3, 9, 225, 224),
+    (1, 3, 9, 224, 256)])
+def test_input_outside_the_heads_range_is_refused(rgb_model, shape):
+    with pytest.raises(ValueError, match='at least 9 x 193 x 193 and frames '
+                       'of at most 224 pixels'):
         infer(rgb_model, numpy.zeros(shape, 'f'))
 
 

@@ -12,6 +12,9 @@ setup(
     python_requires='>=3.9',
     install_requires=[
         'pillow',  # reads GIF sample clips
+        # Video decoding, resizing and TV-L1 flow (cv2.optflow is contrib).
+        'opencv-contrib-python-headless>=4.5',
+        'tqdm',
         # The last release; needs chainercv_i3d.chainer_compat to import today.
         'chainer==7.8.1',
         'numpy>=1.21',
@@ -20,6 +23,8 @@ setup(
         # Only the checkpoint converter needs TensorFlow.
         'tf': ['tensorflow-cpu>=2.12'],
         'gpu': ['cupy'],
-        'test': ['pytest>=7'],
+        # mpiexec runs: mpi4py, and MPICH as a wheel (gives mpiexec).
+        'mpi': ['mpi4py>=3.1', 'mpich'],
+        'test': ['pytest>=7', 'mpi4py>=3.1', 'mpich'],
     },
 )

@@ -1,0 +1,79 @@
+import numbers
+import random
+
+from chainercv_i3d.transforms._check import check_video
+
+
+def _crop_size(video, size):
+    # An int is a square crop; the video must be at least as large.
+    check_video(video)
+    if isinstance(size, numbers.Integral):
+        size = (size, size)
+    crop_h, crop_w = size
+    height, width = video.shape[2:]
+    if crop_h > height or crop_w > width:
+        raise ValueError('cannot crop {}x{} from a video of shape {} (C, T, '
+                         'H, W): it is smaller'.format(
+                             crop_h, crop_w, video.shape))
+    return crop_h, crop_w
+
+
+def _crop(video, y_offset, x_offset, crop_h, crop_w, return_param):
+    y_slice = slice(y_offset, y_offset + crop_h)
+    x_slice = slice(x_offset, x_offset + crop_w)
+    video = video[:, :, y_slice, x_slice].copy()
+    if return_param:
+        return video, {'y_slice': y_slice, 'x_slice': x_slice}
+    return video
+
+
+def center_crop(video, size, return_param=False):
+    """Crops the center of every frame.
+
+    Example:
+        >>> rgb, param = center_crop(rgb, 224, return_param=True)
+        >>> flow = flow[:, :, param['y_slice'], param['x_slice']]
+
+    Args:
+        video (numpy.ndarray): ``(C, T, H, W)``, any dtype.
+        size (int or tuple of ints): ``(h, w)`` of the crop; an int for a
+            square.
+        return_param (bool): Also return the slices taken.
+
+    Returns:
+        numpy.ndarray or (numpy.ndarray, dict): ``(C, T, h, w)``, a new array
+        of the dtype of ``video``; with ``return_param``, also a dict with
+        ``y_slice`` and ``x_slice`` (``slice``), the crop in ``video``.
+
+    Raises:
+        ValueError: The video is smaller than the crop.
+    """
+    crop_h, crop_w = _crop_size(video, size)
+    height, width = video.shape[2:]
+    return _crop(video, (height - crop_h) // 2, (width - crop_w) // 2,
+                 crop_h, crop_w, return_param)
+
+
+def random_crop(video, size, return_param=False):
+    """Crops the same uniformly random window of every frame.
+
+    Args:
+        video (numpy.ndarray): ``(C, T, H, W)``, any dtype.
+        size (int or tuple of ints): ``(h, w)`` of the crop; an int for a
+            square.
+        return_param (bool): Also return the slices taken, to crop another
+            stream (e.g. flow) identically.
+
+    Returns:
+        numpy.ndarray or (numpy.ndarray, dict): ``(C, T, h, w)``, a new array
+        of the dtype of ``video``; with ``return_param``, also a dict with
+        ``y_slice`` and ``x_slice`` (``slice``), the crop in ``video``.
+
+    Raises:
+        ValueError: The video is smaller than the crop.
+    """
+    crop_h, crop_w = _crop_size(video, size)
+    height, width = video.shape[2:]
+    return _crop(video, random.randint(0, height - crop_h),
+                 random.randint(0, width - crop_w), crop_h, crop_w,
+                 return_param)

@@ -1,0 +1,77 @@
+import os
+import zipfile
+
+import numpy
+import pytest
+
+from chainercv_i3d.datasets import PrecomputedVideo
+from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
+from chainercv_i3d.flow import quantize_flow
+from tests.datasets_tests.videos import translating_texture
+
+
+def write_sample(path, n=5):
+    rgb = [f for f in translating_texture(n, 1, 0, 32, 40)]
+    flows = [quantize_flow(numpy.random.RandomState(t).uniform(
+        -25, 25, (32, 40, 2)).astype('f')) for t in range(n - 1)]
+    write_precomputed_video(str(path), {'video_id': 'x', 'label': 3}, rgb,
+                            flows, jpeg_quality=95)
+    return rgb, flows
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / 'x.zip'
+    rgb, flows = write_sample(path)
+    with PrecomputedVideo(str(path)) as video:
+        assert video.meta['label'] == 3
+        assert (video.n_frames, video.n_flow_frames) == (5, 4)
+        got = video.read_rgb([4, 0, 0])
+        assert got.shape == (3, 3, 32, 40) and got.dtype == numpy.float32
+        expected = numpy.stack([rgb[4], rgb[0], rgb[0]]).transpose(3, 0, 1, 2)
+        # JPEG at quality 95 on a smooth texture: a few levels at most.
+        assert numpy.abs(got - expected).mean() < 2
+        quantized = video.read_flow_quantized([1, 3])
+        numpy.testing.assert_array_equal(
+            quantized, numpy.stack([flows[1], flows[3]]).transpose(3, 0, 1, 2))
+        flow = video.read_flow([1])
+        assert flow.shape == (2, 1, 32, 40) and flow.min() >= -20
+
+
+def test_reads_only_the_frames_asked_for(tmp_path):
+    path = tmp_path / 'x.zip'
+    write_sample(path)
+    # Corrupt the member of frame 2: reading frames 0 and 1 must still work.
+    with zipfile.ZipFile(str(path)) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    members['rgb/000002.jpg'] = b'broken'
+    with zipfile.ZipFile(str(path), 'w') as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with PrecomputedVideo(str(path)) as video:
+        assert video.read_rgb([0, 1]).shape[1] == 2
+        with pytest.raises(ValueError, match='rgb/000002.jpg'):
+            video.read_rgb([2])
+
+
+def test_written_atomically_and_deterministically(tmp_path):
+    write_sample(tmp_path / 'a.zip')
+    write_sample(tmp_path / 'b.zip')
+    assert sorted(os.listdir(str(tmp_path))) == ['a.zip', 'b.zip']
+    assert (tmp_path / 'a.zip').read_bytes() == (tmp_path / 'b.zip').read_bytes()
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    frames = [numpy.zeros((8, 8, 3), numpy.uint8), 'not a frame']
+    with pytest.raises(Exception):
+        write_precomputed_video(str(tmp_path / 'x.zip'), {}, frames)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_out_of_range_and_non_videos_are_refused(tmp_path):
+    write_sample(tmp_path / 'x.zip')
+    with PrecomputedVideo(str(tmp_path / 'x.zip')) as video:
+        with pytest.raises(ValueError, match='flow frame 4 asked for, it has 4'):
+            video.read_flow([4])
+    (tmp_path / 'y.zip').write_bytes(b'junk')
+    with pytest.raises(ValueError, match='is not a precomputed video'):
+        PrecomputedVideo(str(tmp_path / 'y.zip'))

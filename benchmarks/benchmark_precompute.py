@@ -8,8 +8,9 @@ Defaults to the three videos of ../shared/i3d/videos. Per video it prints:
   encode + write, the whole video on one core: videos/min for the video
   and frames/s;
 * ``flow``: TV-L1 on the first ``--flow_pairs`` frame pairs at that size on
-  one core (OpenCV threads set to 1): pairs/s per core, and the minutes one
-  250-frame (10 s) Kinetics clip would take;
+  one core (OpenCV threads set to 1): pairs/s per core, the minutes one
+  250-frame (10 s) Kinetics clip would take, and videos/min for this video
+  with RGB and flow (the RGB time plus its pairs at the measured rate);
 * ``format``: bytes per frame of the stored RGB (JPEG) and flow (PNG of the
   uint8 quantized x and y), the time to read a 64-frame clip of each, the
   RGB error the JPEG adds (mean and max absolute, in levels of 255) and the
@@ -101,10 +102,12 @@ def main():
                       name, len(frames), h, w, seconds, 60 / seconds,
                       len(frames) / seconds))
             flows, per_pair = measure_flow(frames, args.flow_pairs)
+            with_flow = seconds + (len(frames) - 1) * per_pair
             print('flow   video={} pairs={} size={}x{} pairs/s/core={:.2f} '
-                  'min_per_250_frame_clip/core={:.1f}'.format(
+                  'min_per_250_frame_clip/core={:.1f} '
+                  'rgb+flow_videos/min/core={:.3f}'.format(
                       name, len(flows), h, w, 1 / per_pair,
-                      249 * per_pair / 60))
+                      249 * per_pair / 60, 60 / with_flow))
             quantized = [quantize_flow(f) for f in flows]
             flow_zip = os.path.join(tmp, 'flow.zip')
             write_precomputed_video(flow_zip, {}, frames[:len(flows) + 1],

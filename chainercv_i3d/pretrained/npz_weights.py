@@ -54,7 +54,10 @@ def resolve_pretrained_model(pretrained_model, n_class=None, modality=None):
     """Resolves ``pretrained_model`` and checks it against the arguments.
 
     Args:
-        pretrained_model (str): Path of an I3D ``.npz``, or ``None``.
+        pretrained_model (str): A name of
+            :data:`~chainercv_i3d.pretrained.MODELS` (downloaded and
+            converted on first use), the path of an I3D ``.npz``, or
+            ``None``.
         n_class (int): The class count asked for, or ``None``.
         modality (str): The modality asked for, or ``None``.
 
@@ -63,22 +66,62 @@ def resolve_pretrained_model(pretrained_model, n_class=None, modality=None):
         the weights, or from the defaults (400, ``'rgb'``) without weights.
 
     Raises:
-        ValueError: The weights are missing or unreadable, or disagree with an
-            explicit ``n_class`` or ``modality`` (``'n_class must be 400'``).
+        ValueError: The name is unknown, the weights are missing or
+            unreadable, or they disagree with an explicit ``n_class`` or
+            ``modality`` (``'n_class must be 400'``).
+        CacheError: A named model had to be downloaded and could not be.
+
+    Example:
+
+        >>> n_class, modality, path = resolve_pretrained_model(
+        ...     'rgb_scratch_kinetics600')
+        >>> n_class, modality, os.path.basename(path)
+        (600, 'rgb', 'rgb_scratch_kinetics600.npz')
     """
     if pretrained_model is None:
         return (DEFAULT_N_CLASS if n_class is None else n_class,
                 DEFAULT_MODALITY if modality is None else modality, None)
-    path = str(pretrained_model)
-    if not os.path.isfile(path):
+    # Imported here: models imports the datasets package, whose imports
+    # reach chainercv_i3d.links.i3d, which imports this module.
+    from chainercv_i3d.pretrained import models
+    name = str(pretrained_model)
+    if name in models.MODELS:
+        return _resolve_name(models, name, n_class, modality)
+    if not os.path.isfile(name):
         raise ValueError(
-            'pretrained_model {!r} is not a file: pass the path of an .npz '
-            'made by examples/i3d/tfckpt2npz.py from a DeepMind '
-            'checkpoint'.format(path))
-    found = describe_npz(path)
-    for name, asked in (('n_class', n_class), ('modality', modality)):
-        if asked is not None and asked != found[name]:
-            raise ValueError('{} must be {!r}: {} holds weights for {} = '
-                             '{!r}'.format(name, found[name], path, name,
-                                           found[name]))
-    return found['n_class'], found['modality'], path
+            'pretrained_model {!r} is neither a file nor a pretrained model '
+            'name: pass one of {}, or the path of an .npz made by '
+            'examples/i3d/tfckpt2npz.py'.format(
+                name, ', '.join(sorted(models.MODELS))))
+    found = describe_npz(name)
+    _check_agreement(found, n_class, modality, name)
+    return found['n_class'], found['modality'], name
+
+
+def _check_agreement(found, n_class, modality, source):
+    for key, asked in (('n_class', n_class), ('modality', modality)):
+        if asked is not None and asked != found[key]:
+            raise ValueError('{} must be {!r}: {} holds weights for {} = {!r} '
+                             '(leave {} out to take it from the weights)'
+                             .format(key, found[key], source, key, found[key],
+                                     key))
+
+
+def _resolve_name(models, name, n_class, modality):
+    entry = models.MODELS[name]
+    # Checked before anything is downloaded.
+    _check_agreement(entry, n_class, modality,
+                     'pretrained model {!r}'.format(name))
+    path = models.get_model_path(name)
+    try:
+        found = describe_npz(path)
+    except ValueError as e:
+        raise ValueError('{}: delete it to have {} built again'.format(
+            e, name))
+    if any(found[key] != entry[key] for key in found):
+        raise ValueError(
+            '{} holds {} weights for {} classes, not those of {} ({}, {} '
+            'classes): delete it to have it built again'.format(
+                path, found['modality'], found['n_class'], name,
+                entry['modality'], entry['n_class']))
+    return entry['n_class'], entry['modality'], path

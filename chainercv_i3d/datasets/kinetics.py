@@ -136,10 +136,19 @@ class KineticsDataset(GetterDataset):
         self.entries = [e for e in entries if e.path is not None]
         self.missing = [e.video_id for e in entries if e.path is None]
         self.add_getter(('video', 'fps'), self._get_video)
-        self.add_getter('label', lambda i: numpy.int32(self.entries[i].label))
-        self.add_getter('video_id', lambda i: self.entries[i].video_id)
-        self.add_getter('path', lambda i: self.entries[i].path)
+        self.add_getter('label', self._get_label)
+        self.add_getter('video_id', self._get_video_id)
+        self.add_getter('path', self._get_path)
         self.keys = ('video', 'label')
+
+    def _get_label(self, i):
+        return numpy.int32(self.entries[i].label)
+
+    def _get_video_id(self, i):
+        return self.entries[i].video_id
+
+    def _get_path(self, i):
+        return self.entries[i].path
 
     @staticmethod
     def _list_annotated(video_dir, annotations, split, label_names):

@@ -1,14 +1,14 @@
 """Kinetics as written by ``examples/i3d/precompute_frames_flow.py``."""
 
 import json
-import os
 
 import numpy
 
 from chainercv_i3d.datasets.getter_dataset import GetterDataset
 from chainercv_i3d.datasets.precompute import MANIFEST_NAME
-from chainercv_i3d.datasets.precomputed_video import precomputed_path
+from chainercv_i3d.datasets.precomputed_video import precomputed_member
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
+from chainercv_i3d.utils.storage import Storage
 
 
 def clip_indices(n_available, n_frame=None, start=0):
@@ -23,20 +23,22 @@ def clip_indices(n_available, n_frame=None, start=0):
     return (start + numpy.arange(n_frame)) % n_available
 
 
-def read_manifest(output_dir):
-    """Returns the records of ``OUTPUT_DIR/manifest.json``.
+def read_manifest(storage):
+    """Returns the records of the manifest of a precomputed folder.
+
+    Args:
+        storage (Storage): The precompute script's output.
 
     Raises:
         ValueError: There is no manifest: the precompute script has not
-            finished a run in ``output_dir``.
+            finished a run there.
     """
-    path = os.path.join(output_dir, MANIFEST_NAME)
-    if not os.path.isfile(path):
+    if not storage.exists(MANIFEST_NAME):
         raise ValueError(
             'no {} in {}: run examples/i3d/precompute_frames_flow.py into it '
-            'first'.format(MANIFEST_NAME, output_dir))
-    with open(path) as f:
-        return json.load(f)['videos']
+            'first'.format(MANIFEST_NAME, storage.root))
+    with storage.open(MANIFEST_NAME, 'rb') as f:
+        return json.loads(f.read().decode('utf-8'))['videos']
 
 
 class PrecomputedKineticsDataset(GetterDataset):
@@ -58,43 +60,80 @@ class PrecomputedKineticsDataset(GetterDataset):
     is the last one computed (a video of T frames stores T - 1 flows).
 
     Args:
-        output_dir (str): The precompute script's output folder.
+        root (str): The precompute script's output folder, or the same as a
+            zip archive or another pfio URL (``s3://...``).
         n_frame (int): Frames per clip, or ``None`` for whole videos.
         keys (tuple of str): The keys of an example.
+        use_pfio (bool): Read a local folder through pfio too.
     """
 
-    def __init__(self, output_dir, n_frame=None, keys=('rgb', 'label')):
+    def __init__(self, root, n_frame=None, keys=('rgb', 'label'),
+                 use_pfio=False):
         super(PrecomputedKineticsDataset, self).__init__()
-        self.output_dir = output_dir
+        self.storage = Storage(root, use_pfio)
         self.n_frame = n_frame
-        records = read_manifest(output_dir)
+        records = read_manifest(self.storage)
         self.records = [r for r in records if r['status'] == 'done']
         self.n_not_done = len(records) - len(self.records)
         self.add_getter('rgb', self._get_rgb)
         self.add_getter('flow', self._get_flow)
-        self.add_getter('label', lambda i: numpy.int32(
-            self.records[i]['label']))
-        self.add_getter('video_id', lambda i: self.records[i]['video_id'])
+        self.add_getter('label', self._get_label)
+        self.add_getter('video_id', self._get_video_id)
         self.keys = keys
+
+    def _get_label(self, i):
+        return numpy.int32(self.records[i]['label'])
+
+    def _get_video_id(self, i):
+        return self.records[i]['video_id']
 
     def __len__(self):
         return len(self.records)
 
-    def _open(self, i):
-        return PrecomputedVideo(precomputed_path(
-            self.output_dir, self.records[i]['video_id']))
+    def open_video(self, i):
+        """Opens the precomputed video of example ``i``.
+
+        Raises:
+            ValueError: Its file is missing or is not a precomputed video.
+        """
+        member = precomputed_member(self.records[i]['video_id'])
+        try:
+            source = self.storage.open(member, 'rb')
+        except OSError as e:
+            raise ValueError('cannot open {} in {}: {}'.format(
+                member, self.storage.root, e))
+        return PrecomputedVideo(source)
+
+    def read_clip(self, i, streams=('rgb',)):
+        """Reads the clip of example ``i`` for each of ``streams``.
+
+        Args:
+            i (int): The example.
+            streams (tuple of str): ``'rgb'`` and/or ``'flow'``.
+
+        Returns:
+            dict: stream -> (C, T, H, W) float32 (see the class docstring).
+
+        Raises:
+            ValueError: The video is missing, unreadable, or has no flow.
+        """
+        clip = {}
+        with self.open_video(i) as video:
+            indices = clip_indices(video.n_frames, self.n_frame)
+            if 'rgb' in streams:
+                clip['rgb'] = video.read_rgb(indices)
+            if 'flow' in streams:
+                if video.n_flow_frames == 0:
+                    raise ValueError(
+                        '{}: precomputed without flow (rerun the precompute '
+                        'script without --no_compute_flow)'.format(
+                            self.records[i]['video_id']))
+                clip['flow'] = video.read_flow(numpy.minimum(
+                    indices, video.n_flow_frames - 1))
+        return clip
 
     def _get_rgb(self, i):
-        with self._open(i) as video:
-            return video.read_rgb(clip_indices(video.n_frames, self.n_frame))
+        return self.read_clip(i, ('rgb',))['rgb']
 
     def _get_flow(self, i):
-        with self._open(i) as video:
-            if video.n_flow_frames == 0:
-                raise ValueError('{}: precomputed without flow (rerun the '
-                                 'precompute script without '
-                                 '--no_compute_flow)'.format(
-                                     self.records[i]['video_id']))
-            indices = clip_indices(video.n_frames, self.n_frame)
-            return video.read_flow(numpy.minimum(
-                indices, video.n_flow_frames - 1))
+        return self.read_clip(i, ('flow',))['flow']

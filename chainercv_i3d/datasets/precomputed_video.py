@@ -35,9 +35,14 @@ def flow_member(t):
     return 'flow/{:06d}.png'.format(t)
 
 
+def precomputed_member(video_id):
+    """Returns the path of ``video_id``'s zip relative to the output folder."""
+    return 'videos/' + video_id + '.zip'
+
+
 def precomputed_path(output_dir, video_id):
     """Returns where the precomputed zip of ``video_id`` lives."""
-    return os.path.join(output_dir, 'videos', video_id + '.zip')
+    return os.path.join(output_dir, precomputed_member(video_id))
 
 
 def encode_rgb(frame, quality):
@@ -111,8 +116,8 @@ class PrecomputedVideo(object):
     """Reads frames of one precomputed video, decoding only those asked for.
 
     Args:
-        source (str or file): Path of the zip, or a binary file object
-            (e.g. opened through pfio).
+        source (str or file): Path of the zip, or a seekable binary file
+            object (e.g. opened through pfio), which it then owns and closes.
 
     Example:
 
@@ -137,6 +142,8 @@ class PrecomputedVideo(object):
 
     def close(self):
         self._zip.close()
+        if hasattr(self.source, 'close'):
+            self.source.close()
 
     @property
     def n_frames(self):

@@ -69,3 +69,28 @@ def get_comm():
     except ImportError as e:
         raise ImportError('running under mpiexec needs mpi4py ({}): pip '
                           'install "chainercv_i3d[mpi]"'.format(e))
+
+
+def create_chainermn_communicator():
+    """ChainerMN's ``naive`` communicator, for any number of ranks.
+
+    Evaluation and feature extraction only gather small Python objects, so
+    the communicator that needs neither NCCL nor GPUs serves CPU and GPU runs
+    alike. Outside mpiexec it is a communicator of one rank.
+
+    Raises:
+        ImportError: mpi4py is not installed.
+    """
+    try:
+        import chainermn
+        return chainermn.create_communicator('naive')
+    except ImportError as e:
+        raise ImportError('ChainerMN needs mpi4py ({}): pip install '
+                          '"chainercv_i3d[mpi]"'.format(e))
+
+
+def abort_all_ranks(comm, code=1):
+    """Ends every rank of a ChainerMN communicator now, never hanging."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    comm.mpi_comm.Abort(code)

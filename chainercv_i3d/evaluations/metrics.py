@@ -1,0 +1,58 @@
+"""Classification metrics computed from every video's scores at once.
+
+They take the complete per-video scores (gathered from all ranks), so they
+are exact: no average of per-rank or per-batch averages.
+"""
+
+import numpy
+
+
+def top_k_hits(scores, labels, k):
+    """Whether each label is among the ``k`` highest scores of its row.
+
+    Ties are broken by class index (``numpy.argsort`` is stable), so the
+    result does not depend on how the rows were batched.
+
+    Args:
+        scores (numpy.ndarray): ``(N, n_class)`` logits or probabilities.
+        labels (numpy.ndarray): ``(N,)`` int class ids.
+        k (int): How many top classes count.
+
+    Returns:
+        numpy.ndarray: ``(N,)`` bool.
+    """
+    scores = numpy.asarray(scores)
+    top = numpy.argsort(-scores, axis=1, kind='stable')[:, :k]
+    return (top == numpy.asarray(labels)[:, None]).any(axis=1)
+
+
+def mean_class_accuracy(scores, labels):
+    """The top-1 accuracy of each class present, averaged over classes."""
+    hits = top_k_hits(scores, labels, 1)
+    labels = numpy.asarray(labels)
+    classes = numpy.unique(labels)
+    return float(numpy.mean([hits[labels == c].mean() for c in classes]))
+
+
+def classification_metrics(scores, labels):
+    """Top-1, top-5 and mean per-class accuracy of a set of videos.
+
+    Args:
+        scores (numpy.ndarray): ``(N, n_class)``, ``N >= 1``.
+        labels (numpy.ndarray): ``(N,)`` int class ids.
+
+    Returns:
+        dict: ``n``, ``top1``, ``top5``, ``mean_class_accuracy``.
+
+    Raises:
+        ValueError: No videos, or shapes that do not match.
+    """
+    scores = numpy.asarray(scores)
+    labels = numpy.asarray(labels)
+    if scores.ndim != 2 or len(scores) == 0 or len(scores) != len(labels):
+        raise ValueError('need (N, n_class) scores and N labels, N >= 1; '
+                         'got {} and {}'.format(scores.shape, labels.shape))
+    return {'n': int(len(labels)),
+            'top1': float(top_k_hits(scores, labels, 1).mean()),
+            'top5': float(top_k_hits(scores, labels, 5).mean()),
+            'mean_class_accuracy': mean_class_accuracy(scores, labels)}

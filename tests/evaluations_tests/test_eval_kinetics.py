@@ -1,0 +1,189 @@
+"""eval_kinetics.py end to end on a small set made by the precompute script.
+
+Random-weight models and a reduced protocol (9 frames, 193x193 crops) keep
+it fast; the distribution logic is the same as with the default protocol.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+
+import chainer
+import numpy
+import pytest
+
+from chainercv_i3d.links import I3D
+from tests.conftest import ROOT
+from tests.datasets_tests.videos import noise_frames
+from tests.datasets_tests.videos import translating_texture
+from tests.datasets_tests.videos import write_video
+
+EVAL = os.path.join(ROOT, 'examples', 'i3d', 'eval_kinetics.py')
+PRECOMPUTE = os.path.join(ROOT, 'examples', 'i3d', 'precompute_frames_flow.py')
+PROTOCOL = ('--n_frame', '9', '--crop_size', '193', '--quiet')
+
+
+def mpiexec():
+    found = shutil.which('mpiexec', path=os.path.dirname(sys.executable)) \
+        or shutil.which('mpiexec')
+    if found is None:
+        pytest.skip('mpiexec not found (pip install "chainercv_i3d[mpi]")')
+    pytest.importorskip('mpi4py')
+    return found
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    """Precomputed data (5 videos, one missing) and random RGB/flow npz."""
+    root = tmp_path_factory.mktemp('eval')
+    videos = root / 'videos'
+    for i, (cls, n) in enumerate([('abseiling', 7), ('abseiling', 12),
+                                  ('air drumming', 10), ('zumba', 5),
+                                  ('zumba', 11)]):
+        frames = translating_texture(n, dx=i % 3, dy=1, height=193,
+                                     width=230, seed=i)
+        write_video(videos / cls / 'v{}.avi'.format(i), frames)
+    precomputed = str(root / 'precomputed')
+    subprocess.run([sys.executable, PRECOMPUTE, str(videos), precomputed,
+                    '--short_side', '193', '--quiet',
+                    '--num_preprocess_workers', '2'],
+                   check=True, capture_output=True)
+    models = {}
+    for seed, (stream, n_class) in enumerate([('rgb', 400), ('flow', 400),
+                                               ('flow', 600)]):
+        numpy.random.seed(seed)
+        path = str(root / '{}{}.npz'.format(stream, n_class))
+        chainer.serializers.save_npz(path, I3D(n_class=n_class,
+                                               modality=stream))
+        models[stream, n_class] = path
+    return root, precomputed, models
+
+
+def run_eval(launcher, n, precomputed, models, *extra, timeout=600):
+    command = [launcher, '-n', str(n), sys.executable, EVAL, precomputed,
+               '--rgb_model_checkpoint', models['rgb', 400],
+               '--flow_model_checkpoint', models['flow', 400]] + \
+        list(PROTOCOL) + list(extra)
+    return subprocess.run(command, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def read_outputs(out):
+    with open(out) as f:
+        summary = json.load(f)
+    logits = dict(numpy.load(os.path.splitext(out)[0] + '.logits.npz'))
+    with open(os.path.splitext(out)[0] + '.predictions.jsonl') as f:
+        predictions = [json.loads(line) for line in f]
+    return summary, logits, predictions
+
+
+def test_any_ranks_and_batch_size_give_the_same_results(setup, tmp_path):
+    launcher = mpiexec()
+    _, precomputed, models = setup
+    outputs = []
+    for n, batch, workers in [(1, 1, 0), (2, 2, 2), (2, 3, 1)]:
+        out = str(tmp_path / 'n{}b{}.json'.format(n, batch))
+        result = run_eval(launcher, n, precomputed, models,
+                          '--batch_size', str(batch),
+                          '--num_preprocess_workers', str(workers),
+                          '--out', out)
+        assert result.returncode == 0, result.stderr
+        outputs.append(read_outputs(out))
+        assert 'two_stream' in result.stdout
+    reference_summary, reference_logits, reference_predictions = outputs[0]
+    assert reference_summary['n_evaluated'] == 5
+    assert reference_summary['n_unreadable'] == 0
+    assert set(reference_summary) >= {'rgb', 'flow', 'two_stream'}
+    for summary, logits, predictions in outputs[1:]:
+        assert summary == reference_summary
+        assert predictions == reference_predictions
+        assert list(logits['video_id']) == list(reference_logits['video_id'])
+        for stream in ('rgb', 'flow'):
+            numpy.testing.assert_allclose(
+                logits[stream], reference_logits[stream], rtol=1e-5,
+                atol=1e-5)
+    two = reference_logits['rgb'] + reference_logits['flow']
+    top1 = (two.argmax(axis=1) == reference_logits['label']).mean()
+    assert reference_summary['two_stream']['top1'] == pytest.approx(top1)
+
+
+def test_zip_archive_through_pfio(setup, tmp_path):
+    pytest.importorskip('pfio')
+    launcher = mpiexec()
+    _, precomputed, models = setup
+    archive = str(tmp_path / 'precomputed.zip')
+    with zipfile.ZipFile(archive, 'w') as z:
+        for folder, _, files in os.walk(precomputed):
+            for name in files:
+                path = os.path.join(folder, name)
+                z.write(path, os.path.relpath(path, precomputed))
+    out_dir, out_zip = str(tmp_path / 'dir.json'), str(tmp_path / 'zip.json')
+    for source, out in ((precomputed, out_dir), (archive, out_zip)):
+        result = run_eval(launcher, 1, precomputed if source == precomputed
+                          else archive, models, '--out', out)
+        assert result.returncode == 0, result.stderr
+    from_dir, logits_dir, _ = read_outputs(out_dir)
+    from_zip, logits_zip, _ = read_outputs(out_zip)
+    from_dir.pop('precomputed_dir'), from_zip.pop('precomputed_dir')
+    assert from_zip == from_dir
+    numpy.testing.assert_array_equal(logits_zip['rgb'], logits_dir['rgb'])
+
+
+def test_unreadable_video_is_counted_or_fatal_with_strict(setup, tmp_path):
+    launcher = mpiexec()
+    _, precomputed, models = setup
+    broken = str(tmp_path / 'broken')
+    shutil.copytree(precomputed, broken)
+    with open(os.path.join(broken, 'videos', 'zumba', 'v3.zip'), 'wb') as f:
+        f.write(b'truncated')
+    out = str(tmp_path / 'r.json')
+    result = run_eval(launcher, 2, broken, models, '--out', out)
+    assert result.returncode == 0, result.stderr
+    assert 'unreadable, not counted: zumba/v3' in result.stderr
+    summary, _, _ = read_outputs(out)
+    assert (summary['n_evaluated'], summary['n_unreadable']) == (4, 1)
+
+    # With --strict the rank holding it raises; the job must end, not hang.
+    start = time.time()
+    result = run_eval(launcher, 2, broken, models, '--strict', timeout=120)
+    assert result.returncode != 0
+    assert 'zumba/v3' in result.stderr and '--strict' in result.stderr
+    assert time.time() - start < 120
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--rgb_model_checkpoint', 'FLOW400'], "modality must be 'flow'"),
+    (['--rgb_model_checkpoint', 'RGB400', '--flow_model_checkpoint',
+      'FLOW600'], 'two streams must share their classes'),
+    (['--rgb_model_checkpoint', 'missing.npz'], "'missing.npz' is neither"),
+])
+def test_bad_models_are_refused_before_any_work(setup, flags, message):
+    launcher = mpiexec()
+    _, precomputed, models = setup
+    names = {'FLOW400': models['flow', 400], 'RGB400': models['rgb', 400],
+             'FLOW600': models['flow', 600]}
+    flags = [names.get(f, f) for f in flags]
+    result = subprocess.run([launcher, '-n', '1', sys.executable, EVAL,
+                             precomputed] + flags + list(PROTOCOL),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_empty_dataset_is_an_error(setup, tmp_path):
+    launcher = mpiexec()
+    _, _, models = setup
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    (empty / 'manifest.json').write_text('{"counts": {}, "videos": []}')
+    result = subprocess.run([launcher, '-n', '1', sys.executable, EVAL,
+                             str(empty), '--rgb_model_checkpoint',
+                             models['rgb', 400]] + list(PROTOCOL),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert 'holds no precomputed video' in result.stderr

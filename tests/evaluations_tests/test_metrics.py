@@ -1,0 +1,38 @@
+import numpy
+import pytest
+
+from chainercv_i3d.evaluations import classification_metrics
+from chainercv_i3d.evaluations import top_k_hits
+
+
+def test_hand_made_scores():
+    # 6 classes, 5 videos; the label's rank in each row is written beside it.
+    scores = numpy.array([
+        [9, 1, 2, 3, 4, 5],   # label 0: rank 1
+        [2, 1, 9, 3, 4, 5],   # label 1: rank 6
+        [5, 4, 3, 9, 1, 2],   # label 2: rank 4
+        [1, 9, 8, 7, 6, 5],   # label 1: rank 1
+        [6, 5, 4, 3, 2, 1],   # label 5: rank 6
+    ], dtype=numpy.float32)
+    labels = numpy.array([0, 1, 2, 1, 5])
+    numpy.testing.assert_array_equal(top_k_hits(scores, labels, 1),
+                                     [True, False, False, True, False])
+    numpy.testing.assert_array_equal(top_k_hits(scores, labels, 5),
+                                     [True, False, True, True, False])
+    metrics = classification_metrics(scores, labels)
+    assert metrics['n'] == 5
+    assert metrics['top1'] == pytest.approx(2 / 5)
+    assert metrics['top5'] == pytest.approx(3 / 5)
+    # classes 0: 1/1, 1: 1/2, 2: 0/1, 5: 0/1 -> mean 0.375
+    assert metrics['mean_class_accuracy'] == pytest.approx(0.375)
+
+
+def test_ties_are_broken_by_class_index():
+    scores = numpy.zeros((2, 10), numpy.float32)
+    assert top_k_hits(scores, [0, 4], 1).tolist() == [True, False]
+    assert top_k_hits(scores, [0, 4], 5).tolist() == [True, True]
+
+
+def test_empty_is_an_error_not_a_division_by_zero():
+    with pytest.raises(ValueError, match='N >= 1'):
+        classification_metrics(numpy.zeros((0, 400)), numpy.zeros(0))

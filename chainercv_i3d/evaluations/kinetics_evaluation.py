@@ -14,7 +14,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.evaluations.metrics import classification_metrics
-from chainercv_i3d.transforms import center_crop
+from chainercv_i3d.transforms import to_model_range
 
 STREAMS = ('rgb', 'flow')
 TWO_STREAM = 'two_stream'
@@ -37,14 +37,6 @@ class EvalProtocol(object):
         self.crop_size = crop_size
 
 
-def to_model_range(clip, stream, crop_size):
-    """Center-crops a (C, T, H, W) clip and scales it to model range."""
-    clip = center_crop(clip, crop_size)
-    if stream == 'rgb':
-        return clip / 127.5 - 1
-    return numpy.clip(clip, -20, 20) / 20
-
-
 class EvalClips(object):
     """Loads example ``i`` as ``(i, {stream: input}, error)``.
 
@@ -63,7 +55,7 @@ class EvalClips(object):
         except (OSError, ValueError) as e:
             return i, None, str(e)
         return i, {s: to_model_range(clip[s], s, self.protocol.crop_size)
-                   .astype(numpy.float32) for s in self.streams}, None
+                   for s in self.streams}, None
 
 
 def shard(n_examples, rank, size):

@@ -6,3 +6,4 @@ from chainercv_i3d.transforms.scale_short_side import short_side_shape  # NOQA
 from chainercv_i3d.transforms.spatial_crop import center_crop  # NOQA
 from chainercv_i3d.transforms.spatial_crop import random_crop  # NOQA
 from chainercv_i3d.transforms.temporal_crop import temporal_crop  # NOQA
+from chainercv_i3d.transforms.model_range import to_model_range  # NOQA

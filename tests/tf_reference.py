@@ -141,7 +141,7 @@ def read_checkpoint(prefix):
             for name in reader.get_variable_to_shape_map()}
 
 
-def tf_i3d_endpoints(tensors, scope, x, head=True):
+def tf_i3d_endpoints(tensors, scope, x, head=True, logits_only=False):
     """Runs DeepMind's I3D in inference mode with raw ``tf.nn`` ops.
 
     Each ``Unit3D`` is a bias-free SAME 3D convolution, batch norm with moving
@@ -157,6 +157,8 @@ def tf_i3d_endpoints(tensors, scope, x, head=True):
         x (numpy.ndarray): Input batch, shape (N, C, T, H, W).
         head (bool): False stops at ``'mixed_5c'`` (for inputs too small
             for the 2x7x7 VALID average pool).
+        logits_only (bool): Return only the logits (N, n_class), without
+            copying any endpoint out of TensorFlow (for benchmarks).
 
     Returns:
         collections.OrderedDict: Lower-case endpoint name -> numpy array in
@@ -209,7 +211,8 @@ def tf_i3d_endpoints(tensors, scope, x, head=True):
             h = max_pool(h, ksize, stride)
         else:
             h = mixed(h, name)
-        out[name.lower()] = to_ncthw(h)
+        if not logits_only:
+            out[name.lower()] = to_ncthw(h)
     if not head:
         return out
 
@@ -221,6 +224,8 @@ def tf_i3d_endpoints(tensors, scope, x, head=True):
     h = tf.nn.conv3d(h, w, strides=[1, 1, 1, 1, 1], padding='SAME') + b
     # Per-time-step logits (N, T', n_class), averaged over time.
     logits = tf.reduce_mean(tf.squeeze(h, [2, 3]), axis=1)
+    if logits_only:
+        return logits.numpy()
     out['logits'] = logits.numpy()
     out['prob'] = tf.nn.softmax(logits).numpy()
     return out

@@ -95,20 +95,23 @@ def compare_endpoints(model, tensors, scope, shape, seed):
     return errors
 
 
+@pytest.mark.parametrize('fast', [False, True], ids=['reference', 'fast'])
 @pytest.mark.parametrize('name', ['rgb_imagenet', 'flow_imagenet',
                                   'rgb_scratch_kin600'])
 @pytest.mark.parametrize('batch,frames,height,width', INPUTS)
 def test_every_endpoint_matches_tensorflow(converted, fidelity_report, name,
-                                           batch, frames, height, width):
+                                           batch, frames, height, width,
+                                           fast):
     _, tensors, npz, _ = converted[name]
     scope, modality, _, _ = OFFICIAL[name]
-    model = I3D(pretrained_model=npz)
+    model = I3D(pretrained_model=npz, fast_inference=fast)
     shape = (batch, model.in_channels, frames, height, width)
     errors = compare_endpoints(model, tensors, scope, shape, seed=batch)
     worst = max(errors, key=errors.get)
     fidelity_report(
-        'random {:<18} input {}: max relative error {:.2e} (at {})'.format(
-            name, shape, errors[worst], worst))
+        '{:<9} random {:<18} input {}: max relative error {:.2e} '
+        '(at {})'.format('fast' if fast else 'reference', name, shape,
+                         errors[worst], worst))
     assert errors[worst] < 2e-5, errors
 
 

@@ -56,6 +56,15 @@ class MPIComm(object):
         self._comm.Abort(code)
 
 
+def sum_counts(comm, counts):
+    """Sums dicts of counts over all ranks; every rank gets the totals."""
+    totals = {}
+    for rank_counts in comm.allgather(counts):
+        for key, value in rank_counts.items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
 def get_comm():
     """Returns an MPI communicator under mpiexec, else a :class:`SerialComm`.
 

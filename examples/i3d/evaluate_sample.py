@@ -17,19 +17,11 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import chainer
 import numpy
 
-from chainercv_i3d.datasets import kinetics400_label_names
-from chainercv_i3d.datasets import kinetics600_label_names
 from chainercv_i3d.links import I3D
+from chainercv_i3d.links.i3d_predictor import label_names_for
+from chainercv_i3d.links.i3d_predictor import softmax
+from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.sample_clip import read_sample_clip
-
-LABEL_NAMES = {400: kinetics400_label_names, 600: kinetics600_label_names}
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError('must be at least 1, not ' + text)
-    return value
 
 
 def parse_args(argv):
@@ -49,11 +41,6 @@ def classify(model, clip):
         return model(clip).array[0]
 
 
-def softmax(logits):
-    e = numpy.exp(logits - logits.max())
-    return e / e.sum()
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -64,8 +51,7 @@ def main(argv=None):
     except ValueError as e:
         sys.exit('evaluate_sample: {}'.format(e))
     seconds = time.perf_counter() - start
-    names = LABEL_NAMES.get(model.n_class) or [
-        'class_{}'.format(i) for i in range(model.n_class)]
+    names = label_names_for(model.n_class)
     prob = softmax(logits.astype(numpy.float64))
     top = numpy.argsort(-logits)[:args.top_k]
 

@@ -28,7 +28,9 @@ import numpy
 from chainercv_i3d.datasets.kinetics import index_video_files
 from chainercv_i3d.links.i3d_predictor import ENDPOINTS
 from chainercv_i3d.links.i3d_predictor import I3DPredictor
+from chainercv_i3d.pretrained.cache import atomic_path
 from chainercv_i3d.utils.mpi import get_comm
+from chainercv_i3d.utils.mpi import sum_counts
 
 EXIT_SOME_FAILED = 3
 
@@ -104,18 +106,6 @@ def open_input(path):
     return VideoFiles(path)
 
 
-def save_atomically(path, array):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = '{}.tmp{}.npy'.format(path[:-len('.npy')], os.getpid())
-    try:
-        numpy.save(tmp, array.astype(numpy.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def extract_share(args, comm, source, predictor):
     ids = source.ids()[comm.rank::comm.size]
     counts = {'done': 0, 'failed': 0, 'already_done': 0}
@@ -139,7 +129,9 @@ def extract_share(args, comm, source, predictor):
                     video_id, e)
                 (bar.write if bar else print)(message, file=sys.stderr)
             else:
-                save_atomically(out, features)
+                with atomic_path(out) as tmp:
+                    with open(tmp, 'wb') as f:
+                        numpy.save(f, features.astype(numpy.float32))
                 counts['done'] += 1
         if bar is not None:
             bar.update()
@@ -162,10 +154,7 @@ def main(argv=None):
               file=sys.stderr)
         comm.abort(1)
         return 1
-    totals = {}
-    for rank_counts in comm.allgather(counts):
-        for key, value in rank_counts.items():
-            totals[key] = totals.get(key, 0) + value
+    totals = sum_counts(comm, counts)
     if comm.rank == 0:
         print('{done} done, {failed} failed, {already_done} already '
               'done'.format(**totals))

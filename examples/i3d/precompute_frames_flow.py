@@ -25,6 +25,7 @@ from chainercv_i3d.datasets.precompute import PrecomputeFatalError
 from chainercv_i3d.datasets.precompute import run_share
 from chainercv_i3d.datasets.precompute import write_manifest
 from chainercv_i3d.utils.mpi import get_comm
+from chainercv_i3d.utils.mpi import sum_counts
 
 EXIT_SOME_FAILED = 3
 
@@ -114,10 +115,7 @@ def main(argv=None):
               file=sys.stderr)
         comm.abort(1)
         return 1
-    totals = {}
-    for rank_counts in comm.allgather(counts):
-        for key, value in rank_counts.items():
-            totals[key] = totals.get(key, 0) + value
+    totals = sum_counts(comm, counts)
     if comm.rank != 0:
         return 0
     write_manifest(args.output_dir, dataset.entries, dataset.missing)

@@ -10,13 +10,13 @@ with ``I3D(pretrained_model='rgb_imagenet_kinetics400.npz')``.
 import argparse
 import os
 import sys
-import tempfile
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import chainer
 
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_tf_checkpoint
+from chainercv_i3d.pretrained.cache import atomic_path
 
 
 def parse_args(argv):
@@ -27,22 +27,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def save_atomically(model, out):
-    # A half-written .npz must never sit under the final name.
-    out_dir = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(suffix='.npz.tmp', dir=out_dir)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model is not
-    try:
-        chainer.serializers.save_npz(tmp, model, compression=False)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv=None):
     args = parse_args(argv)
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -50,7 +34,8 @@ def main(argv=None):
         sys.exit('tfckpt2npz: output folder {} does not exist'.format(out_dir))
     try:
         model, summary = convert_tf_checkpoint(args.checkpoint)
-        save_atomically(model, args.out)
+        with atomic_path(args.out) as tmp:
+            chainer.serializers.save_npz(tmp, model, compression=False)
     except (CheckpointError, ImportError, OSError) as e:
         sys.exit('tfckpt2npz: {}'.format(e))
     print('checkpoint: {}'.format(summary['checkpoint']))

@@ -19,6 +19,7 @@ byte-identical files.
 import json
 import os
 import zipfile
+import zlib
 
 import numpy
 
@@ -127,10 +128,13 @@ class PrecomputedVideo(object):
 
     def __init__(self, source):
         self.source = source
+        self._zip = None
         try:
             self._zip = zipfile.ZipFile(source)
             self.meta = json.loads(self._zip.read(META_NAME))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile,
+                zlib.error, EOFError) as e:
+            self.close()
             raise ValueError('{} is not a precomputed video ({})'.format(
                 source, e))
 
@@ -141,7 +145,8 @@ class PrecomputedVideo(object):
         self.close()
 
     def close(self):
-        self._zip.close()
+        if self._zip is not None:
+            self._zip.close()
         if hasattr(self.source, 'close'):
             self.source.close()
 
@@ -155,7 +160,12 @@ class PrecomputedVideo(object):
 
     def _decode(self, name, flags):
         import cv2
-        data = numpy.frombuffer(self._zip.read(name), dtype=numpy.uint8)
+        try:
+            raw = self._zip.read(name)
+        except (KeyError, zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise ValueError('{}: member {} cannot be read ({})'.format(
+                self.source, name, e))
+        data = numpy.frombuffer(raw, dtype=numpy.uint8)
         image = cv2.imdecode(data, flags)
         if image is None:
             raise ValueError('{}: member {} is not a readable image'.format(

@@ -7,6 +7,7 @@ metrics from all of them at once, so the numbers are the same for any
 number of ranks and any batch size.
 """
 
+import collections
 import multiprocessing
 import time
 
@@ -88,6 +89,18 @@ def _load_in_worker(i):
     return _FORKED_LOADER(i)
 
 
+def _prefetched(pool, order, depth):
+    # At most ``depth`` clips loaded ahead: Pool.imap would queue every
+    # loaded clip (about 150 MB each) when the forward pass is the slower.
+    pending = collections.deque()
+    for i in order:
+        pending.append(pool.apply_async(_load_in_worker, (i,)))
+        if len(pending) >= depth:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 def _loaded(load, order, n_workers):
     """Yields ``load(i)`` for ``i`` in ``order``, from ``n_workers``
     processes. They are forked after ``load`` is set, so they inherit it
@@ -97,7 +110,7 @@ def _loaded(load, order, n_workers):
         return map(load, order), None
     _FORKED_LOADER = load
     pool = multiprocessing.get_context('fork').Pool(n_workers)
-    return pool.imap(_load_in_worker, order, chunksize=1), pool
+    return _prefetched(pool, order, 2 * n_workers), pool
 
 
 def forward(model, batch, device):

@@ -161,7 +161,7 @@ class I3DPredictor(object):
         try:
             with chainer.using_config('train', False), \
                     chainer.no_backprop_mode():
-                y = model(self.device.send(numpy.ascontiguousarray(x)))
+                y = model(self.device.send(x))
         finally:
             model.pick = previous
         return chainer.backends.cuda.to_cpu(y.array).astype(numpy.float32)

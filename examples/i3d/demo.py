@@ -87,7 +87,7 @@ def main(argv=None):
         start = time.perf_counter()
         try:
             rows, logits = predictor.classify(source, args.top_k)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, RuntimeError) as e:
             print('demo: {}: {}'.format(source, e), file=sys.stderr)
             failed += 1
             continue

@@ -61,6 +61,10 @@ def parse_args(argv):
                      '--flow_model_checkpoint')
     if args.batch_size < 1:
         parser.error('--batch_size must be at least 1')
+    if args.out and not os.path.isdir(os.path.dirname(
+            os.path.abspath(args.out))):
+        parser.error('--out: folder {} does not exist'.format(
+            os.path.dirname(os.path.abspath(args.out))))
     return args
 
 

@@ -27,6 +27,7 @@ import numpy
 
 from chainercv_i3d.datasets.kinetics import index_video_files
 from chainercv_i3d.links.i3d_predictor import ENDPOINTS
+from chainercv_i3d.links import min_input_size
 from chainercv_i3d.links.i3d_predictor import I3DPredictor
 from chainercv_i3d.pretrained.cache import atomic_path
 from chainercv_i3d.utils.mpi import get_comm
@@ -56,6 +57,11 @@ def parse_args(argv):
     for name in ('clip_frames', 'clip_stride'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error('--{} must be at least 1'.format(name))
+    min_frames = min_input_size()[0]
+    if args.clip_frames and args.clip_frames < min_frames and \
+            args.endpoint != 'mixed_5c':
+        parser.error('--endpoint {} needs clips of at least {} frames'.format(
+            args.endpoint, min_frames))
     return args
 
 
@@ -149,7 +155,7 @@ def main(argv=None):
                                  device=args.device)
         os.makedirs(args.output_dir, exist_ok=True)
         counts = extract_share(args, comm, source, predictor)
-    except (ValueError, ImportError, RuntimeError, OSError) as e:
+    except Exception as e:  # any rank's failure must end every rank
         print('extract_features: rank {}: {}'.format(comm.rank, e),
               file=sys.stderr)
         comm.abort(1)

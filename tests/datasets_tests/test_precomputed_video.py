@@ -75,3 +75,19 @@ def test_out_of_range_and_non_videos_are_refused(tmp_path):
     (tmp_path / 'y.zip').write_bytes(b'junk')
     with pytest.raises(ValueError, match='is not a precomputed video'):
         PrecomputedVideo(str(tmp_path / 'y.zip'))
+
+
+def test_a_member_with_a_bad_crc_is_a_value_error(tmp_path):
+    path = tmp_path / 'x.zip'
+    write_sample(path)
+    with zipfile.ZipFile(str(path)) as archive:
+        info = archive.getinfo('rgb/000001.jpg')
+    data = bytearray(path.read_bytes())
+    # Flip bytes inside the stored member's data: its CRC no longer matches.
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 100:start + 110] = bytes(10)
+    path.write_bytes(bytes(data))
+    with PrecomputedVideo(str(path)) as video:
+        video.read_rgb([0])
+        with pytest.raises(ValueError, match='rgb/000001.jpg cannot be read'):
+            video.read_rgb([1])

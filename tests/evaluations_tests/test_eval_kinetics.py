@@ -175,3 +175,13 @@ def test_empty_dataset_is_an_error(setup, tmp_path, mpiexec):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert 'holds no precomputed video' in result.stderr
+
+
+def test_an_out_path_in_a_missing_folder_is_refused_before_any_work(setup):
+    _, precomputed, models = setup
+    result = subprocess.run(
+        [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
+         models['rgb', 400], '--out', '/nonexistent/folder/r.json'],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert '--out: folder /nonexistent/folder does not exist' in result.stderr

@@ -98,3 +98,11 @@ def test_bad_arguments(setup):
                         '--clip_stride', '4')
     assert result.returncode == 2
     assert '--clip_stride needs --clip_frames' in result.stderr
+
+
+def test_clips_too_short_for_the_head_are_refused_up_front(setup):
+    root, videos, rgb, _ = setup
+    result = run_script('extract_features.py', videos, root / 'x',
+                        '--rgb_model', rgb, '--clip_frames', '8')
+    assert result.returncode == 2
+    assert 'needs clips of at least 9 frames' in result.stderr

@@ -70,7 +70,10 @@ def test_whole_video_avgpool_is_the_links_output(predictor, inputs):
             expected = model(inputs['rgb'][None]).array[0].T
     finally:
         model.pick = 'logits'
-    numpy.testing.assert_allclose(features[:, :1024], expected, rtol=1e-6)
+    # The predictor runs the fast path, this the reference path: the same
+    # function up to float32 rounding (each is checked against TensorFlow).
+    numpy.testing.assert_allclose(features[:, :1024], expected, rtol=1e-4,
+                                  atol=1e-5)
 
 
 def test_sample_npy_and_its_errors(tmp_path):

@@ -66,9 +66,9 @@ def one_run(args):
     from chainercv_i3d.datasets import PrecomputedKineticsDataset
     from chainercv_i3d.evaluations import evaluate_share
     from chainercv_i3d.evaluations import EvalProtocol
-    from chainercv_i3d.evaluations import shard
     from chainercv_i3d.links import I3D
     from chainercv_i3d.utils.mpi import create_chainermn_communicator
+    from chainercv_i3d.utils.mpi import rank_share
     comm = create_chainermn_communicator()
     device = None
     if args.device != 'cpu' and args.device != 'auto':
@@ -82,7 +82,8 @@ def one_run(args):
     timings = {}
     comm.mpi_comm.barrier()
     start = time.perf_counter()
-    evaluate_share(dataset, shard(len(dataset), comm.rank, comm.size),
+    evaluate_share(dataset, rank_share(range(len(dataset)), comm.rank,
+                                       comm.size),
                    {'rgb': model}, EvalProtocol(args.n_frame, 224),
                    args.batch_size, args.workers, device, timings=timings)
     comm.mpi_comm.barrier()

@@ -1,6 +1,8 @@
 """The two input streams of I3D and their number of channels."""
 
 MODALITY_CHANNELS = {'rgb': 3, 'flow': 2}
+# The streams in the order they are listed and fused (RGB first).
+STREAMS = tuple(MODALITY_CHANNELS)
 
 
 def modality_of_channels(n_channels):

@@ -18,6 +18,7 @@ import os
 
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
+from chainercv_i3d.utils.mpi import rank_share
 from chainercv_i3d.utils.video import VideoReadError
 
 MANIFEST_NAME = 'manifest.json'
@@ -234,7 +235,7 @@ def plan_share(entries, output_dir, rank, size, retry_failed=False):
         dict: ``todo`` (entries to process), ``already_done`` and
         ``failed_before`` (counts of this rank's share that are skipped).
     """
-    share = sorted(entries, key=lambda e: e.video_id)[rank::size]
+    share = rank_share(sorted(entries, key=lambda e: e.video_id), rank, size)
     previous = read_manifest_shards(output_dir)
     todo, done, failed = [], 0, 0
     for entry in share:

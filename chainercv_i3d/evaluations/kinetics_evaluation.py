@@ -1,6 +1,6 @@
 """Evaluation of I3D streams on precomputed Kinetics, sharded over ranks.
 
-Each rank evaluates every ``size``-th video of the dataset (no padding, no
+Each rank evaluates every ``size``-th video of the dataset (``rank_share``) (no padding, no
 duplicate, none dropped), reading only its own videos; rank 0 gathers the
 small per-video results (id, label, logits per stream) and computes the
 metrics from all of them at once, so the numbers are the same for any
@@ -15,9 +15,9 @@ import chainer
 import numpy
 
 from chainercv_i3d.evaluations.metrics import classification_metrics
+from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.transforms import to_model_range
 
-STREAMS = ('rgb', 'flow')
 TWO_STREAM = 'two_stream'
 
 
@@ -57,11 +57,6 @@ class EvalClips(object):
             return i, None, str(e)
         return i, {s: to_model_range(clip[s], s, self.protocol.crop_size)
                    for s in self.streams}, None
-
-
-def shard(n_examples, rank, size):
-    """The examples rank ``rank`` of ``size`` evaluates: ``rank::size``."""
-    return list(range(rank, n_examples, size))
 
 
 def plan_batches(indices, lengths, batch_size):

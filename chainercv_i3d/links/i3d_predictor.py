@@ -4,9 +4,9 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.i3d import I3D
+from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.transforms.model_range import to_model_range
 
-STREAMS = ('rgb', 'flow')
 ENDPOINTS = ('avgpool', 'mixed_5c', 'logits')
 
 

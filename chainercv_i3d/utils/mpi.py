@@ -56,6 +56,13 @@ class MPIComm(object):
         self._comm.Abort(code)
 
 
+def rank_share(items, rank, size):
+    """The items rank ``rank`` of ``size`` handles: every ``size``-th from
+    ``rank``, so shares are disjoint, cover everything and differ in length
+    by at most one (no padding duplicates)."""
+    return list(items)[rank::size]
+
+
 def sum_counts(comm, counts):
     """Sums dicts of counts over all ranks; every rank gets the totals."""
     totals = {}

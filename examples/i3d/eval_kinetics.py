@@ -21,13 +21,13 @@ import numpy
 from chainercv_i3d.datasets import PrecomputedKineticsDataset
 from chainercv_i3d.evaluations import evaluate_share
 from chainercv_i3d.evaluations import EvalProtocol
-from chainercv_i3d.evaluations import shard
 from chainercv_i3d.evaluations import summarize
-from chainercv_i3d.evaluations.kinetics_evaluation import STREAMS
 from chainercv_i3d.evaluations.kinetics_evaluation import TWO_STREAM
 from chainercv_i3d.links import I3D
+from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.utils.mpi import abort_all_ranks
 from chainercv_i3d.utils.mpi import create_chainermn_communicator
+from chainercv_i3d.utils.mpi import rank_share
 
 
 def parse_args(argv):
@@ -135,7 +135,7 @@ def evaluate(args, comm):
     dataset = load_dataset(args, n_class)
     protocol = EvalProtocol(None if args.all_frames else args.n_frame,
                             args.crop_size)
-    indices = shard(len(dataset), comm.rank, comm.size)
+    indices = rank_share(range(len(dataset)), comm.rank, comm.size)
     bar = progress(comm, len(indices), args.quiet)
     results = evaluate_share(
         dataset, indices, models, protocol, args.batch_size,

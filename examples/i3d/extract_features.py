@@ -31,6 +31,7 @@ from chainercv_i3d.links import min_input_size
 from chainercv_i3d.links.i3d_predictor import I3DPredictor
 from chainercv_i3d.pretrained.cache import atomic_path
 from chainercv_i3d.utils.mpi import get_comm
+from chainercv_i3d.utils.mpi import rank_share
 from chainercv_i3d.utils.mpi import sum_counts
 
 EXIT_SOME_FAILED = 3
@@ -113,7 +114,7 @@ def open_input(path):
 
 
 def extract_share(args, comm, source, predictor):
-    ids = source.ids()[comm.rank::comm.size]
+    ids = rank_share(source.ids(), comm.rank, comm.size)
     counts = {'done': 0, 'failed': 0, 'already_done': 0}
     bar = None
     if comm.rank == 0 and not args.quiet:

@@ -20,6 +20,8 @@ setup(
         # The last release; needs chainercv_i3d.chainer_compat to import today.
         'chainer==7.8.1',
         'numpy>=1.21',
+        # The fast path's CPU threads call BLAS single-threaded.
+        'threadpoolctl>=3.0',
     ],
     extras_require={
         # Only the checkpoint converter needs TensorFlow.

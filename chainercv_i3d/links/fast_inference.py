@@ -5,33 +5,45 @@ The same function as the link's Chainer path, computed differently:
 * activations are kept channels-last, ``(N, T, H, W, C)``, so that every
   convolution is a matrix product over the channels;
 * each batch normalization is folded into its convolution (weights scaled
-  by ``1 / sqrt(var + eps)``, a bias added), ReLU applied in place;
+  by ``1 / sqrt(var + eps)``, a bias added), bias and ReLU applied in place
+  to each chunk of the output while it is in the cache;
 * the three 1x1x1 convolutions of an Inception block that read the same
   input are one matrix product;
-* a k x k x k convolution is ``kt`` products accumulated over time shifts
-  of an im2col over (height, width) only, built for a chunk of output
-  frames at a time, so its buffer is ``kh * kw`` times a chunk of the input
-  instead of ``kt * kh * kw`` times all of it (Chainer's im2col);
-* max pools are separable: a running maximum along one axis at a time.
+* the 3x3x3 convolutions (70% of the arithmetic) use Winograd's F(2x2, 3x3)
+  over (height, width), 2.25 times fewer multiplications
+  (:mod:`chainercv_i3d.links.winograd`);
+* the stem (7x7x7, stride 2, 3 or 2 channels) is one product per chunk of
+  an im2col copied from a strided view;
+* max pools are separable: a running maximum along one axis at a time;
+* on a CPU, every convolution is cut into chunks that run in threads with
+  single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`).
 
 It runs with numpy or cupy alike (``xp``), without autograd: the link uses it
 in test mode without backprop (see ``I3D.fast_inference``). Weights are
 folded again at every call, so it never serves stale weights after training
-or loading (about 0.05 s on a CPU).
+or loading.
 """
 
 import chainer
 import numpy
 
+from chainercv_i3d.links.parallel import cpu_chunks
+from chainercv_i3d.links.parallel import run_chunks
+from chainercv_i3d.links.parallel import split
+from chainercv_i3d.links.parallel import workers
 from chainercv_i3d.links.tf_same_padding import same_padding_nd
+from chainercv_i3d.links.winograd import winograd_conv
+from chainercv_i3d.links.winograd import winograd_weight
 
-# Upper bound of the im2col buffer of one chunk, in elements (256 MiB).
-CHUNK_ELEMENTS = 64 * 2 ** 20
+# Upper bound of one chunk's im2col or input rows, in elements (8 MiB).
+CHUNK_ELEMENTS = 2 * 2 ** 20
 
 
-def _relu_(x):
-    xp = chainer.backend.get_array_module(x)
-    return xp.maximum(x, 0, out=x)
+def add_bias_relu(y, bias):
+    """``y = max(y + bias, 0)`` in place."""
+    xp = chainer.backend.get_array_module(y)
+    y += bias
+    return xp.maximum(y, 0, out=y)
 
 
 class FoldedUnit(object):
@@ -42,18 +54,28 @@ class FoldedUnit(object):
         bn = unit.bn
         scale = 1 / xp.sqrt(bn.avg_var + bn.eps)
         w = unit.conv.W.array * scale[:, None, None, None, None]
-        out_c, in_c, kt, kh, kw = w.shape
-        # (kt, kh * kw * in_c, out_c): one matrix per time shift, rows in
-        # the order of the (height, width, channel) im2col.
-        self.weight = xp.ascontiguousarray(
-            w.transpose(2, 3, 4, 1, 0).reshape(kt, kh * kw * in_c, out_c))
         self.bias = bn.beta.array - bn.avg_mean * scale
         self.ksize = unit.ksize
         self.stride = unit.stride
-        self.out_channels = out_c
+        self.out_channels = w.shape[0]
+        if self.ksize == (3, 3, 3) and self.stride == (1, 1, 1):
+            self.weight = winograd_weight(w)
+        else:
+            # (kt * kh * kw * in_c, out_c): rows in the order of the im2col.
+            self.weight = xp.ascontiguousarray(
+                w.transpose(2, 3, 4, 1, 0).reshape(-1, self.out_channels))
 
-    def __call__(self, x):
-        return conv_same(x, self.weight, self.bias, self.ksize, self.stride)
+    def __call__(self, x, out=None):
+        """ReLU of the convolution plus bias, channels-last, written to
+        ``out`` (for example a channel slice) if given."""
+        def finish(y):
+            add_bias_relu(y, self.bias)
+        if self.ksize == (1, 1, 1) and self.stride == (1, 1, 1):
+            return conv_1x1(x, self.weight, finish, out)
+        if self.ksize == (3, 3, 3) and self.stride == (1, 1, 1):
+            return winograd_conv(x, self.weight, finish, out)
+        return conv_im2col(x, self.weight, self.ksize, self.stride, finish,
+                           out)
 
 
 def _pad(x, pads, value):
@@ -64,115 +86,132 @@ def _pad(x, pads, value):
                   constant_values=value)
 
 
-def conv_same(x, weight, bias, ksize, stride):
-    """ReLU of a SAME convolution plus bias, channels-last.
+def conv_1x1(x, weight, finish, out=None):
+    """A 1x1x1 convolution, channels-last: one product per block of rows.
 
     Args:
         x: ``(N, T, H, W, C)``.
-        weight: ``(kt, kh * kw * C, O)`` from :class:`FoldedUnit`.
-        bias: ``(O,)``.
+        weight: ``(C, O)``.
+        finish (callable): Applied in place to every block of the output.
+        out: ``(N, T, H, W, O)`` to write to; a new array if None.
+
+    Returns:
+        ``(N, T, H, W, O)``.
+    """
+    xp = chainer.backend.get_array_module(x)
+    rows = x.reshape(-1, x.shape[-1])
+    if out is None:
+        out = xp.empty(x.shape[:4] + (weight.shape[1],), dtype=x.dtype)
+    y = out.reshape(rows.shape[0], weight.shape[1])  # a view
+    pieces = max(workers(), -(-(rows.size + y.size) // CHUNK_ELEMENTS))
+
+    def block(r0, r1):
+        xp.matmul(rows[r0:r1], weight, out=y[r0:r1])
+        finish(y[r0:r1])
+
+    run_chunks(block, split(rows.shape[0], pieces))
+    return out
+
+
+def conv_im2col(x, weight, ksize, stride, finish, out=None):
+    """Any SAME convolution (in I3D, the stem: 7x7x7, stride 2, 3 or 2
+    channels), channels-last.
+
+    With so few channels the full im2col (K = kt * kh * kw * C = 1029) is
+    small per output row and makes one well-shaped product per chunk of
+    output rows. It is copied from a strided view of the padded input: for
+    an output position and a (dt, dh) tap, the kw * C values are contiguous.
+
+    Args:
+        x: ``(N, T, H, W, C)``.
+        weight: ``(kt * kh * kw * C, O)`` from :class:`FoldedUnit`.
         ksize (tuple of int): ``(kt, kh, kw)``.
         stride (tuple of int): ``(st, sh, sw)``.
+        finish (callable): Applied in place to every chunk of the output.
+        out: ``(N, T', H', W', O)`` to write to; a new array if None.
 
     Returns:
         ``(N, T', H', W', O)``, ``T' = ceil(T / st)`` and so on.
     """
     xp = chainer.backend.get_array_module(x)
     n, t, h, w, c = x.shape
-    out_shape = tuple(-(-size // s) for size, s in zip((t, h, w), stride))
-    out_c = weight.shape[2]
-    if ksize == (1, 1, 1) and stride == (1, 1, 1):
-        y = xp.matmul(x.reshape(-1, c), weight[0])
-    else:
-        pads = same_padding_nd((t, h, w), ksize, stride)
-        x = xp.ascontiguousarray(_pad(x, pads, 0))
-        y = xp.empty((n, out_shape[0], out_shape[1] * out_shape[2], out_c),
-                     dtype=x.dtype)
-        conv = _shifted_conv if stride == (1, 1, 1) else _strided_conv
-        for i in range(n):
-            conv(x[i], weight, ksize, stride, out_shape, y[i])
-    y += bias
-    return _relu_(y).reshape((n,) + out_shape + (out_c,))
-
-
-def _chunks(out_t, elements_per_frame):
-    # Output frames per chunk, so that an im2col chunk stays under the cap.
-    size = max(1, CHUNK_ELEMENTS // elements_per_frame)
-    for t0 in range(0, out_t, size):
-        yield t0, min(t0 + size, out_t)
-
-
-def _shifted_conv(x, weight, ksize, stride, out_shape, y):
-    """Stride 1: an im2col over (height, width), kt products accumulated
-    over time shifts. ``x`` (Tp, Hp, Wp, C) padded, ``y`` (T, H * W, O)."""
-    xp = chainer.backend.get_array_module(x)
-    kt, kh, kw = ksize
-    out_t, out_h, out_w = out_shape
-    for t0, t1 in _chunks(out_t, out_h * out_w * kh * kw * x.shape[3]):
-        cols = _spatial_im2col(x[t0:t1 + kt - 1], kh, kw, out_h, out_w)
-        acc = y[t0:t1]
-        for dt in range(kt):
-            part = cols[dt:dt + t1 - t0]
-            product = xp.matmul(part.reshape(-1, part.shape[-1]), weight[dt])
-            if dt == 0:
-                acc[...] = product.reshape(acc.shape)
-            else:
-                acc += product.reshape(acc.shape)
-
-
-def _spatial_im2col(frames, kh, kw, out_h, out_w):
-    """(T, Hp, Wp, C) -> (T, out_h * out_w, kh * kw * C), stride 1."""
-    xp = chainer.backend.get_array_module(frames)
-    t, _, _, c = frames.shape
-    cols = xp.empty((t, out_h, out_w, kh, kw, c), dtype=frames.dtype)
-    for dh in range(kh):
-        for dw in range(kw):
-            cols[:, :, :, dh, dw] = frames[:, dh:dh + out_h, dw:dw + out_w]
-    return cols.reshape(t, out_h * out_w, kh * kw * c)
-
-
-def _strided_conv(x, weight, ksize, stride, out_shape, y):
-    """A strided convolution (the stem: 7x7x7, stride 2, 3 or 2 channels).
-
-    With so few channels the full im2col (K = kt * kh * kw * C = 1029) is
-    small per output frame and makes one well-shaped product per chunk. It
-    is copied from a strided view of the contiguous padded input: for an
-    output position and a (dt, dh) tap, the kw * C values are contiguous.
-    """
-    xp = chainer.backend.get_array_module(x)
     kt, kh, kw = ksize
     st, sh, sw = stride
-    out_t, out_h, out_w = out_shape
-    _, hp, wp, c = x.shape
+    out_t, out_h, out_w = (-(-size // s) for size, s in zip((t, h, w), stride))
+    x = xp.ascontiguousarray(_pad(x, same_padding_nd((t, h, w), ksize, stride),
+                                  0))
+    _, tp, hp, wp, _ = x.shape
     e = x.itemsize
     view = xp.lib.stride_tricks.as_strided(
-        x, shape=(out_t, out_h, out_w, kt, kh, kw * c),
-        strides=(st * hp * wp * c * e, sh * wp * c * e, sw * c * e,
-                 hp * wp * c * e, wp * c * e, e))
-    weight = weight.reshape(-1, weight.shape[2])  # rows (dt, dh, dw, c)
-    for t0, t1 in _chunks(out_t, out_h * out_w * weight.shape[0]):
-        cols = xp.ascontiguousarray(view[t0:t1]).reshape(-1, weight.shape[0])
-        y[t0:t1] = xp.matmul(cols, weight).reshape(t1 - t0, out_h * out_w, -1)
+        x, shape=(n, out_t, out_h, out_w, kt, kh, kw * c),
+        strides=(tp * hp * wp * c * e, st * hp * wp * c * e, sh * wp * c * e,
+                 sw * c * e, hp * wp * c * e, wp * c * e, e))
+    y = out if out is not None else xp.empty(
+        (n, out_t, out_h, out_w, weight.shape[1]), dtype=x.dtype)
+    rows = max(1, CHUNK_ELEMENTS // (out_w * weight.shape[0]))
+
+    def chunk(i, f, r0, r1):
+        cols = xp.ascontiguousarray(view[i, f, r0:r1])
+        out = y[i, f, r0:r1]
+        xp.matmul(cols.reshape(-1, weight.shape[0]), weight,
+                  out=out.reshape(-1, weight.shape[1]))
+        finish(out)
+
+    run_chunks(chunk, [(i, f, r0, min(r0 + rows, out_h)) for i in range(n)
+                       for f in range(out_t) for r0 in range(0, out_h, rows)])
+    return y
 
 
 def max_pool_same(x, ksize, stride):
-    """TensorFlow's SAME max pool, channels-last, one axis at a time."""
+    """TensorFlow's SAME max pool, channels-last.
+
+    Separable (a running maximum along one axis at a time), in chunks of
+    output frames. Padding is never materialized: a window's taps outside
+    the input are skipped, as a padding of -inf would be.
+    """
     xp = chainer.backend.get_array_module(x)
-    pads = same_padding_nd(x.shape[1:4], ksize, stride)
-    x = _pad(x, pads, -numpy.inf)
-    for axis, (k, s) in enumerate(zip(ksize, stride), start=1):
-        out = -(-(x.shape[axis] - k + 1) // s)
-        y = _window(x, axis, 0, out, s).copy()
-        for d in range(1, k):
-            xp.maximum(y, _window(x, axis, d, out, s), out=y)
-        x = y
-    return x
+    n, t, h, w, c = x.shape
+    kt, kh, kw = ksize
+    st, sh, sw = stride
+    (pt, _), (ph, _), (pw, _) = same_padding_nd((t, h, w), ksize, stride)
+    out_t, out_h, out_w = (-(-size // s) for size, s in zip((t, h, w), stride))
+    y = xp.empty((n, out_t, out_h, out_w, c), dtype=x.dtype)
+    frames = max(1, CHUNK_ELEMENTS // (h * w * c))
+
+    def chunk(i, o0, o1):
+        pooled = _max_along(x[i], 0, kt, st, o0 * st - pt, o1 - o0)
+        pooled = _max_along(pooled, 1, kh, sh, -ph, out_h)
+        y[i, o0:o1] = _max_along(pooled, 2, kw, sw, -pw, out_w)
+
+    run_chunks(chunk, [(i, o0, min(o0 + frames, out_t)) for i in range(n)
+                       for o0 in range(0, out_t, frames)])
+    return y
 
 
-def _window(x, axis, offset, out, stride):
-    # The elements at offset + i * stride, i < out, along axis.
+def _max_along(x, axis, k, stride, first, count):
+    """``y[j] = max(x[first + j * stride + d] for d < k)`` along ``axis``,
+    for ``j < count``, skipping indices outside ``x`` (``first`` is
+    negative where the window starts in the padding)."""
+    xp = chainer.backend.get_array_module(x)
+    shape = list(x.shape)
+    size, shape[axis] = shape[axis], count
+    y = xp.full(shape, -numpy.inf, dtype=x.dtype)
+    for d in range(k):
+        # Outputs j whose tap first + j * stride + d lies in [0, size).
+        lo = max(0, -(-(-first - d) // stride))
+        hi = min(count, (size - 1 - first - d) // stride + 1)
+        if hi > lo:
+            start = first + lo * stride + d
+            source = _slice(x, axis, start, start + (hi - lo - 1) * stride + 1,
+                            stride)
+            target = _slice(y, axis, lo, hi, 1)
+            xp.maximum(target, source, out=target)
+    return y
+
+
+def _slice(x, axis, start, stop, step):
     index = [slice(None)] * x.ndim
-    index[axis] = slice(offset, offset + (out - 1) * stride + 1, stride)
+    index[axis] = slice(start, stop, step)
     return x[tuple(index)]
 
 
@@ -184,20 +223,27 @@ class FastInception(object):
         units = [FoldedUnit(block.branch0), FoldedUnit(block.branch1_reduce),
                  FoldedUnit(block.branch2_reduce)]
         self.split = numpy.cumsum([u.out_channels for u in units])[:-1]
-        self.weight = xp.concatenate([u.weight for u in units], axis=2)
+        self.weight = xp.concatenate([u.weight for u in units], axis=1)
         self.bias = xp.concatenate([u.bias for u in units])
-        self.branch1 = FoldedUnit(block.branch1)
-        self.branch2 = FoldedUnit(block.branch2)
-        self.branch3 = FoldedUnit(block.branch3)
+        self.branches = [FoldedUnit(block.branch1), FoldedUnit(block.branch2),
+                         FoldedUnit(block.branch3)]
+        self.out_channels = block.out_channels
 
     def __call__(self, x):
+        """Each branch writes straight into its channels of the output."""
         xp = chainer.backend.get_array_module(x)
-        merged = conv_same(x, self.weight, self.bias, (1, 1, 1), (1, 1, 1))
+        y = xp.empty(x.shape[:4] + (self.out_channels,), dtype=x.dtype)
+        merged = conv_1x1(x, self.weight,
+                          lambda part: add_bias_relu(part, self.bias))
         b0, b1, b2 = xp.split(merged, self.split, axis=4)
-        b1 = self.branch1(xp.ascontiguousarray(b1))
-        b2 = self.branch2(xp.ascontiguousarray(b2))
-        b3 = self.branch3(max_pool_same(x, (3, 3, 3), (1, 1, 1)))
-        return xp.concatenate((b0, b1, b2, b3), axis=4)
+        inputs = (b1, b2, max_pool_same(x, (3, 3, 3), (1, 1, 1)))
+        start = b0.shape[4]
+        y[..., :start] = b0
+        for unit, branch_input in zip(self.branches, inputs):
+            stop = start + unit.out_channels
+            unit(branch_input, out=y[..., start:stop])
+            start = stop
+        return y
 
 
 def _to_ncthw(name, h):
@@ -220,34 +266,39 @@ def fast_forward(model, x, names):
     Returns:
         dict: name -> array in the layout of the link's own outputs.
     """
-    from chainercv_i3d.links.inception_block import InceptionBlock
-    from chainercv_i3d.links.unit3d import Unit3D
     xp = chainer.backend.get_array_module(x)
     last = max(model.layer_names.index(n) for n in names)
     h = xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
     outputs = {}
-    for name in model.layer_names[:last + 1]:
-        layer = getattr(model, name)
-        if isinstance(layer, Unit3D):
-            h = FoldedUnit(layer)(h)
-        elif isinstance(layer, InceptionBlock):
-            h = FastInception(layer)(h)
-        elif name.startswith('maxpool3d'):
-            h = max_pool_same(h, layer.keywords['ksize'],
-                              layer.keywords['stride'])
-        elif name == 'avgpool':
-            # 2x7x7 VALID; mixed_5c is exactly 7x7 (the link checks it).
-            h = h.mean(axis=(2, 3))
-            h = (h[:, :-1] + h[:, 1:]) / 2
-        elif name == 'logits':
-            conv = layer.conv
-            w = conv.W.array.reshape(conv.W.shape[:2]).T
-            h = (xp.matmul(h, w) + conv.b.array).mean(axis=1)
-        elif name == 'prob':
-            e = xp.exp(h - h.max(axis=1, keepdims=True))
-            h = e / e.sum(axis=1, keepdims=True)
-        else:
-            raise ValueError('the fast path cannot compute layer ' + name)
-        if name in names:
-            outputs[name] = _to_ncthw(name, h)
+    with cpu_chunks(xp):
+        for name in model.layer_names[:last + 1]:
+            h = _fast_layer(name, getattr(model, name), h)
+            if name in names:
+                outputs[name] = _to_ncthw(name, h)
     return outputs
+
+
+def _fast_layer(name, layer, h):
+    """One layer of I3D on channels-last ``h``."""
+    from chainercv_i3d.links.inception_block import InceptionBlock
+    from chainercv_i3d.links.unit3d import Unit3D
+    xp = chainer.backend.get_array_module(h)
+    if isinstance(layer, Unit3D):
+        return FoldedUnit(layer)(h)
+    if isinstance(layer, InceptionBlock):
+        return FastInception(layer)(h)
+    if name.startswith('maxpool3d'):
+        return max_pool_same(h, layer.keywords['ksize'],
+                             layer.keywords['stride'])
+    if name == 'avgpool':
+        # 2x7x7 VALID; mixed_5c is exactly 7x7 (the link checks it).
+        h = h.mean(axis=(2, 3))
+        return (h[:, :-1] + h[:, 1:]) / 2
+    if name == 'logits':
+        conv = layer.conv
+        w = conv.W.array.reshape(conv.W.shape[:2]).T
+        return (xp.matmul(h, w) + conv.b.array).mean(axis=1)
+    if name == 'prob':
+        e = xp.exp(h - h.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError('the fast path cannot compute layer ' + name)

@@ -1,0 +1,90 @@
+"""Spreading the fast path's work over the cores of a CPU.
+
+numpy runs element-wise work (Winograd transforms, im2col copies, bias and
+ReLU) on one core, while OpenBLAS splits every matrix product over all of
+them. The fast path instead cuts each layer into independent chunks (output
+frames, rows) and runs the chunks in threads, each calling single-threaded
+BLAS: numpy and BLAS release the GIL, every core is busy all the time, and
+a chunk's transforms, product and ReLU stay in the cache.
+
+With cupy (a GPU) the chunks simply run in order.
+"""
+
+import concurrent.futures
+import contextlib
+import os
+import threading
+
+import numpy
+
+_local = threading.local()
+_pool = {'pid': None, 'workers': 0, 'executor': None}
+_pool_lock = threading.Lock()
+
+
+def blas_threads():
+    """The thread count BLAS would use (``OMP_NUM_THREADS`` and
+    ``OPENBLAS_NUM_THREADS`` respected), 1 if no BLAS is found."""
+    import threadpoolctl
+    blas = threadpoolctl.ThreadpoolController().select(user_api='blas')
+    return max([lib.num_threads for lib in blas.lib_controllers] or [1])
+
+
+@contextlib.contextmanager
+def cpu_chunks(xp):
+    """Within this context, :func:`run_chunks` uses as many threads as BLAS
+    would, and BLAS one thread per call (restored on exit). Does nothing
+    for cupy."""
+    if xp is not numpy:
+        yield
+        return
+    import threadpoolctl
+    workers = blas_threads()
+    previous = getattr(_local, 'workers', 1)
+    with threadpoolctl.threadpool_limits(limits=1, user_api='blas'):
+        _local.workers = workers
+        try:
+            yield
+        finally:
+            _local.workers = previous
+
+
+def run_chunks(function, chunks):
+    """Calls ``function(*chunk)`` for every chunk; in threads inside
+    :func:`cpu_chunks`, otherwise in order. The chunks must write to
+    disjoint outputs."""
+    chunks = list(chunks)
+    workers = getattr(_local, 'workers', 1)
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            function(*chunk)
+        return
+    executor = _executor(workers)
+    futures = [executor.submit(function, *chunk) for chunk in chunks]
+    for future in futures:
+        future.result()
+
+
+def split(size, pieces):
+    """``[(start, stop)]``: ``range(size)`` in at most ``pieces`` parts of
+    nearly equal length."""
+    pieces = max(1, min(pieces, size))
+    bounds = [size * i // pieces for i in range(pieces + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def workers():
+    """Threads :func:`run_chunks` uses now (1 outside :func:`cpu_chunks`)."""
+    return getattr(_local, 'workers', 1)
+
+
+def _executor(workers):
+    # One pool per process: a pool inherited through fork() has no threads.
+    with _pool_lock:
+        if _pool['pid'] != os.getpid() or _pool['workers'] != workers:
+            if _pool['pid'] == os.getpid():
+                _pool['executor'].shutdown(wait=False)
+            _pool.update(pid=os.getpid(), workers=workers,
+                         executor=concurrent.futures.ThreadPoolExecutor(
+                             workers, thread_name_prefix='i3d-fast'))
+        return _pool['executor']

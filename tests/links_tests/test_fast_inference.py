@@ -1,0 +1,198 @@
+"""The fast path's pieces against Chainer's functions, one at a time.
+
+The whole network is compared with TensorFlow in the fidelity tests; these
+pin each piece down on odd shapes, batches, strided outputs and threads.
+"""
+
+import os
+
+import chainer
+import chainer.functions as F
+import numpy
+import pytest
+import threadpoolctl
+
+from chainercv_i3d.links import fast_inference
+from chainercv_i3d.links import parallel
+from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.tf_same_padding import same_padding_nd
+from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.links.winograd import winograd_conv
+from chainercv_i3d.links.winograd import winograd_weight
+
+
+def randomize_batch_norms(link, rng):
+    for bn in link.links():
+        if isinstance(bn, chainer.links.BatchNormalization):
+            bn.avg_mean[...] = rng.normal(0, 0.1, bn.avg_mean.shape)
+            bn.avg_var[...] = rng.uniform(0.5, 1.5, bn.avg_var.shape)
+            bn.beta.array[...] = rng.normal(0, 0.1, bn.beta.shape)
+
+
+def chainer_output(link, x):
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        return link(x).array
+
+
+def channels_last(x):
+    return numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
+
+
+def channels_first(x):
+    return x.transpose(0, 4, 1, 2, 3)
+
+
+def unit_and_input(rng, in_c, out_c, ksize, stride, shape):
+    unit = Unit3D(in_c, out_c, ksize=ksize, stride=stride)
+    unit.conv.W.array[...] = rng.normal(0, 0.1, unit.conv.W.shape)
+    randomize_batch_norms(unit, rng)
+    x = rng.normal(0, 1, (shape[0], in_c) + shape[1:]).astype(numpy.float32)
+    return unit, x
+
+
+@pytest.mark.parametrize('threads', [False, True], ids=['serial', 'threads'])
+@pytest.mark.parametrize('in_c,out_c,ksize,stride,shape', [
+    (5, 7, (3, 3, 3), (1, 1, 1), (2, 5, 7, 9)),    # Winograd, odd sizes
+    (16, 8, (3, 3, 3), (1, 1, 1), (1, 4, 14, 14)),  # Winograd, even sizes
+    (3, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1, 1)),    # one pixel
+    (6, 5, (1, 1, 1), (1, 1, 1), (2, 3, 5, 4)),    # a matrix product
+    (3, 8, (7, 7, 7), (2, 2, 2), (2, 9, 17, 16)),  # the stem, im2col
+    (2, 3, (2, 3, 1), (1, 2, 1), (1, 4, 6, 5)),    # any other, im2col
+])
+def test_folded_unit_equals_the_chainer_unit(in_c, out_c, ksize, stride,
+                                             shape, threads):
+    rng = numpy.random.RandomState(0)
+    unit, x = unit_and_input(rng, in_c, out_c, ksize, stride, shape)
+    expected = chainer_output(unit, x)
+    with parallel.cpu_chunks(numpy if threads else None):
+        y = fast_inference.FoldedUnit(unit)(channels_last(x))
+    numpy.testing.assert_allclose(channels_first(y), expected, rtol=1e-5,
+                                  atol=1e-5 * numpy.abs(expected).max())
+
+
+@pytest.mark.parametrize('ksize', [(1, 1, 1), (3, 3, 3), (7, 7, 7)])
+def test_folded_unit_writes_into_a_channel_slice(ksize):
+    rng = numpy.random.RandomState(1)
+    stride = (2, 2, 2) if ksize == (7, 7, 7) else (1, 1, 1)
+    unit, x = unit_and_input(rng, 4, 6, ksize, stride, (1, 5, 8, 7))
+    expected = channels_last(chainer_output(unit, x))
+    out = numpy.full(expected.shape[:4] + (10,), 7, dtype=numpy.float32)
+    returned = fast_inference.FoldedUnit(unit)(channels_last(x),
+                                              out=out[..., 3:9])
+    assert numpy.shares_memory(returned, out)
+    numpy.testing.assert_allclose(out[..., 3:9], expected, rtol=1e-5,
+                                  atol=1e-5 * numpy.abs(expected).max())
+    assert (out[..., :3] == 7).all() and (out[..., 9:] == 7).all()
+
+
+def test_winograd_is_as_exact_as_a_direct_float32_convolution():
+    # Large channel counts, where rounding adds up: the float64 direct
+    # convolution is the truth; Winograd may not be worse than float32
+    # direct (Chainer's) by more than a small factor.
+    rng = numpy.random.RandomState(2)
+    x = numpy.abs(rng.normal(0, 1, (1, 192, 3, 8, 8)))
+    w = rng.normal(0, 0.05, (64, 192, 3, 3, 3))
+    truth = F.convolution_nd(x, w, pad=1).array
+    direct = F.convolution_nd(x.astype(numpy.float32), w.astype(numpy.float32),
+                              pad=1).array
+    winograd = channels_first(winograd_conv(
+        channels_last(x.astype(numpy.float32)),
+        winograd_weight(w.astype(numpy.float32)), lambda y: None))
+    direct_error = numpy.abs(direct - truth).max()
+    winograd_error = numpy.abs(winograd - truth).max()
+    assert winograd_error < 2 * direct_error, (winograd_error, direct_error)
+
+
+@pytest.mark.parametrize('shape,ksize,stride', [
+    ((2, 9, 14, 13, 5), (3, 3, 3), (1, 1, 1)),
+    ((1, 8, 15, 16, 4), (1, 3, 3), (1, 2, 2)),
+    ((1, 7, 7, 7, 3), (2, 2, 2), (2, 2, 2)),
+    ((1, 5, 9, 9, 2), (3, 3, 3), (2, 2, 2)),
+    ((1, 1, 1, 1, 3), (3, 3, 3), (1, 1, 1)),
+])
+def test_max_pool_equals_a_pool_over_minus_infinity_padding(shape, ksize,
+                                                            stride):
+    rng = numpy.random.RandomState(3)
+    x = rng.normal(0, 1, shape).astype(numpy.float32)
+    pads = same_padding_nd(shape[1:4], ksize, stride)
+    padded = numpy.pad(x, ((0, 0),) + tuple(pads) + ((0, 0),),
+                       constant_values=-numpy.inf)
+    expected = F.max_pooling_nd(channels_first(padded), ksize, stride, pad=0,
+                                cover_all=False).array
+    with parallel.cpu_chunks(numpy):
+        y = fast_inference.max_pool_same(x, ksize, stride)
+    numpy.testing.assert_array_equal(channels_first(y), expected)
+
+
+def test_inception_block_equals_the_chainer_block():
+    rng = numpy.random.RandomState(4)
+    block = InceptionBlock(12, (5, 4, 6, 3, 7, 2))
+    for unit in block.links():
+        if isinstance(unit, Unit3D):
+            unit.conv.W.array[...] = rng.normal(0, 0.2, unit.conv.W.shape)
+    randomize_batch_norms(block, rng)
+    x = rng.normal(0, 1, (2, 12, 5, 9, 8)).astype(numpy.float32)
+    expected = chainer_output(block, x)
+    with parallel.cpu_chunks(numpy):
+        y = fast_inference.FastInception(block)(channels_last(x))
+    numpy.testing.assert_allclose(channels_first(y), expected, rtol=1e-5,
+                                  atol=1e-5 * numpy.abs(expected).max())
+
+
+def blas_thread_counts():
+    return [lib['num_threads'] for lib in threadpoolctl.threadpool_info()
+            if lib['user_api'] == 'blas']
+
+
+def test_chunks_run_in_threads_with_single_threaded_blas():
+    before = blas_thread_counts()
+    seen = []
+    with parallel.cpu_chunks(numpy):
+        workers = parallel.workers()
+        inside = blas_thread_counts()
+        parallel.run_chunks(lambda i: seen.append(i), [(i,) for i in range(9)])
+    assert sorted(seen) == list(range(9))
+    assert workers == max(before + [1])
+    assert set(inside) <= {1}
+    assert blas_thread_counts() == before
+    assert parallel.workers() == 1
+
+
+def test_chunk_errors_reach_the_caller():
+    def fail(i):
+        if i == 3:
+            raise ValueError('chunk 3')
+    with parallel.cpu_chunks(numpy):
+        with pytest.raises(ValueError, match='chunk 3'):
+            parallel.run_chunks(fail, [(i,) for i in range(6)])
+
+
+def test_cupy_arrays_run_their_chunks_in_order():
+    # Anything but numpy (cupy) leaves threads and BLAS alone.
+    seen = []
+    with parallel.cpu_chunks(object()):
+        assert parallel.workers() == 1
+        parallel.run_chunks(lambda i: seen.append(i), [(i,) for i in range(5)])
+    assert seen == list(range(5))
+
+
+def test_a_forked_child_gets_its_own_threads():
+    with parallel.cpu_chunks(numpy):
+        parallel.run_chunks(lambda i: None, [(0,), (1,)])
+    pid = os.fork()
+    if pid == 0:  # the child: an inherited pool would hang here
+        seen = []
+        with parallel.cpu_chunks(numpy):
+            parallel.run_chunks(lambda i: seen.append(i), [(0,), (1,), (2,)])
+        os._exit(0 if sorted(seen) == [0, 1, 2] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.parametrize('size,pieces', [(10, 3), (2, 5), (0, 2), (7, 1)])
+def test_split_covers_the_range_in_nearly_equal_parts(size, pieces):
+    parts = parallel.split(size, pieces)
+    assert [i for a, b in parts for i in range(a, b)] == list(range(size))
+    lengths = [b - a for a, b in parts]
+    assert len(parts) <= max(1, pieces)
+    assert max(lengths) - min(lengths) <= 1

@@ -11,6 +11,12 @@ Usage::
     python benchmarks/benchmark_i3d.py --device 0           # GPU 0 (needs CuPy)
     python benchmarks/benchmark_i3d.py --cases 1x16,2x64 --size 224 \\
         --warmup 1 --repeat 5 --json results.json
+    python benchmarks/benchmark_i3d.py --paths fast,tensorflow --rounds 3
+
+With ``--rounds R`` the paths of a case take turns R times (one process
+each time), and the ratio line compares each path's median round: a shared
+machine's speed drifts over minutes, and taking turns spreads the drift over
+every path.
 
 Columns:
 
@@ -87,6 +93,9 @@ def parse_args(argv=None):
                         help='comma-separated: reference (Chainer functions), '
                              'fast (chainercv_i3d.links.fast_inference), '
                              'tensorflow (tf.nn ops on the same weights, CPU)')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='times the paths of a case take turns; ratios '
+                             'compare median rounds (default: 1)')
     parser.add_argument('--path', help=argparse.SUPPRESS)
     parser.add_argument('--device', type=int, default=-1,
                         help='-1: CPU (default); N >= 0: GPU N with CuPy')
@@ -96,8 +105,9 @@ def parse_args(argv=None):
     parser.add_argument('--one-case', type=parse_case,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.warmup < 0:
-        parser.error('--repeat must be at least 1 and --warmup at least 0')
+    if args.repeat < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error('--repeat and --rounds must be at least 1 and --warmup '
+                     'at least 0')
     min_t, min_h, min_w = min_input_size()
     for _, frames in args.cases + ([args.one_case] if args.one_case else []):
         if frames < min_t or not max(min_h, min_w) <= args.size \
@@ -206,10 +216,19 @@ def format_result(r):
     return (line + ' (warmup {warmup}, repeat {repeat})').format(**r)
 
 
-def format_ratios(results, case):
-    # Throughput of each path over TensorFlow's (or the reference's).
-    rates = {r['path']: r['clips_per_s'] for r in results
-             if (r['batch'], r['frames']) == tuple(case)}
+def median_rate(results, case, path):
+    """The median clips/s of one path's rounds of one case."""
+    rates = sorted(r['clips_per_s'] for r in results
+                   if (r['batch'], r['frames']) == tuple(case)
+                   and r['path'] == path)
+    middle = len(rates) // 2
+    return rates[middle] if len(rates) % 2 else \
+        (rates[middle - 1] + rates[middle]) / 2
+
+
+def format_ratios(results, case, paths):
+    # Median throughput of each path over TensorFlow's (or the reference's).
+    rates = {path: median_rate(results, case, path) for path in paths}
     base = 'tensorflow' if 'tensorflow' in rates else 'reference'
     return 'ratio batch={} frames={} '.format(*case) + ' '.join(
         '{}/{}={:.2f}'.format(path, base, rate / rates[base])
@@ -240,12 +259,15 @@ def main(argv=None):
                           path=args.path)
         print(json.dumps(result))
         return
+    paths = args.paths.split(',')
     results = []
     for case in args.cases:
-        for path in args.paths.split(','):
-            results.append(run_case_in_subprocess(case, path, args))
-            print(format_result(results[-1]), flush=True)
-        print(format_ratios(results, case), flush=True)
+        for round_index in range(args.rounds):
+            for path in paths:
+                results.append(run_case_in_subprocess(case, path, args))
+                results[-1]['round'] = round_index
+                print(format_result(results[-1]), flush=True)
+        print(format_ratios(results, case, paths), flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)

@@ -13,6 +13,7 @@ import pytest
 import threadpoolctl
 
 from chainercv_i3d.links import fast_inference
+from chainercv_i3d.links import I3D
 from chainercv_i3d.links import parallel
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.tf_same_padding import same_padding_nd
@@ -196,3 +197,48 @@ def test_split_covers_the_range_in_nearly_equal_parts(size, pieces):
     lengths = [b - a for a, b in parts]
     assert len(parts) <= max(1, pieces)
     assert max(lengths) - min(lengths) <= 1
+
+
+@pytest.fixture(scope='module')
+def small_i3d():
+    model = I3D(n_class=5)
+    model.pick = 'mixed_3c'
+    randomize_batch_norms(model, numpy.random.RandomState(5))
+    return model
+
+
+def both_paths(model, x):
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        model.fast_inference = True
+        fast = model(x).array
+        model.fast_inference = False
+        reference = model(x).array
+    model.fast_inference = True
+    return fast, reference
+
+
+def test_folded_weights_are_kept_between_calls(small_i3d):
+    x = numpy.random.RandomState(6).uniform(
+        -1, 1, (1, 3, 4, 24, 24)).astype(numpy.float32)
+    both_paths(small_i3d, x)
+    first = fast_inference.folded_layers(small_i3d)
+    assert fast_inference.folded_layers(small_i3d) is first
+
+
+@pytest.mark.parametrize('change', ['weight', 'variance', 'beta', 'eps'])
+def test_changed_weights_are_folded_again(small_i3d, change):
+    x = numpy.random.RandomState(7).uniform(
+        -1, 1, (1, 3, 4, 24, 24)).astype(numpy.float32)
+    before, _ = both_paths(small_i3d, x)
+    unit = small_i3d.mixed_3b.branch1  # a Winograd convolution
+    if change == 'weight':
+        unit.conv.W.array[0] *= -2  # in place: the array is the same object
+    elif change == 'variance':
+        unit.bn.avg_var[...] *= 4
+    elif change == 'beta':
+        unit.bn.beta.array[...] += 1
+    else:
+        unit.bn.eps = 0.5
+    fast, reference = both_paths(small_i3d, x)
+    assert numpy.abs(fast - before).max() > 1e-3
+    numpy.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)

@@ -39,8 +39,8 @@ from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.links.winograd import winograd_conv
 from chainercv_i3d.links.winograd import winograd_weight
 
-# Upper bound of one chunk's im2col or input rows, in elements (8 MiB).
-CHUNK_ELEMENTS = 2 * 2 ** 20
+# Upper bound of one chunk's im2col or input rows, in elements (4 MiB).
+CHUNK_ELEMENTS = 2 ** 20
 
 
 def add_bias_relu(y, bias):

@@ -23,6 +23,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.parallel import run_chunks
+from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
 
 # F(2, 3): 2 outputs of a 3-tap filter from 4 inputs.
@@ -39,9 +40,11 @@ G = numpy.array([[1, 0, 0],
 A_T = numpy.array([[1, 1, 1, 0],
                    [0, 1, -1, -1]], dtype=numpy.float64)
 
-# Upper bound of the transformed input of one chunk, in elements (16 MiB):
-# small enough to stay in the cache while it is transformed and multiplied.
+# Upper bound of the stacked input of one product chunk, in elements
+# (16 MiB): small enough to stay in the cache while it is multiplied.
 CHUNK_ELEMENTS = 4 * 2 ** 20
+# Upper bound of the transformed input of one pass, in elements (256 MiB).
+PASS_ELEMENTS = 64 * 2 ** 20
 
 
 def winograd_weight(w):
@@ -87,18 +90,37 @@ def winograd_conv(x, u, finish, out=None):
                    (1, tiles_w * OUT_TILE + 1 - w), (0, 0)), mode='constant')
     y = out if out is not None else xp.empty((n, t, h, w, u.shape[2]),
                                              dtype=x.dtype)
-    per_frame = IN_TILE * IN_TILE * tiles_h * tiles_w * 3 * c
-    frames = max(1, min(CHUNK_ELEMENTS // per_frame, -(-t // workers())))
-
-    def chunk(i, t0, t1):
-        v = _input_transform(x[i, t0:t1 + 2], tiles_h, tiles_w)
-        m = xp.matmul(_stack_time_taps(v, t1 - t0), u)
-        _output_transform(m, t1 - t0, tiles_h, tiles_w, y[i, t0:t1])
-        finish(y[i, t0:t1])
-
-    run_chunks(chunk, [(i, t0, min(t0 + frames, t))
-                       for i in range(n) for t0 in range(0, t, frames)])
+    tiles = tiles_h * tiles_w
+    # Output frames per product chunk; per pass, so that the transformed
+    # input of a pass stays bounded.
+    frames = max(1, min(CHUNK_ELEMENTS // (IN_TILE ** 2 * tiles * 3 * c),
+                        -(-t // workers())))
+    span = max(frames, PASS_ELEMENTS // (IN_TILE ** 2 * tiles * c) - 2)
+    for i in range(n):
+        for s0 in range(0, t, span):
+            s1 = min(s0 + span, t)
+            # Every input frame transformed once, then the products.
+            v = xp.empty((IN_TILE ** 2, s1 - s0 + 2, tiles, c), x.dtype)
+            run_chunks(
+                lambda f0, f1: _input_transform(
+                    x[i, s0 + f0:s0 + f1], tiles_h, tiles_w, v[:, f0:f1]),
+                split(s1 - s0 + 2, -(-(s1 - s0 + 2) // frames)))
+            run_chunks(
+                lambda t0, t1: _product_and_output(
+                    v[:, t0:t1 + 2], u, tiles_h, tiles_w,
+                    y[i, s0 + t0:s0 + t1], finish),
+                [(t0, min(t0 + frames, s1 - s0))
+                 for t0 in range(0, s1 - s0, frames)])
     return y
+
+
+def _product_and_output(v, u, tiles_h, tiles_w, y, finish):
+    """Output frames ``y`` from their transformed input frames ``v``."""
+    xp = chainer.backend.get_array_module(v)
+    out_t = y.shape[0]
+    m = xp.matmul(_stack_time_taps(v, out_t), u)
+    _output_transform(m, out_t, tiles_h, tiles_w, y)
+    finish(y)
 
 
 def _combine(coefficients, terms, out):
@@ -120,26 +142,27 @@ def _combine(coefficients, terms, out):
             out += c * term
 
 
-def _input_transform(frames, tiles_h, tiles_w):
-    """(Tc, Hp, Wp, C) padded -> (16, Tc, tiles, C): ``B^T d B`` of every
-    4x4 tile, tiles overlapping by 2."""
+def _input_transform(frames, tiles_h, tiles_w, v):
+    """``B^T d B`` of every 4x4 tile (tiles overlapping by 2) of ``frames``
+    (Tc, Hp, Wp, C), padded, into ``v`` (16, Tc, tiles, C).
+
+    The row transform runs on whole rows before the columns are cut into
+    tiles, on half the data a per-tile transform would read.
+    """
     xp = chainer.backend.get_array_module(frames)
-    tc, hp, wp, c = frames.shape
-    e = frames.itemsize
-    tiles = xp.lib.stride_tricks.as_strided(
-        frames, shape=(tc, tiles_h, tiles_w, IN_TILE, IN_TILE, c),
-        strides=(hp * wp * c * e, OUT_TILE * wp * c * e, OUT_TILE * c * e,
-                 wp * c * e, c * e, e))
-    rows = xp.empty((IN_TILE, tc, tiles_h, tiles_w, IN_TILE, c), frames.dtype)
+    tc, _, wp, c = frames.shape
+    # rows[i] = sum_k B_T[i, k] * (row k of every tile), over whole rows.
+    tile_rows = [frames[:, k:k + OUT_TILE * tiles_h:OUT_TILE]
+                 for k in range(IN_TILE)]
+    rows = xp.empty((IN_TILE, tc, tiles_h, wp, c), frames.dtype)
     for i in range(IN_TILE):
-        _combine(B_T[i], [tiles[:, :, :, k] for k in range(IN_TILE)],
-                 rows[i])
-    v = xp.empty((IN_TILE, IN_TILE, tc, tiles_h, tiles_w, c), frames.dtype)
+        _combine(B_T[i], tile_rows, rows[i])
     for i in range(IN_TILE):
+        tile_columns = [rows[i, :, :, k:k + OUT_TILE * tiles_w:OUT_TILE]
+                        for k in range(IN_TILE)]
         for j in range(IN_TILE):
-            _combine(B_T[j], [rows[i, :, :, :, k] for k in range(IN_TILE)],
-                     v[i, j])
-    return v.reshape(IN_TILE * IN_TILE, tc, tiles_h * tiles_w, c)
+            _combine(B_T[j], tile_columns,
+                     v[i * IN_TILE + j].reshape(tc, tiles_h, tiles_w, c))
 
 
 def _stack_time_taps(v, out_t):

@@ -30,6 +30,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import cpu_chunks
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
@@ -39,7 +40,8 @@ from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.links.winograd import winograd_conv
 from chainercv_i3d.links.winograd import winograd_weight
 
-# Upper bound of one chunk's im2col or input rows, in elements (4 MiB).
+# Upper bound of one chunk's im2col or input rows on a CPU, in elements
+# (4 MiB).
 CHUNK_ELEMENTS = 2 ** 20
 
 
@@ -107,7 +109,8 @@ def conv_1x1(x, weight, finish, out=None):
     if out is None:
         out = xp.empty(x.shape[:4] + (weight.shape[1],), dtype=x.dtype)
     y = out.reshape(rows.shape[0], weight.shape[1])  # a view
-    pieces = max(workers(), -(-(rows.size + y.size) // CHUNK_ELEMENTS))
+    pieces = max(workers(), -(-(rows.size + y.size)
+                              // chunk_elements(CHUNK_ELEMENTS)))
 
     def block(r0, r1):
         xp.matmul(rows[r0:r1], weight, out=y[r0:r1])
@@ -152,7 +155,7 @@ def conv_im2col(x, weight, ksize, stride, finish, out=None):
                  sw * c * e, hp * wp * c * e, wp * c * e, e))
     y = out if out is not None else xp.empty(
         (n, out_t, out_h, out_w, weight.shape[1]), dtype=x.dtype)
-    rows = max(1, CHUNK_ELEMENTS // (out_w * weight.shape[0]))
+    rows = max(1, chunk_elements(CHUNK_ELEMENTS) // (out_w * weight.shape[0]))
 
     def chunk(i, f, r0, r1):
         cols = xp.ascontiguousarray(view[i, f, r0:r1])
@@ -180,7 +183,7 @@ def max_pool_same(x, ksize, stride):
     (pt, _), (ph, _), (pw, _) = same_padding_nd((t, h, w), ksize, stride)
     out_t, out_h, out_w = (-(-size // s) for size, s in zip((t, h, w), stride))
     y = xp.empty((n, out_t, out_h, out_w, c), dtype=x.dtype)
-    frames = max(1, CHUNK_ELEMENTS // (h * w * c))
+    frames = max(1, chunk_elements(CHUNK_ELEMENTS) // (h * w * c))
 
     def chunk(i, o0, o1):
         pooled = _max_along(x[i], 0, kt, st, o0 * st - pt, o1 - o0)

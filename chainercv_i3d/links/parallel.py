@@ -7,7 +7,8 @@ frames, rows) and runs the chunks in threads, each calling single-threaded
 BLAS: numpy and BLAS release the GIL, every core is busy all the time, and
 a chunk's transforms, product and ReLU stay in the cache.
 
-With cupy (a GPU) the chunks simply run in order.
+With cupy (a GPU) the chunks simply run in order, and are large
+(:func:`chunk_elements`): a GPU wants few, large kernels.
 """
 
 import concurrent.futures
@@ -16,6 +17,9 @@ import os
 import threading
 
 import numpy
+
+# The chunk size outside cpu_chunks (a GPU), in elements (256 MiB).
+DEVICE_CHUNK_ELEMENTS = 64 * 2 ** 20
 
 _local = threading.local()
 _pool = {'pid': None, 'workers': 0, 'executor': None}
@@ -40,7 +44,7 @@ def cpu_chunks(xp):
         return
     import threadpoolctl
     workers = blas_threads()
-    previous = getattr(_local, 'workers', 1)
+    previous = getattr(_local, 'workers', None)
     with threadpoolctl.threadpool_limits(limits=1, user_api='blas'):
         _local.workers = workers
         try:
@@ -49,17 +53,26 @@ def cpu_chunks(xp):
             _local.workers = previous
 
 
+def chunk_elements(cpu_elements):
+    """A chunk's size: ``cpu_elements`` (sized for the cache) inside
+    :func:`cpu_chunks`, otherwise ``DEVICE_CHUNK_ELEMENTS``."""
+    return cpu_elements if _in_cpu_chunks() else DEVICE_CHUNK_ELEMENTS
+
+
+def _in_cpu_chunks():
+    return getattr(_local, 'workers', None) is not None
+
+
 def run_chunks(function, chunks):
     """Calls ``function(*chunk)`` for every chunk; in threads inside
     :func:`cpu_chunks`, otherwise in order. The chunks must write to
     disjoint outputs."""
     chunks = list(chunks)
-    workers = getattr(_local, 'workers', 1)
-    if workers <= 1 or len(chunks) <= 1:
+    if workers() <= 1 or len(chunks) <= 1:
         for chunk in chunks:
             function(*chunk)
         return
-    executor = _executor(workers)
+    executor = _executor(workers())
     futures = [executor.submit(function, *chunk) for chunk in chunks]
     for future in futures:
         future.result()
@@ -75,7 +88,7 @@ def split(size, pieces):
 
 def workers():
     """Threads :func:`run_chunks` uses now (1 outside :func:`cpu_chunks`)."""
-    return getattr(_local, 'workers', 1)
+    return getattr(_local, 'workers', None) or 1
 
 
 def _executor(workers):

@@ -22,6 +22,7 @@ All of it runs through ``xp`` (numpy or cupy).
 import chainer
 import numpy
 
+from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
@@ -40,8 +41,8 @@ G = numpy.array([[1, 0, 0],
 A_T = numpy.array([[1, 1, 1, 0],
                    [0, 1, -1, -1]], dtype=numpy.float64)
 
-# Upper bound of the stacked input of one product chunk, in elements
-# (16 MiB): small enough to stay in the cache while it is multiplied.
+# Upper bound of the stacked input of one product chunk on a CPU, in
+# elements (16 MiB): small enough to stay in the cache while it is multiplied.
 CHUNK_ELEMENTS = 4 * 2 ** 20
 # Upper bound of the transformed input of one pass, in elements (256 MiB).
 PASS_ELEMENTS = 64 * 2 ** 20
@@ -93,8 +94,8 @@ def winograd_conv(x, u, finish, out=None):
     tiles = tiles_h * tiles_w
     # Output frames per product chunk; per pass, so that the transformed
     # input of a pass stays bounded.
-    frames = max(1, min(CHUNK_ELEMENTS // (IN_TILE ** 2 * tiles * 3 * c),
-                        -(-t // workers())))
+    frames = max(1, min(chunk_elements(CHUNK_ELEMENTS)
+                        // (IN_TILE ** 2 * tiles * 3 * c), -(-t // workers())))
     span = max(frames, PASS_ELEMENTS // (IN_TILE ** 2 * tiles * c) - 2)
     for i in range(n):
         for s0 in range(0, t, span):

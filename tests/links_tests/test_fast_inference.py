@@ -78,8 +78,8 @@ def test_folded_unit_writes_into_a_channel_slice(ksize):
     unit, x = unit_and_input(rng, 4, 6, ksize, stride, (1, 5, 8, 7))
     expected = channels_last(chainer_output(unit, x))
     out = numpy.full(expected.shape[:4] + (10,), 7, dtype=numpy.float32)
-    returned = fast_inference.FoldedUnit(unit)(channels_last(x),
-                                              out=out[..., 3:9])
+    folded = fast_inference.FoldedUnit(unit)
+    returned = folded(channels_last(x), out=out[..., 3:9])
     assert numpy.shares_memory(returned, out)
     numpy.testing.assert_allclose(out[..., 3:9], expected, rtol=1e-5,
                                   atol=1e-5 * numpy.abs(expected).max())
@@ -242,3 +242,9 @@ def test_changed_weights_are_folded_again(small_i3d, change):
     fast, reference = both_paths(small_i3d, x)
     assert numpy.abs(fast - before).max() > 1e-3
     numpy.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_chunks_fit_the_cache_on_a_cpu_and_are_large_elsewhere():
+    with parallel.cpu_chunks(numpy):
+        assert parallel.chunk_elements(1000) == 1000
+    assert parallel.chunk_elements(1000) == parallel.DEVICE_CHUNK_ELEMENTS

@@ -9,11 +9,11 @@ The same function as the link's Chainer path, computed differently:
   to each chunk of the output while it is in the cache;
 * the three 1x1x1 convolutions of an Inception block that read the same
   input are one matrix product;
-* the 3x3x3 convolutions (70% of the arithmetic) use Winograd's F(2x2, 3x3)
-  over (height, width), 2.25 times fewer multiplications
-  (:mod:`chainercv_i3d.links.winograd`);
-* the stem (7x7x7, stride 2, 3 or 2 channels) is one product per chunk of
-  an im2col copied from a strided view;
+* the 3x3x3 convolutions with 64 input channels or more (96% of their
+  arithmetic) use Winograd's F(2x2, 3x3) over (height, width), 2.25 times
+  fewer multiplications (:mod:`chainercv_i3d.links.winograd`);
+* the others, and the stem (7x7x7, stride 2, 3 or 2 channels), are one
+  product per chunk of an im2col copied from a strided view;
 * max pools are separable: a running maximum along one axis at a time;
 * on a CPU, every convolution is cut into chunks that run in threads with
   single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`).
@@ -40,6 +40,11 @@ from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.links.winograd import winograd_conv
 from chainercv_i3d.links.winograd import winograd_weight
 
+# Fewest input channels for which a 3x3x3 convolution is faster through
+# Winograd (products with K = 3 * C) than through im2col (K = 27 * C):
+# measured on a 2-core CPU for every 3x3x3 shape of I3D at 64 frames.
+WINOGRAD_CHANNELS = 64
+
 # Upper bound of one chunk's im2col or input rows on a CPU, in elements
 # (4 MiB).
 CHUNK_ELEMENTS = 2 ** 20
@@ -64,7 +69,9 @@ class FoldedUnit(object):
         self.ksize = unit.ksize
         self.stride = unit.stride
         self.out_channels = w.shape[0]
-        if self.ksize == (3, 3, 3) and self.stride == (1, 1, 1):
+        self.winograd = self.ksize == (3, 3, 3) \
+            and self.stride == (1, 1, 1) and w.shape[1] >= WINOGRAD_CHANNELS
+        if self.winograd:
             self.weight = winograd_weight(w)
         else:
             # (kt * kh * kw * in_c, out_c): rows in the order of the im2col.
@@ -78,7 +85,7 @@ class FoldedUnit(object):
             add_bias_relu(y, self.bias)
         if self.ksize == (1, 1, 1) and self.stride == (1, 1, 1):
             return conv_1x1(x, self.weight, finish, out)
-        if self.ksize == (3, 3, 3) and self.stride == (1, 1, 1):
+        if self.winograd:
             return winograd_conv(x, self.weight, finish, out)
         return conv_im2col(x, self.weight, self.ksize, self.stride, finish,
                            out)
@@ -121,13 +128,14 @@ def conv_1x1(x, weight, finish, out=None):
 
 
 def conv_im2col(x, weight, ksize, stride, finish, out=None):
-    """Any SAME convolution (in I3D, the stem: 7x7x7, stride 2, 3 or 2
-    channels), channels-last.
+    """Any SAME convolution, channels-last (in I3D: the stem, 7x7x7 with
+    stride 2 on 3 or 2 channels, and the 3x3x3 ones on few channels).
 
-    With so few channels the full im2col (K = kt * kh * kw * C = 1029) is
-    small per output row and makes one well-shaped product per chunk of
-    output rows. It is copied from a strided view of the padded input: for
-    an output position and a (dt, dh) tap, the kw * C values are contiguous.
+    With few channels the full im2col (K = kt * kh * kw * C, 1029 for the
+    stem) is small per output row and makes one well-shaped product per
+    chunk of output rows. It is copied from a strided view of the padded
+    input: for an output position and a (dt, dh) tap, the kw * C values are
+    contiguous.
 
     Args:
         x: ``(N, T, H, W, C)``.

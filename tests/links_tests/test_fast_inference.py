@@ -53,9 +53,10 @@ def unit_and_input(rng, in_c, out_c, ksize, stride, shape):
 
 @pytest.mark.parametrize('threads', [False, True], ids=['serial', 'threads'])
 @pytest.mark.parametrize('in_c,out_c,ksize,stride,shape', [
-    (5, 7, (3, 3, 3), (1, 1, 1), (2, 5, 7, 9)),    # Winograd, odd sizes
-    (16, 8, (3, 3, 3), (1, 1, 1), (1, 4, 14, 14)),  # Winograd, even sizes
-    (3, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1, 1)),    # one pixel
+    (64, 7, (3, 3, 3), (1, 1, 1), (2, 5, 7, 9)),   # Winograd, odd sizes
+    (80, 8, (3, 3, 3), (1, 1, 1), (1, 4, 14, 14)),  # Winograd, even sizes
+    (64, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1, 1)),   # Winograd, one pixel
+    (16, 8, (3, 3, 3), (1, 1, 1), (1, 4, 7, 6)),   # few channels: im2col
     (6, 5, (1, 1, 1), (1, 1, 1), (2, 3, 5, 4)),    # a matrix product
     (3, 8, (7, 7, 7), (2, 2, 2), (2, 9, 17, 16)),  # the stem, im2col
     (2, 3, (2, 3, 1), (1, 2, 1), (1, 4, 6, 5)),    # any other, im2col
@@ -66,16 +67,19 @@ def test_folded_unit_equals_the_chainer_unit(in_c, out_c, ksize, stride,
     unit, x = unit_and_input(rng, in_c, out_c, ksize, stride, shape)
     expected = chainer_output(unit, x)
     with parallel.cpu_chunks(numpy if threads else None):
-        y = fast_inference.FoldedUnit(unit)(channels_last(x))
+        folded = fast_inference.FoldedUnit(unit)
+        y = folded(channels_last(x))
+    assert folded.winograd == (ksize == (3, 3, 3) and in_c >= 64)
     numpy.testing.assert_allclose(channels_first(y), expected, rtol=1e-5,
                                   atol=1e-5 * numpy.abs(expected).max())
 
 
-@pytest.mark.parametrize('ksize', [(1, 1, 1), (3, 3, 3), (7, 7, 7)])
-def test_folded_unit_writes_into_a_channel_slice(ksize):
+@pytest.mark.parametrize('ksize,in_c', [
+    ((1, 1, 1), 4), ((3, 3, 3), 64), ((3, 3, 3), 4), ((7, 7, 7), 3)])
+def test_folded_unit_writes_into_a_channel_slice(ksize, in_c):
     rng = numpy.random.RandomState(1)
     stride = (2, 2, 2) if ksize == (7, 7, 7) else (1, 1, 1)
-    unit, x = unit_and_input(rng, 4, 6, ksize, stride, (1, 5, 8, 7))
+    unit, x = unit_and_input(rng, in_c, 6, ksize, stride, (1, 5, 8, 7))
     expected = channels_last(chainer_output(unit, x))
     out = numpy.full(expected.shape[:4] + (10,), 7, dtype=numpy.float32)
     folded = fast_inference.FoldedUnit(unit)
@@ -127,7 +131,7 @@ def test_max_pool_equals_a_pool_over_minus_infinity_padding(shape, ksize,
 
 def test_inception_block_equals_the_chainer_block():
     rng = numpy.random.RandomState(4)
-    block = InceptionBlock(12, (5, 4, 6, 3, 7, 2))
+    block = InceptionBlock(12, (5, 64, 6, 3, 7, 2))  # Winograd and im2col
     for unit in block.links():
         if isinstance(unit, Unit3D):
             unit.conv.W.array[...] = rng.normal(0, 0.2, unit.conv.W.shape)

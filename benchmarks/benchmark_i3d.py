@@ -7,8 +7,9 @@ process so that its peak memory is its own.
 
 Usage::
 
-    python benchmarks/benchmark_i3d.py                      # CPU, 1x64 and 1x250
-    python benchmarks/benchmark_i3d.py --device 0           # GPU 0 (needs CuPy)
+    python benchmarks/benchmark_i3d.py              # CPU, reference and fast
+    python benchmarks/benchmark_i3d.py --device 0   # GPU 0 (needs CuPy)
+    python benchmarks/benchmark_i3d.py --device 0 --paths fast,torch
     python benchmarks/benchmark_i3d.py --cases 1x16,2x64 --size 224 \\
         --warmup 1 --repeat 5 --json results.json
     python benchmarks/benchmark_i3d.py --paths fast,tensorflow --rounds 3
@@ -17,6 +18,14 @@ With ``--rounds R`` the paths of a case take turns R times (one process
 each time), and the ratio line compares each path's median round: a shared
 machine's speed drifts over minutes, and taking turns spreads the drift over
 every path.
+
+Paths: ``reference`` (the link's Chainer functions), ``fast`` (the link's
+fast inference path), ``tensorflow`` (``tests/tf_reference.py``: tf.nn ops
+on the same weights, CPU only) and ``torch`` (``benchmarks/torch_i3d.py``:
+PyTorch's conv3d, cuDNN on a GPU, on the same weights). Every case also
+prints how far each path's logits are from the base path's (TensorFlow's,
+else PyTorch's, else the reference's), on the same weights and input: the
+paths timed compute the same function.
 
 Columns:
 
@@ -35,7 +44,7 @@ Columns:
     (warmup W, repeat R)  Untimed passes before the R timed ones.
 
 ``--json`` writes the same results as a list of dicts, with the time of each
-timed pass and the FLOPs per clip added.
+timed pass, the FLOPs per clip and the logits of the first pass added.
 """
 
 import argparse
@@ -92,7 +101,9 @@ def parse_args(argv=None):
     parser.add_argument('--paths', default='reference,fast',
                         help='comma-separated: reference (Chainer functions), '
                              'fast (chainercv_i3d.links.fast_inference), '
-                             'tensorflow (tf.nn ops on the same weights, CPU)')
+                             'tensorflow (tf.nn ops on the same weights, CPU), '
+                             'torch (PyTorch conv3d on the same weights, on '
+                             'the same device)')
     parser.add_argument('--rounds', type=int, default=1,
                         help='times the paths of a case take turns; ratios '
                              'compare median rounds (default: 1)')
@@ -162,6 +173,23 @@ def tensorflow_forward(model):
     return lambda x: tf_i3d_endpoints(tensors, scope, x, logits_only=True)
 
 
+def path_forward(path, model, device):
+    """The forward function of one path, on the model's weights."""
+    if path in ('reference', 'fast'):
+        return model
+    if path == 'tensorflow':
+        if device >= 0:
+            sys.exit('benchmark_i3d.py: the tensorflow path runs on the CPU '
+                     'only; use --device -1')
+        return tensorflow_forward(model)
+    if path == 'torch':
+        from torch_i3d import torch_forward
+        return torch_forward(model, 'cuda:{}'.format(device)
+                             if device >= 0 else 'cpu')
+    sys.exit('benchmark_i3d.py: unknown path {!r} (reference, fast, '
+             'tensorflow, torch)'.format(path))
+
+
 def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     """Times ``repeat`` forward passes of one case in this process.
 
@@ -169,6 +197,7 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
         dict: The case, its timings and its peak memory.
     """
     xp = _gpu(device) if device >= 0 else numpy
+    numpy.random.seed(0)  # the same random weights in every process
     model = I3D(n_class=N_CLASS, modality='rgb',
                 fast_inference=(path == 'fast'))
     shape = (batch, 3, frames, size, size)
@@ -176,16 +205,19 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     if xp is not numpy:
         model.to_gpu(device)
         x = xp.asarray(x)
-    forward = tensorflow_forward(model) if path == 'tensorflow' else model
+    forward = path_forward(path, model, device)
     times = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for i in range(warmup + repeat):
             _synchronize(xp)
             start = time.perf_counter()
-            forward(x)
+            logits = forward(x)
             _synchronize(xp)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
+            if i == 0:
+                first_logits = chainer.backend.CpuDevice().send(
+                    chainer.as_array(logits))
     total = sum(times)
     flops = count_flops(model, shape)
     result = {
@@ -200,6 +232,7 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
         'peak_rss_mib': resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss / 1024,
         'warmup': warmup, 'repeat': repeat, 'times_s': times,
+        'logits': first_logits.tolist(),
     }
     if xp is not numpy:
         result['gpu_pool_mib'] = \
@@ -226,10 +259,31 @@ def median_rate(results, case, path):
         (rates[middle - 1] + rates[middle]) / 2
 
 
+def base_path(paths):
+    """The path the others are compared with."""
+    for base in ('tensorflow', 'torch', 'reference'):
+        if base in paths:
+            return base
+    return paths[0]
+
+
+def format_agreement(results, case, paths):
+    """Largest logit difference of each path from the base path's, on the
+    same weights and input: every timed path computes the same function."""
+    logits = {r['path']: numpy.array(r['logits']) for r in results
+              if (r['batch'], r['frames']) == tuple(case)}
+    base = base_path(paths)
+    return 'agreement batch={} frames={} '.format(*case) + ' '.join(
+        'max|{}-{}|={:.2e}'.format(path, base, numpy.abs(
+            logits[path] - logits[base]).max())
+        for path in paths if path != base) + \
+        ' (max|logit|={:.2e})'.format(numpy.abs(logits[base]).max())
+
+
 def format_ratios(results, case, paths):
-    # Median throughput of each path over TensorFlow's (or the reference's).
+    # Median throughput of each path over the base path's.
     rates = {path: median_rate(results, case, path) for path in paths}
-    base = 'tensorflow' if 'tensorflow' in rates else 'reference'
+    base = base_path(paths)
     return 'ratio batch={} frames={} '.format(*case) + ' '.join(
         '{}/{}={:.2f}'.format(path, base, rate / rates[base])
         for path, rate in rates.items() if path != base and base in rates)
@@ -267,6 +321,7 @@ def main(argv=None):
                 results.append(run_case_in_subprocess(case, path, args))
                 results[-1]['round'] = round_index
                 print(format_result(results[-1]), flush=True)
+        print(format_agreement(results, case, paths), flush=True)
         print(format_ratios(results, case, paths), flush=True)
     if args.json:
         with open(args.json, 'w') as f:

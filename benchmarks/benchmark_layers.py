@@ -1,13 +1,16 @@
-"""Every distinct convolution of I3D, timed three ways, one line per shape.
+"""Every distinct convolution of I3D, timed several ways, one line per shape.
 
     python benchmarks/benchmark_layers.py [--frames 64] [--repeat 3]
+    python benchmarks/benchmark_layers.py --paths reference,fast,torch
+    python benchmarks/benchmark_layers.py --device 0 --paths fast,torch
 
 For the shapes the layers see on a (1, 3, frames, 224, 224) input, each
 conv + batch norm + ReLU runs as the reference path (Chainer functions),
-the fast path (chainercv_i3d.links.fast_inference, channels-last) and
-TensorFlow's kernels (tf.nn.conv3d + batch_normalization + relu), on the
-CPU, with the same random weights. Prints seconds and GFLOP/s of each, and
-the fast path's speed relative to the other two.
+the fast path (chainercv_i3d.links.fast_inference, channels-last, as the
+link runs it), TensorFlow's kernels (tf.nn.conv3d + batch_normalization +
+relu, CPU only) and PyTorch's (F.conv3d + batch_norm + relu, cuDNN on a
+GPU), with the same random weights. Prints seconds and GFLOP/s of each, and
+the fast path's speed relative to each of the others.
 """
 
 import argparse
@@ -77,39 +80,102 @@ def tf_unit(unit):
     return run
 
 
+def path_runner(path, unit, x, xp):
+    """A function running ``unit`` on ``x`` (NCTHW) through ``path``."""
+    if path == 'reference':
+        def run():
+            with chainer.using_config('train', False), \
+                    chainer.no_backprop_mode():
+                return unit(x)
+        return run
+    if path == 'fast':
+        folded = FoldedUnit(unit)  # the link keeps its folded weights
+        x_last = xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
+
+        def run():
+            with cpu_chunks(xp):  # as in the link's forward
+                return folded(x_last)
+        return run
+    if path == 'tensorflow':
+        import tensorflow as tf
+        run_tf = tf_unit(unit)
+        x_tf = tf.constant(numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1)))
+        return lambda: run_tf(x_tf)
+    if path == 'torch':
+        import torch
+        from torch_i3d import torch_unit
+        device = 'cpu' if xp is numpy else 'cuda'
+        run_torch = torch_unit(unit, device, torch.float32)
+        x_torch = torch.as_tensor(x, device=device).contiguous(
+            memory_format=torch.channels_last_3d)
+
+        def run():
+            with torch.inference_mode():
+                return run_torch(x_torch)
+        return run
+    raise SystemExit('benchmark_layers.py: unknown path {!r} (reference, '
+                     'fast, tensorflow, torch)'.format(path))
+
+
+def synchronized(run, xp):
+    """``run`` followed by waiting for the GPU, if any."""
+    def call():
+        run()
+        if xp is not numpy:
+            xp.cuda.get_current_stream().synchronize()
+            import sys
+            if 'torch' in sys.modules:
+                sys.modules['torch'].cuda.synchronize()
+    return call
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=64)
     parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--paths', default='reference,fast,tensorflow',
+                        help='comma-separated, fast among them: reference, '
+                             'fast, tensorflow (CPU only), torch')
+    parser.add_argument('--device', type=int, default=-1,
+                        help='-1: CPU (default); N >= 0: GPU N (CuPy, and '
+                             'CUDA for PyTorch)')
     args = parser.parse_args()
+    paths = args.paths.split(',')
+    if 'fast' not in paths:
+        parser.error('--paths must include fast (the others are compared '
+                     'with it)')
+    if args.device >= 0 and 'tensorflow' in paths:
+        parser.error('the tensorflow path runs on the CPU only')
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    from chainercv_i3d.pretrained.tf_checkpoint import import_tensorflow
-    tf = import_tensorflow()
+    if 'tensorflow' in paths:
+        from chainercv_i3d.pretrained.tf_checkpoint import import_tensorflow
+        import_tensorflow()
+    xp = numpy
+    if args.device >= 0:
+        import cupy
+        cupy.cuda.Device(args.device).use()
+        xp = cupy
     numpy.random.seed(0)
     model = I3D(n_class=400)
+    if xp is not numpy:
+        model.to_gpu(args.device)
     shape = (1, 3, args.frames, 224, 224)
     for unit, in_shape, count in distinct(conv_inputs(model, shape)):
-        x = numpy.random.uniform(0, 1, in_shape).astype(numpy.float32)
-        x_last = numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
+        x = xp.asarray(numpy.random.uniform(0, 1, in_shape).astype(
+            numpy.float32))
         flops, _ = _layer('conv', unit, in_shape)
-        with chainer.using_config('train', False), \
-                chainer.no_backprop_mode():
-            reference = timed(lambda: unit(x), args.repeat)
-        folded = FoldedUnit(unit)  # the link keeps its folded weights
-        with cpu_chunks(numpy):  # as in the link's forward
-            fast = timed(lambda: folded(x_last), args.repeat)
-        run_tf = tf_unit(unit)
-        x_tf = tf.constant(x_last)
-        tensorflow = timed(lambda: run_tf(x_tf), args.repeat)
+        seconds = {path: timed(synchronized(path_runner(path, unit, x, xp),
+                                            xp), args.repeat)
+                   for path in paths}
         o, i, kt, kh, kw = unit.conv.W.shape
-        print('conv {}->{} k{}x{}x{} s{} in {}x{}x{} (x{} in I3D): '
-              'reference {:.3f} s {:.0f} GFLOP/s, fast {:.3f} s {:.0f} '
-              'GFLOP/s, tensorflow {:.3f} s {:.0f} GFLOP/s, '
-              'fast/tensorflow={:.2f} fast/reference={:.2f}'.format(
-                  i, o, kt, kh, kw, unit.stride[0], *in_shape[2:], count,
-                  reference, flops / reference / 1e9, fast,
-                  flops / fast / 1e9, tensorflow, flops / tensorflow / 1e9,
-                  tensorflow / fast, reference / fast), flush=True)
+        print('conv {}->{} k{}x{}x{} s{} in {}x{}x{} (x{} in I3D): '.format(
+            i, o, kt, kh, kw, unit.stride[0], *in_shape[2:], count) +
+            ', '.join('{} {:.4f} s {:.0f} GFLOP/s'.format(
+                path, seconds[path], flops / seconds[path] / 1e9)
+                for path in paths) + ', ' +
+            ' '.join('fast/{}={:.2f}'.format(path, seconds[path] /
+                                             seconds['fast'])
+                     for path in paths if path != 'fast'), flush=True)
 
 
 if __name__ == '__main__':

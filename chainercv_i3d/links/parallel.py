@@ -23,15 +23,26 @@ DEVICE_CHUNK_ELEMENTS = 64 * 2 ** 20
 
 _local = threading.local()
 _pool = {'pid': None, 'workers': 0, 'executor': None}
+_blas = {'pid': None, 'controller': None}
 _pool_lock = threading.Lock()
 
 
 def blas_threads():
     """The thread count BLAS would use (``OMP_NUM_THREADS`` and
     ``OPENBLAS_NUM_THREADS`` respected), 1 if no BLAS is found."""
-    import threadpoolctl
-    blas = threadpoolctl.ThreadpoolController().select(user_api='blas')
+    blas = _controller().select(user_api='blas')
     return max([lib.num_threads for lib in blas.lib_controllers] or [1])
+
+
+def _controller():
+    # Finding the loaded BLAS libraries takes about a millisecond: once per
+    # process (numpy loads its BLAS when it is imported).
+    with _pool_lock:
+        if _blas['pid'] != os.getpid():
+            import threadpoolctl
+            _blas.update(pid=os.getpid(),
+                         controller=threadpoolctl.ThreadpoolController())
+        return _blas['controller']
 
 
 @contextlib.contextmanager
@@ -42,10 +53,9 @@ def cpu_chunks(xp):
     if xp is not numpy:
         yield
         return
-    import threadpoolctl
     workers = blas_threads()
     previous = getattr(_local, 'workers', None)
-    with threadpoolctl.threadpool_limits(limits=1, user_api='blas'):
+    with _controller().limit(limits=1, user_api='blas'):
         _local.workers = workers
         try:
             yield

@@ -167,10 +167,10 @@ def conv_im2col(x, weight, ksize, stride, finish, out=None):
 
     def chunk(i, f, r0, r1):
         cols = xp.ascontiguousarray(view[i, f, r0:r1])
-        out = y[i, f, r0:r1]
+        target = y[i, f, r0:r1]
         xp.matmul(cols.reshape(-1, weight.shape[0]), weight,
-                  out=out.reshape(-1, weight.shape[1]))
-        finish(out)
+                  out=target.reshape(-1, weight.shape[1]))
+        finish(target)
 
     run_chunks(chunk, [(i, f, r0, min(r0 + rows, out_h)) for i in range(n)
                        for f in range(out_t) for r0 in range(0, out_h, rows)])

@@ -160,10 +160,11 @@ class I3D(PickableSequentialChain):
         initialW (callable): Initializer of the convolution weights when no
             pretrained model is loaded.
         fast_inference (bool): In test mode without backprop, compute with
-            :mod:`chainercv_i3d.links.fast_inference` (channels-last matrix
-            products, batch norm folded; the same function, faster and with
-            less memory). ``False``, or train mode, or backprop enabled, uses
-            the Chainer functions (autograd). Settable later as an attribute.
+            :mod:`chainercv_i3d.links.fast_inference` (channels-last, batch
+            norm folded, Winograd for the 3x3x3 convolutions, every core of
+            a CPU; the same function, faster and with less memory).
+            ``False``, or train mode, or backprop enabled, uses the Chainer
+            functions (autograd). Settable later as an attribute.
 
     Example:
 

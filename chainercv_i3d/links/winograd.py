@@ -91,28 +91,34 @@ def winograd_conv(x, u, finish, out=None):
                    (1, tiles_w * OUT_TILE + 1 - w), (0, 0)), mode='constant')
     y = out if out is not None else xp.empty((n, t, h, w, u.shape[2]),
                                              dtype=x.dtype)
-    tiles = tiles_h * tiles_w
-    # Output frames per product chunk; per pass, so that the transformed
-    # input of a pass stays bounded.
-    frames = max(1, min(chunk_elements(CHUNK_ELEMENTS)
-                        // (IN_TILE ** 2 * tiles * 3 * c), -(-t // workers())))
-    span = max(frames, PASS_ELEMENTS // (IN_TILE ** 2 * tiles * c) - 2)
+    per_frame = IN_TILE ** 2 * tiles_h * tiles_w * c  # transformed input
+    # Output frames per product chunk (at least one chunk per thread), and
+    # per pass, so that the transformed input of a pass stays bounded.
+    frames = max(1, min(chunk_elements(CHUNK_ELEMENTS) // (3 * per_frame),
+                        -(-t // workers())))
+    span = max(frames, PASS_ELEMENTS // per_frame - 2)
     for i in range(n):
         for s0 in range(0, t, span):
             s1 = min(s0 + span, t)
-            # Every input frame transformed once, then the products.
-            v = xp.empty((IN_TILE ** 2, s1 - s0 + 2, tiles, c), x.dtype)
-            run_chunks(
-                lambda f0, f1: _input_transform(
-                    x[i, s0 + f0:s0 + f1], tiles_h, tiles_w, v[:, f0:f1]),
-                split(s1 - s0 + 2, -(-(s1 - s0 + 2) // frames)))
-            run_chunks(
-                lambda t0, t1: _product_and_output(
-                    v[:, t0:t1 + 2], u, tiles_h, tiles_w,
-                    y[i, s0 + t0:s0 + t1], finish),
-                [(t0, min(t0 + frames, s1 - s0))
-                 for t0 in range(0, s1 - s0, frames)])
+            _winograd_pass(x[i, s0:s1 + 2], u, y[i, s0:s1], frames, finish)
     return y
+
+
+def _winograd_pass(x, u, y, frames, finish):
+    """Output frames ``y`` (T, H, W, O) from their padded input frames
+    ``x`` (T + 2, Hp, Wp, C): every input frame transformed once, then the
+    products and output transforms in chunks of ``frames`` output frames."""
+    xp = chainer.backend.get_array_module(x)
+    out_t, h, w, _ = y.shape
+    tiles_h, tiles_w = -(-h // OUT_TILE), -(-w // OUT_TILE)
+    v = xp.empty((IN_TILE ** 2, x.shape[0], tiles_h * tiles_w, x.shape[3]),
+                 x.dtype)
+    run_chunks(lambda f0, f1: _input_transform(x[f0:f1], tiles_h, tiles_w,
+                                               v[:, f0:f1]),
+               split(x.shape[0], -(-x.shape[0] // frames)))
+    run_chunks(lambda t0, t1: _product_and_output(
+        v[:, t0:t1 + 2], u, tiles_h, tiles_w, y[t0:t1], finish),
+        [(t0, min(t0 + frames, out_t)) for t0 in range(0, out_t, frames)])
 
 
 def _product_and_output(v, u, tiles_h, tiles_w, y, finish):
@@ -125,8 +131,9 @@ def _product_and_output(v, u, tiles_h, tiles_w, y, finish):
 
 
 def _combine(coefficients, terms, out):
-    """``out = sum(c * term)``; the F(2, 3) coefficients need no product
-    but for the 1/2 of the weights, which are transformed elsewhere."""
+    """``out = sum(c * term)``: an addition or a subtraction for each
+    coefficient of +-1 (all of those of ``B_T`` and ``A_T``), a product
+    for any other."""
     xp = chainer.backend.get_array_module(out)
     started = False
     for c, term in zip(coefficients, terms):

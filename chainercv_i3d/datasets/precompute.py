@@ -18,6 +18,8 @@ import os
 
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
+from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import remove_temporaries
 from chainercv_i3d.utils.mpi import rank_share
 from chainercv_i3d.utils.video import VideoReadError
 
@@ -84,12 +86,6 @@ def quantized_flow(frames, backend):
             for a, b in zip(grays[:-1], grays[1:])]
 
 
-def _remove_stale_temporaries(path):
-    # Left by a run killed while writing this video.
-    for tmp in glob.glob(glob.escape(path) + '.tmp*'):
-        os.unlink(tmp)
-
-
 def precompute_video(entry, output_dir, config, backend=None):
     """Precomputes one video and returns its manifest record.
 
@@ -129,7 +125,7 @@ def precompute_video(entry, output_dir, config, backend=None):
             'width': width, 'flow_bound': 20}
     path = precomputed_path(output_dir, entry.video_id)
     try:
-        _remove_stale_temporaries(path)
+        remove_temporaries(path)  # of a run killed while writing it
         write_precomputed_video(path, meta, frames, flows,
                                 config.jpeg_quality)
     except OSError as e:
@@ -311,8 +307,6 @@ def write_manifest(output_dir, entries, missing_ids=()):
     for record in records:
         counts[record['status']] = counts.get(record['status'], 0) + 1
     path = os.path.join(output_dir, MANIFEST_NAME)
-    tmp = path + '.tmp{}'.format(os.getpid())
-    with open(tmp, 'w') as f:
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump({'counts': counts, 'videos': records}, f, indent=1)
-    os.replace(tmp, path)
     return counts

@@ -23,6 +23,8 @@ import zlib
 
 import numpy
 
+from chainercv_i3d.files import atomic_path
+
 FORMAT_VERSION = 1
 META_NAME = 'meta.json'
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -94,23 +96,15 @@ def write_precomputed_video(path, meta, rgb_frames, flow_frames=(),
                 rgb_encoding='jpeg', jpeg_quality=int(jpeg_quality),
                 flow_encoding='png-uint8-stacked-xy')
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = '{}.tmp{}'.format(path, os.getpid())
-    try:
-        with open(tmp, 'wb') as f:
-            with zipfile.ZipFile(f, 'w') as archive:
-                _add(archive, META_NAME, json.dumps(meta, sort_keys=True))
-                for t, frame in enumerate(rgb_frames):
-                    _add(archive, rgb_member(t),
-                         encode_rgb(frame, jpeg_quality))
-                for t, flow in enumerate(flow_frames):
-                    _add(archive, flow_member(t), encode_flow(flow))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        with zipfile.ZipFile(f, 'w') as archive:
+            _add(archive, META_NAME, json.dumps(meta, sort_keys=True))
+            for t, frame in enumerate(rgb_frames):
+                _add(archive, rgb_member(t), encode_rgb(frame, jpeg_quality))
+            for t, flow in enumerate(flow_frames):
+                _add(archive, flow_member(t), encode_flow(flow))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class PrecomputedVideo(object):

@@ -13,9 +13,10 @@ import http.client
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
+
+from chainercv_i3d import files
 
 CACHE_ENV = 'CHAINERCV_I3D_CACHE'
 DEFAULT_CACHE_DIR = os.path.join('~', '.cache', 'chainercv_i3d')
@@ -116,30 +117,12 @@ def file_lock(path, on_wait=None):
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yields a temporary name beside ``path``, renamed to it on success.
-
-    On an exception the temporary file is removed and ``path`` is untouched.
-
-    Example:
-
-        >>> with atomic_path('model.npz') as tmp:
-        ...     chainer.serializers.save_npz(tmp, model)
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    make_dirs(folder)
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model is not
-    try:
+    """:func:`chainercv_i3d.files.atomic_path` for a file of the cache:
+    its folder is created first, with a :class:`CacheError` saying what to do
+    if it cannot be."""
+    make_dirs(os.path.dirname(os.path.abspath(path)))
+    with files.atomic_path(path) as tmp:
         yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def sha256sum(path):

@@ -29,7 +29,7 @@ from chainercv_i3d.datasets.kinetics import index_video_files
 from chainercv_i3d.links.i3d_predictor import ENDPOINTS
 from chainercv_i3d.links import min_input_size
 from chainercv_i3d.links.i3d_predictor import I3DPredictor
-from chainercv_i3d.pretrained.cache import atomic_path
+from chainercv_i3d.files import atomic_path
 from chainercv_i3d.utils.mpi import get_comm
 from chainercv_i3d.utils.mpi import rank_share
 from chainercv_i3d.utils.mpi import sum_counts
@@ -136,6 +136,8 @@ def extract_share(args, comm, source, predictor):
                     video_id, e)
                 (bar.write if bar else print)(message, file=sys.stderr)
             else:
+                # A video id may name a subfolder.
+                os.makedirs(os.path.dirname(out), exist_ok=True)
                 with atomic_path(out) as tmp:
                     with open(tmp, 'wb') as f:
                         numpy.save(f, features.astype(numpy.float32))

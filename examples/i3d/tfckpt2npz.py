@@ -16,7 +16,7 @@ import chainer
 
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_tf_checkpoint
-from chainercv_i3d.pretrained.cache import atomic_path
+from chainercv_i3d.files import atomic_path
 
 
 def parse_args(argv):

@@ -155,7 +155,7 @@ def test_killed_run_resumes_to_the_same_output(tmp_path):
     assert done_now == 6 - len(partial)
     assert zips(out) == zips(reference)
     assert not glob.glob(os.path.join(out, 'videos', '**', '*.tmp*'),
-                         recursive=True)
+                         recursive=True, include_hidden=True)
     assert manifest(out).keys() == manifest(reference).keys()
 
 
@@ -192,7 +192,7 @@ def test_full_disk_stops_and_leaves_no_partial_video(tmp_path, small_disk):
     assert result.returncode == 1
     assert 'No space left on device' in result.stderr
     assert not glob.glob(os.path.join(out, 'videos', '**', '*.tmp*'),
-                         recursive=True)
+                         recursive=True, include_hidden=True)
     for path in zips(out):
         PrecomputedVideo(os.path.join(out, path)).close()
 

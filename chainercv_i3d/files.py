@@ -1,0 +1,52 @@
+"""Files that appear only whole: written under a temporary name beside
+them, then renamed over the final name (a rename within a folder is
+atomic), so that a reader, or a run resumed after a crash, never sees half a
+file."""
+
+import contextlib
+import glob
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path to write; renames it to ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is untouched.
+    The folder of ``path`` must exist. A process killed meanwhile leaves the
+    temporary file: :func:`remove_temporaries` finds it.
+
+    Example:
+
+        >>> with atomic_path('model.npz') as tmp:
+        ...     chainer.serializers.save_npz(tmp, model)
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(name), suffix='.tmp',
+                               dir=folder)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; ours are not
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def remove_temporaries(path):
+    """Removes the temporary files that killed writers of ``path`` (through
+    :func:`atomic_path`) left behind."""
+    folder, name = os.path.split(os.path.abspath(path))
+    pattern = glob.escape(_temporary_prefix(name)) + '*.tmp'
+    for tmp in glob.glob(os.path.join(glob.escape(folder), pattern)):
+        os.unlink(tmp)
+
+
+def _temporary_prefix(name):
+    # Hidden, and named after the file it becomes.
+    return '.' + name + '.'

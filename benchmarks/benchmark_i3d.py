@@ -20,7 +20,7 @@ machine's speed drifts over minutes, and taking turns spreads the drift over
 every path.
 
 Paths: ``reference`` (the link's Chainer functions), ``fast`` (the link's
-fast inference path), ``tensorflow`` (``tests/tf_reference.py``: tf.nn ops
+fast inference path), ``tensorflow`` (``chainercv_i3d/testing/tf_reference.py``: tf.nn ops
 on the same weights, CPU only) and ``torch`` (``benchmarks/torch_i3d.py``:
 PyTorch's conv3d, cuDNN on a GPU, on the same weights). Every case also
 prints how far each path's logits are from the base path's (TensorFlow's,

@@ -7,9 +7,9 @@ import os
 import numpy
 
 from chainercv_i3d.datasets.getter_dataset import GetterDataset
-from chainercv_i3d.datasets.kinetics_label_names import \
+from chainercv_i3d.label_names import \
     kinetics400_label_names
-from chainercv_i3d.datasets.kinetics_label_names import \
+from chainercv_i3d.label_names import \
     kinetics600_label_names
 
 VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v', '.flv',

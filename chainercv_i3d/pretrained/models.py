@@ -27,9 +27,9 @@ import subprocess
 import sys
 import tempfile
 
-from chainercv_i3d.datasets.kinetics_label_names import \
+from chainercv_i3d.label_names import \
     kinetics400_label_names
-from chainercv_i3d.datasets.kinetics_label_names import \
+from chainercv_i3d.label_names import \
     kinetics600_label_names
 from chainercv_i3d.pretrained.cache import atomic_path
 from chainercv_i3d.pretrained.cache import cache_dir

@@ -1,6 +1,6 @@
 """The converter on random checkpoints with the exact official layouts.
 
-Golden numbers come from ``tests/tf_reference.py``: TensorFlow ops reading
+Golden numbers come from ``chainercv_i3d/testing/tf_reference.py``: TensorFlow ops reading
 the checkpoint directly, sharing no code with the link or the converter.
 """
 
@@ -14,8 +14,8 @@ import pytest
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import min_input_size
 from tests.conftest import run_script
-from tests.tf_reference import tf_i3d_endpoints
-from tests.tf_reference import write_random_checkpoint
+from chainercv_i3d.testing.tf_reference import tf_i3d_endpoints
+from chainercv_i3d.testing.tf_reference import write_random_checkpoint
 
 OFFICIAL = {
     # name: (scope, modality, n_class, ignored optimizer slots)

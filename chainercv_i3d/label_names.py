@@ -1009,3 +1009,9 @@ kinetics600_label_names = (
     'yoga',
     'zumba',
 )
+
+
+def numbered_label_names(n_class):
+    """Stand-in names ``class_0 .. class_<n - 1>`` for a model that carries
+    none (random weights, or an ``.npz`` saved without its names)."""
+    return tuple('class_{}'.format(i) for i in range(n_class))

@@ -62,33 +62,30 @@ def make_precomputed(tmp, n_videos, n_frame):
 
 def one_run(args):
     """Runs inside mpiexec: evaluates this rank's share, rank 0 reports."""
-    import chainer
-    from chainercv_i3d.datasets import PrecomputedKineticsDataset
+    from chainercv_i3d.datasets import PrecomputedVideoDataset
     from chainercv_i3d.evaluations import evaluate_share
     from chainercv_i3d.evaluations import EvalProtocol
     from chainercv_i3d.links import I3D
-    from chainercv_i3d.utils.mpi import create_chainermn_communicator
-    from chainercv_i3d.utils.mpi import rank_share
-    comm = create_chainermn_communicator()
-    device = None
-    if args.device != 'cpu' and args.device != 'auto':
-        device = chainer.get_device('@cupy:{}'.format(comm.intra_rank))
-        device.use()
+    from chainercv_i3d.utils.comm import get_comm
+    from chainercv_i3d.utils.comm import rank_share
+    from chainercv_i3d.utils.device import select_device
+    comm = get_comm()
+    device = select_device(args.device, comm)
     numpy.random.seed(0)
     model = I3D(n_class=400, modality='rgb')
-    if device is not None:
-        model.to_device(device)
-    dataset = PrecomputedKineticsDataset(args.one_run, n_frame=args.n_frame)
+    model.to_device(device)
+    protocol = EvalProtocol.multi_view(num_clips=1, n_frame=args.n_frame)
+    dataset = PrecomputedVideoDataset(args.one_run, protocol.sampler)
     timings = {}
-    comm.mpi_comm.barrier()
+    comm.barrier()
     start = time.perf_counter()
     evaluate_share(dataset, rank_share(range(len(dataset)), comm.rank,
                                        comm.size),
-                   {'rgb': model}, EvalProtocol(args.n_frame, 224),
-                   args.batch_size, args.workers, device, timings=timings)
-    comm.mpi_comm.barrier()
+                   {'rgb': model}, protocol, args.batch_size, args.workers,
+                   device, timings=timings)
+    comm.barrier()
     seconds = time.perf_counter() - start
-    all_timings = comm.gather_obj(timings)
+    all_timings = comm.gather(timings)
     if comm.rank == 0:
         load = sum(t['load_s'] for t in all_timings)
         compute = sum(t['compute_s'] for t in all_timings)

@@ -1,6 +1,9 @@
-from chainercv_i3d.evaluations.kinetics_evaluation import evaluate_share  # NOQA
-from chainercv_i3d.evaluations.kinetics_evaluation import EvalProtocol  # NOQA
-from chainercv_i3d.evaluations.kinetics_evaluation import summarize  # NOQA
 from chainercv_i3d.evaluations.metrics import classification_metrics  # NOQA
 from chainercv_i3d.evaluations.metrics import mean_class_accuracy  # NOQA
 from chainercv_i3d.evaluations.metrics import top_k_hits  # NOQA
+from chainercv_i3d.evaluations.results import format_table  # NOQA
+from chainercv_i3d.evaluations.results import write_results  # NOQA
+from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA
+from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA
+from chainercv_i3d.evaluations.video_evaluation import EvalProtocol  # NOQA
+from chainercv_i3d.evaluations.video_evaluation import summarize  # NOQA

@@ -6,12 +6,14 @@ are exact: no average of per-rank or per-batch averages.
 
 import numpy
 
+from chainercv_i3d.scores import top_k
+
 
 def top_k_hits(scores, labels, k):
     """Whether each label is among the ``k`` highest scores of its row.
 
-    Ties are broken by class index (``numpy.argsort`` is stable), so the
-    result does not depend on how the rows were batched.
+    Ties are broken by class index (:func:`chainercv_i3d.scores.top_k`),
+    so the result does not depend on how the rows were batched.
 
     Args:
         scores (numpy.ndarray): ``(N, n_class)`` logits or probabilities.
@@ -21,8 +23,7 @@ def top_k_hits(scores, labels, k):
     Returns:
         numpy.ndarray: ``(N,)`` bool.
     """
-    scores = numpy.asarray(scores)
-    top = numpy.argsort(-scores, axis=1, kind='stable')[:, :k]
+    top = top_k(scores, k)
     return (top == numpy.asarray(labels)[:, None]).any(axis=1)
 
 
@@ -56,3 +57,18 @@ def classification_metrics(scores, labels):
             'top1': float(top_k_hits(scores, labels, 1).mean()),
             'top5': float(top_k_hits(scores, labels, 5).mean()),
             'mean_class_accuracy': mean_class_accuracy(scores, labels)}
+
+
+def per_class_accuracy(scores, labels, label_names):
+    """Top-1 accuracy of each class present, with its name.
+
+    Returns:
+        list of dict: ``label``, ``name``, ``n`` (videos) and ``top1``, by
+        label.
+    """
+    hits = top_k_hits(scores, labels, 1)
+    labels = numpy.asarray(labels)
+    return [{'label': int(c), 'name': label_names[c],
+             'n': int((labels == c).sum()),
+             'top1': float(hits[labels == c].mean())}
+            for c in numpy.unique(labels)]

@@ -1,9 +1,37 @@
 import numpy
 
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.transforms.spatial_crop import center_crop
 
 
-def to_model_range(clip, stream, crop_size=224):
+def scale_to_model_range(clip, stream, preset=DEEPMIND_KINETICS):
+    """Scales a clip to the range a model of ``preset`` was trained on.
+
+    Args:
+        clip (numpy.ndarray): ``(..., C, T, H, W)``: RGB in [0, 255]
+            (``stream='rgb'``) or flow in pixels (``stream='flow'``).
+        stream (str): ``'rgb'`` or ``'flow'``.
+        preset (Preset): ``rgb_range`` and ``flow_bound``: RGB is mapped
+            linearly from [0, 255] onto ``rgb_range`` (DeepMind's
+            ``x / 127.5 - 1``), flow clipped to ``[-b, b]`` and divided by
+            ``b = flow_bound``.
+
+    Returns:
+        numpy.ndarray: float32, the shape of ``clip``.
+    """
+    clip = numpy.asarray(clip, dtype=numpy.float32)
+    if stream == 'rgb':
+        low, high = preset.rgb_range
+        if (low, high) == (-1.0, 1.0):
+            return clip / numpy.float32(127.5) - 1  # DeepMind's expression
+        return clip * numpy.float32((high - low) / 255.0) + numpy.float32(low)
+    if stream == 'flow':
+        bound = numpy.float32(preset.flow_bound)
+        return numpy.clip(clip, -bound, bound) / bound
+    raise ValueError("stream must be 'rgb' or 'flow', not {!r}".format(stream))
+
+
+def to_model_range(clip, stream, crop_size=224, preset=DEEPMIND_KINETICS):
     """Center-crops a clip and scales it to the range I3D was trained on.
 
     Args:
@@ -11,14 +39,10 @@ def to_model_range(clip, stream, crop_size=224):
             (``stream='rgb'``) or flow in pixels (``stream='flow'``).
         stream (str): ``'rgb'`` or ``'flow'``.
         crop_size (int): Side of the square center crop.
+        preset (Preset): The ranges (see :func:`scale_to_model_range`).
 
     Returns:
-        numpy.ndarray: ``(C, T, crop_size, crop_size)`` float32: RGB
-        rescaled to [-1, 1], flow clipped to [-20, 20] and divided by 20.
+        numpy.ndarray: ``(C, T, crop_size, crop_size)`` float32: by default
+        RGB rescaled to [-1, 1], flow clipped to [-20, 20] and divided by 20.
     """
-    clip = center_crop(clip, crop_size).astype(numpy.float32)
-    if stream == 'rgb':
-        return clip / 127.5 - 1
-    if stream == 'flow':
-        return numpy.clip(clip, -20, 20) / 20
-    raise ValueError("stream must be 'rgb' or 'flow', not {!r}".format(stream))
+    return scale_to_model_range(center_crop(clip, crop_size), stream, preset)

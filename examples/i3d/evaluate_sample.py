@@ -18,8 +18,8 @@ import chainer
 import numpy
 
 from chainercv_i3d.links import I3D
-from chainercv_i3d.links.i3d_predictor import label_names_for
-from chainercv_i3d.links.i3d_predictor import softmax
+from chainercv_i3d.scores import softmax
+from chainercv_i3d.scores import top_k
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 
@@ -51,9 +51,9 @@ def main(argv=None):
     except ValueError as e:
         sys.exit('evaluate_sample: {}'.format(e))
     seconds = time.perf_counter() - start
-    names = label_names_for(model.n_class)
+    names = model.label_names
     prob = softmax(logits.astype(numpy.float64))
-    top = numpy.argsort(-logits)[:args.top_k]
+    top = top_k(logits, args.top_k)
 
     print('Clip {} {}, {} model, forward pass {:.1f} s'.format(
         args.clip, 'x'.join(map(str, clip.shape[1:])), model.modality,

@@ -16,6 +16,9 @@ import chainer
 import numpy
 import pytest
 
+from chainercv_i3d.datasets import PrecomputedVideoDataset
+from chainercv_i3d.evaluations import evaluate_share
+from chainercv_i3d.evaluations import EvalProtocol
 from chainercv_i3d.links import I3D
 from tests.conftest import ROOT
 from tests.datasets_tests.videos import translating_texture
@@ -24,6 +27,8 @@ from tests.datasets_tests.videos import write_video
 EVAL = os.path.join(ROOT, 'examples', 'i3d', 'eval_kinetics.py')
 PRECOMPUTE = os.path.join(ROOT, 'examples', 'i3d', 'precompute_frames_flow.py')
 PROTOCOL = ('--n_frame', '9', '--crop_size', '193', '--quiet')
+
+pytestmark = [pytest.mark.slow, pytest.mark.mpi]
 
 
 @pytest.fixture(scope='module')
@@ -99,6 +104,53 @@ def test_any_ranks_and_batch_size_give_the_same_results(setup, tmp_path,
     two = reference_logits['rgb'] + reference_logits['flow']
     top1 = (two.argmax(axis=1) == reference_logits['label']).mean()
     assert reference_summary['two_stream']['top1'] == pytest.approx(top1)
+
+
+def test_multi_view_results_are_the_same_for_any_ranks_and_batch_size(
+        setup, tmp_path, mpiexec):
+    _, precomputed, models = setup
+    outputs = []
+    for n, batch in [(1, 1), (2, 4)]:
+        out = str(tmp_path / 'n{}b{}.json'.format(n, batch))
+        result = run_eval(mpiexec, n, precomputed, models, '--num_clips', '2',
+                          '--num_crops', '3', '--batch_size', str(batch),
+                          '--out', out)
+        assert result.returncode == 0, result.stderr
+        assert 'protocol: 2 clip(s) x 3 crop(s) of 193' in result.stdout
+        outputs.append(read_outputs(out))
+    (summary, logits, predictions), (summary2, logits2, predictions2) = \
+        outputs
+    assert summary == summary2 and predictions == predictions2
+    numpy.testing.assert_allclose(logits['rgb'], logits2['rgb'], rtol=1e-5,
+                                  atol=1e-5)
+    assert summary['protocol']['views_per_video'] == 6
+    assert summary['protocol']['clip_sampler'] == {
+        'name': 'uniform', 'num_clips': 2, 'n_frame': 9}
+
+
+def test_a_video_scores_the_mean_of_its_views_logits(setup):
+    """evaluate_share against views cut by hand: 2 clips x 3 crops."""
+    _, precomputed, _ = setup
+    numpy.random.seed(7)
+    model = I3D(n_class=5, modality='rgb')
+    protocol = EvalProtocol.multi_view(num_clips=2, n_frame=9, num_crops=3,
+                                       crop_size=193)
+    dataset = PrecomputedVideoDataset(precomputed)
+    i = next(i for i, r in enumerate(dataset.records) if r['n_frames'] == 12)
+    result, = evaluate_share(dataset, [i], {'rgb': model}, protocol,
+                             batch_size=4)
+    frames = PrecomputedVideoDataset(precomputed).read_clip(i)['rgb']
+    height, width = frames.shape[2:]
+    views = []
+    for start in (0, 3):  # the last clip ends at frame 11
+        for x in (0, (width - 193) // 2, width - 193):
+            y = (height - 193) // 2
+            views.append(frames[:, start:start + 9, y:y + 193, x:x + 193])
+    x = numpy.stack(views) / numpy.float32(127.5) - 1
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        expected = model(x).array.mean(axis=0)
+    numpy.testing.assert_allclose(result['logits']['rgb'], expected,
+                                  rtol=1e-5, atol=1e-5)
 
 
 def test_zip_archive_through_pfio(setup, tmp_path, mpiexec):

@@ -3,10 +3,16 @@ import importlib.util
 import json
 import os
 
+import numpy
 import pytest
 
+from chainercv_i3d.links import I3D
+from chainercv_i3d.pretrained.npz_weights import save_model_npz
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from tests.conftest import ROOT
 from tests.conftest import run_script
+from tests.datasets_tests.videos import translating_texture
+from tests.datasets_tests.videos import write_video
 
 
 def load_demo_module():
@@ -58,3 +64,25 @@ def test_demo_refuses_an_unknown_model():
     assert result.returncode == 1
     assert 'rgb_tfhub_kinetics400' in result.stderr  # lists the known names
     assert 'Traceback' not in result.stderr
+
+
+def test_a_model_with_its_own_classes_prints_their_names(tmp_path):
+    """A 3-class fine-tuned .npz names its classes; no Kinetics names."""
+    numpy.random.seed(0)
+    model = I3D(n_class=3)
+    names = ('pouring tea', 'folding paper', 'whisking eggs')
+    path = str(tmp_path / 'tea.npz')
+    save_model_npz(model, path, DEEPMIND_KINETICS.replace(label_names=names))
+    video = str(tmp_path / 'v.avi')
+    write_video(video, translating_texture(10, dx=1, dy=0, height=200,
+                                           width=240, seed=1))
+    result = run_script('demo.py', video, '--rgb_model', path, '--top_k',
+                        '3', '--json', tmp_path / 'r.json')
+    assert result.returncode == 0, result.stderr
+    printed = [line.split(' ', 2)[2] for line in
+               result.stdout.splitlines()[3:6]]
+    assert sorted(printed) == sorted(names)
+    with open(str(tmp_path / 'r.json')) as f:
+        top = json.load(f)[0]['top']
+    assert [row['name'] for row in top] == [names[row['label']]
+                                             for row in top]

@@ -1,0 +1,215 @@
+"""Videos as written by ``examples/i3d/precompute_frames_flow.py``."""
+
+import json
+
+import numpy
+
+from chainercv_i3d.datasets.clip_samplers import AllFrames
+from chainercv_i3d.datasets.clip_samplers import FirstFrames
+from chainercv_i3d.datasets.clip_samplers import flow_frame_indices
+from chainercv_i3d.datasets.clip_samplers import sample_rng
+from chainercv_i3d.datasets.getter_dataset import GetterDataset
+from chainercv_i3d.datasets.precompute import MANIFEST_NAME
+from chainercv_i3d.datasets.precomputed_video import precomputed_member
+from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
+from chainercv_i3d.label_names import numbered_label_names
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.presets import preset_from_dict
+from chainercv_i3d.utils.storage import Storage
+
+
+def read_manifest(storage):
+    """Returns the manifest of a precomputed folder as a dict.
+
+    Args:
+        storage (Storage): The precompute script's output.
+
+    Raises:
+        ValueError: There is no manifest: the precompute script has not
+            finished a run there.
+    """
+    if not storage.exists(MANIFEST_NAME):
+        raise ValueError(
+            'no {} in {}: run examples/i3d/precompute_frames_flow.py into it '
+            'first'.format(MANIFEST_NAME, storage.root))
+    with storage.open(MANIFEST_NAME, 'rb') as f:
+        return json.loads(f.read().decode('utf-8'))
+
+
+def manifest_preset(manifest):
+    """The preset a precomputed folder was made with.
+
+    Folders written before presets existed were always made with
+    DeepMind's Kinetics preprocessing; their label names are then unknown.
+    """
+    if 'preset' in manifest:
+        return preset_from_dict(manifest['preset'])
+    return DEEPMIND_KINETICS
+
+
+class PrecomputedVideoDataset(GetterDataset):
+    """Precomputed videos, reading only the frames a clip sampler picks.
+
+    ===========  ==================  ========  ==============================
+    key          shape               dtype     range / meaning
+    ===========  ==================  ========  ==============================
+    ``rgb``      (3, T, H, W)        float32   RGB in [0, 255]
+    ``flow``     (2, T, H, W)        float32   pixels in ``[-b, b]``, x then y
+    ``label``    ()                  int32     [0, n_class - 1]
+    ``video_id`` ()                  str
+    ===========  ==================  ========  ==============================
+
+    ``H`` is the short side the precompute stage used (``preset``), ``b``
+    its flow bound. ``T`` and the frames are the ``sampler``'s; a sampler
+    of several views (:class:`~chainercv_i3d.datasets.UniformClips`) gives
+    ``(V, C, T, H, W)`` instead. Flow ``t`` is the flow from frame ``t`` to
+    ``t + 1``; the last frame has none and reuses the last one computed.
+    Samplers that draw at random use :func:`sample_rng` of ``(seed, epoch,
+    i)``: set ``dataset.epoch`` each epoch.
+
+    Attributes:
+        preset (Preset): What the precompute stage wrote into its manifest
+            (``label_names`` the dataset's class names when it wrote them).
+        label_names (tuple of str): The class names of the labels.
+        records (list of dict): The manifest records of the videos done.
+        n_not_done (int): Videos listed but missing or failed.
+
+    Args:
+        root (str): The precompute script's output folder, or the same as a
+            zip archive or another pfio URL (``s3://...``).
+        sampler (ClipSampler): Which frames; default every frame, or the
+            first ``n_frame`` frames (looped) when ``n_frame`` is given.
+        n_frame (int): Shorthand for ``sampler=FirstFrames(n_frame)``.
+        keys (tuple of str): The keys of an example.
+        use_pfio (bool): Read a local folder through pfio too.
+        seed (int): Seed of the random samplers.
+    """
+
+    def __init__(self, root, sampler=None, n_frame=None,
+                 keys=('rgb', 'label'), use_pfio=False, seed=0):
+        super(PrecomputedVideoDataset, self).__init__()
+        if sampler is not None and n_frame is not None:
+            raise ValueError('give sampler or n_frame, not both')
+        if sampler is None:
+            sampler = AllFrames() if n_frame is None else FirstFrames(n_frame)
+        self.sampler = sampler
+        self.storage = Storage(root, use_pfio)
+        manifest = read_manifest(self.storage)
+        self.preset = manifest_preset(manifest)
+        records = manifest['videos']
+        self.records = [r for r in records if r['status'] == 'done']
+        self.n_not_done = len(records) - len(self.records)
+        self.seed = seed
+        self.epoch = 0
+        self.add_getter('rgb', self._get_rgb)
+        self.add_getter('flow', self._get_flow)
+        self.add_getter('label', self._get_label)
+        self.add_getter('video_id', self._get_video_id)
+        self.keys = keys
+
+    @property
+    def label_names(self):
+        if self.preset.label_names is not None:
+            return self.preset.label_names
+        labels = [r['label'] for r in self.records]
+        return numbered_label_names(max(labels) + 1 if labels else 0)
+
+    def _get_label(self, i):
+        return numpy.int32(self.records[i]['label'])
+
+    def video_id(self, i):
+        """The id of example ``i``."""
+        return self.records[i]['video_id']
+
+    def _get_video_id(self, i):
+        return self.video_id(i)
+
+    def __len__(self):
+        return len(self.records)
+
+    def open_video(self, i):
+        """Opens the precomputed video of example ``i``.
+
+        Raises:
+            ValueError: Its file is missing or is not a precomputed video.
+        """
+        member = precomputed_member(self.records[i]['video_id'])
+        try:
+            source = self.storage.open(member, 'rb')
+        except OSError as e:
+            raise ValueError('cannot open {} in {}: {}'.format(
+                member, self.storage.root, e))
+        return PrecomputedVideo(source)
+
+    def n_frames(self, i):
+        """Frames of video ``i``, from the manifest (nothing is read)."""
+        return self.records[i]['n_frames']
+
+    def read_views(self, i, streams=('rgb',), rng=None):
+        """Reads the sampler's views of example ``i`` for each stream.
+
+        Each distinct frame is decoded once, however many views hold it.
+
+        Args:
+            i (int): The example.
+            streams (tuple of str): ``'rgb'`` and/or ``'flow'``.
+            rng (numpy.random.Generator): For random samplers; default
+                :func:`sample_rng` of ``(seed, epoch, i)``.
+
+        Returns:
+            dict: stream -> ``(V, C, T, H, W)`` float32 (see the class
+            docstring for the ranges).
+
+        Raises:
+            ValueError: The video is missing, unreadable, or has no flow.
+        """
+        if rng is None:
+            rng = sample_rng(self.seed, self.epoch, i)
+        views = numpy.stack(self.sampler(self.n_frames(i), rng))
+        out = {}
+        with self.open_video(i) as video:
+            if 'rgb' in streams:
+                out['rgb'] = _read_distinct(video.read_rgb, views)
+            if 'flow' in streams:
+                if video.n_flow_frames == 0:
+                    raise ValueError(
+                        '{}: precomputed without flow (rerun the precompute '
+                        'script without --no_compute_flow)'.format(
+                            self.records[i]['video_id']))
+                out['flow'] = _read_distinct(video.read_flow, flow_frame_indices(
+                    views, video.n_flow_frames))
+        return out
+
+    def read_clip(self, i, streams=('rgb',)):
+        """The single view of example ``i`` per stream, ``(C, T, H, W)``.
+
+        Raises:
+            ValueError: As :meth:`read_views`, or the sampler gives several
+                views.
+        """
+        if self.sampler.n_views != 1:
+            raise ValueError('{!r} gives {} views; use read_views'.format(
+                self.sampler, self.sampler.n_views))
+        return {s: v[0] for s, v in self.read_views(i, streams).items()}
+
+    def _get_stream(self, i, stream):
+        views = self.read_views(i, (stream,))[stream]
+        return views[0] if self.sampler.n_views == 1 else views
+
+    def _get_rgb(self, i):
+        return self._get_stream(i, 'rgb')
+
+    def _get_flow(self, i):
+        return self._get_stream(i, 'flow')
+
+
+def _read_distinct(read, views):
+    # views: (V, T) frame indices; read(indices) -> (C, len, H, W).
+    distinct, where = numpy.unique(views, return_inverse=True)
+    frames = read(distinct)
+    return numpy.ascontiguousarray(
+        frames[:, where.reshape(views.shape)].transpose(1, 0, 2, 3, 4))
+
+
+# The name of earlier releases: nothing in it is specific to Kinetics.
+PrecomputedKineticsDataset = PrecomputedVideoDataset

@@ -1,0 +1,289 @@
+"""Evaluation of I3D streams on precomputed videos, sharded over ranks.
+
+Each rank evaluates every ``size``-th video (``rank_share``: no padding, no
+duplicate, none dropped), reading only its own videos; rank 0 gathers the
+small per-video results (id, label, logits per stream) and computes the
+metrics from all of them at once, so the numbers are the same for any
+number of ranks and any batch size.
+
+A video is scored per stream by the mean of its views' logits (views: the
+clips of the protocol's sampler times its spatial crops), as DeepMind's
+model itself averages its per-step logits over time; two streams are fused
+by summing their scores.
+"""
+
+import time
+
+import chainer
+import numpy
+
+from chainercv_i3d.datasets.clip_samplers import AllFrames
+from chainercv_i3d.datasets.clip_samplers import FirstFrames
+from chainercv_i3d.datasets.clip_samplers import make_clip_sampler
+from chainercv_i3d.datasets.clip_samplers import UniformClips
+from chainercv_i3d.datasets.loader import ExampleLoader
+from chainercv_i3d.datasets.loader import start_method
+from chainercv_i3d.datasets.loader import VideoViews
+from chainercv_i3d.evaluations.metrics import classification_metrics
+from chainercv_i3d.evaluations.metrics import per_class_accuracy
+from chainercv_i3d.label_names import numbered_label_names
+from chainercv_i3d.modality import STREAMS
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.scores import final_scores
+from chainercv_i3d.scores import fuse_streams
+from chainercv_i3d.transforms.clip_transform import ClipTransform
+
+CROP_MODES_BY_COUNT = {1: 'center', 3: 'three'}
+
+
+class EvalProtocol(object):
+    """How a video becomes the views a model is evaluated on.
+
+    Args:
+        sampler (ClipSampler): The clips (default the preset's
+            ``eval_sampler``: DeepMind's first 251 frames, looped).
+        num_crops (int): 1 (center crop) or 3 (three crops along the long
+            side).
+        preset (Preset): The model's preset: crop size and input ranges.
+        crop_size (int): Overrides ``preset.crop_size``.
+
+    Example:
+
+        >>> protocol = EvalProtocol.multi_view(num_clips=2, n_frame=64,
+        ...                                    num_crops=3)
+        >>> protocol.n_views
+        6
+    """
+
+    def __init__(self, sampler=None, num_crops=1, preset=DEEPMIND_KINETICS,
+                 crop_size=None):
+        if num_crops not in CROP_MODES_BY_COUNT:
+            raise ValueError('num_crops must be 1 or 3, not {!r}'.format(
+                num_crops))
+        self.sampler = sampler or make_clip_sampler(preset.eval_sampler)
+        self.preset = preset
+        self.transform = ClipTransform(preset, CROP_MODES_BY_COUNT[num_crops],
+                                       crop_size=crop_size)
+
+    @classmethod
+    def multi_view(cls, num_clips=1, n_frame=None, num_crops=1,
+                   preset=DEEPMIND_KINETICS, crop_size=None,
+                   all_frames=False):
+        """``num_clips`` uniform clips of ``n_frame`` frames (default the
+        preset's clip length) times ``num_crops`` crops; one clip is
+        DeepMind's first-frames clip; ``all_frames`` evaluates whole
+        videos."""
+        if all_frames:
+            sampler = AllFrames()
+        else:
+            n_frame = n_frame or preset.eval_sampler.get('n_frame', 251)
+            sampler = FirstFrames(n_frame) if num_clips == 1 \
+                else UniformClips(num_clips, n_frame)
+        return cls(sampler, num_crops, preset, crop_size)
+
+    @property
+    def n_views(self):
+        """Views per video: clips times crops."""
+        return self.sampler.n_views * self.transform.n_crops
+
+    def describe(self):
+        """A JSON-ready dict naming the protocol exactly."""
+        return {'clip_sampler': self.sampler.describe(),
+                'num_clips': self.sampler.n_views,
+                'num_crops': self.transform.n_crops,
+                'crop_mode': self.transform.crop_mode,
+                'crop_size': self.transform.crop_size,
+                'views_per_video': self.n_views,
+                'video_score': "mean of the views' logits per stream; "
+                               'two_stream = rgb + flow',
+                'preset': self.preset.name}
+
+
+def plan_batches(indices, lengths, videos_per_batch):
+    """Cuts ``indices`` into groups of videos whose clips have one length.
+
+    With a fixed clip length every group is full but the last; when every
+    frame is evaluated, videos are sorted by length and a group never mixes
+    two lengths.
+    """
+    order = sorted(indices, key=lambda i: (lengths[i], i))
+    batches = []
+    for i in order:
+        if batches and len(batches[-1]) < videos_per_batch and \
+                lengths[batches[-1][-1]] == lengths[i]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def forward(model, x, device):
+    """Logits of a model on a batch, in test mode, as numpy float32."""
+    if device is not None:
+        x = device.send(x)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        logits = model(x).array
+    return chainer.backends.cuda.to_cpu(logits).astype(numpy.float32)
+
+
+def view_logits(model, views, batch_size, device):
+    """Logits of every view, ``batch_size`` views per forward pass."""
+    return numpy.concatenate([
+        forward(model, views[start:start + batch_size], device)
+        for start in range(0, len(views), batch_size)])
+
+
+def evaluate_share(dataset, indices, models, protocol, batch_size,
+                   n_workers=0, device=None, on_video=None, timings=None):
+    """Evaluates ``indices`` of ``dataset`` with ``models``.
+
+    Args:
+        dataset (PrecomputedVideoDataset): Its ``sampler`` is replaced by
+            the protocol's.
+        indices (list of int): The examples of this rank.
+        models (dict): stream -> I3D.
+        protocol (EvalProtocol): Views per video.
+        batch_size (int): Views per forward pass.
+        n_workers (int): Loader processes (0 loads in this process).
+        device (chainer.backend.Device): Where the models are (None: CPU).
+        on_video (callable): Called once per video, for progress.
+        timings (dict): If given, receives ``load_s`` (time spent waiting
+            for loaded clips) and ``compute_s`` (forward passes).
+
+    Returns:
+        list of dict: Per video ``video_id``, ``label`` and either
+        ``logits`` (stream -> list of float, the mean over views) or
+        ``error``.
+    """
+    dataset.sampler = protocol.sampler
+    streams = tuple(s for s in STREAMS if s in models)
+    lengths = [protocol.sampler.n_frame or dataset.n_frames(i)
+               for i in range(len(dataset))]
+    batches = plan_batches(indices, lengths,
+                           max(1, batch_size // protocol.n_views))
+    order = [i for batch in batches for i in batch]
+    loader = ExampleLoader(VideoViews(dataset, streams, protocol.transform),
+                           n_workers, mp_context=start_method(device))
+    loaded = loader.iterate(order)
+    results = []
+    load_s = compute_s = 0.0
+    try:
+        for batch in batches:
+            start = time.perf_counter()
+            examples = [next(loaded) for _ in batch]
+            loaded_at = time.perf_counter()
+            results.extend(_evaluate_batch(dataset, examples, models,
+                                           streams, batch_size, device))
+            load_s += loaded_at - start
+            compute_s += time.perf_counter() - loaded_at
+            if on_video is not None:
+                for _ in batch:
+                    on_video()
+    finally:
+        loader.close()
+    if timings is not None:
+        timings.update(load_s=load_s, compute_s=compute_s)
+    return results
+
+
+def _evaluate_batch(dataset, examples, models, streams, batch_size, device):
+    results = [_record(dataset, i, error=error)
+               for i, inputs, error in examples if inputs is None]
+    good = [(i, inputs) for i, inputs, _ in examples if inputs is not None]
+    if not good:
+        return results
+    n_views = len(good[0][1][streams[0]])
+    per_stream = {}
+    for s in streams:
+        views = numpy.concatenate([inputs[s] for _, inputs in good])
+        logits = view_logits(models[s], views, batch_size, device)
+        # (videos, views, n_class) -> the mean over each video's views.
+        per_stream[s] = logits.reshape(len(good), n_views, -1).mean(
+            axis=1, dtype=numpy.float64).astype(numpy.float32)
+    for row, (i, _) in enumerate(good):
+        results.append(_record(dataset, i, logits={
+            s: per_stream[s][row].tolist() for s in streams}))
+    return results
+
+
+def _record(dataset, i, **fields):
+    record = dataset.records[i]
+    return dict(fields, video_id=record['video_id'],
+                label=int(record['label']))
+
+
+def check_labels(dataset, n_class, label_names=None):
+    """Refuses a dataset whose labels the model does not predict.
+
+    Args:
+        dataset (PrecomputedVideoDataset): The videos.
+        n_class (int): The model's class count.
+        label_names (tuple of str): The model's class names; when both they
+            and the dataset's are known (not ``class_<i>`` stand-ins), they
+            must agree where the dataset has labels.
+
+    Raises:
+        ValueError: The dataset is empty, a label is ``>= n_class``, or
+            the two name a label differently.
+    """
+    if len(dataset) == 0:
+        raise ValueError('{} holds no precomputed video'.format(
+            dataset.storage.root))
+    too_large = [r for r in dataset.records if r['label'] >= n_class]
+    if too_large:
+        raise ValueError('video {} has label {}, the model only {} classes '
+                         '(a Kinetics-600 set with a 400-class model?)'.format(
+                             too_large[0]['video_id'], too_large[0]['label'],
+                             n_class))
+    known = dataset.preset.label_names
+    if label_names is None or known is None \
+            or tuple(label_names) == numbered_label_names(n_class):
+        return
+    for label in sorted({r['label'] for r in dataset.records}):
+        if label >= len(known) or known[label] != label_names[label]:
+            raise ValueError(
+                'label {} is {!r} in the dataset but {!r} for the model: '
+                'they have different classes (evaluate with a model of the '
+                "dataset's classes)".format(
+                    label, known[label] if label < len(known) else None,
+                    label_names[label]))
+
+
+def scores_of(results):
+    """``(video ids, labels, {stream: (N, n_class)})`` of the evaluated
+    videos, sorted by id, the two-stream sum included."""
+    ok = sorted((r for r in results if 'logits' in r),
+                key=lambda r: r['video_id'])
+    ids = [r['video_id'] for r in ok]
+    labels = numpy.array([r['label'] for r in ok], numpy.int32)
+    scores = {s: numpy.array([r['logits'][s] for r in ok], numpy.float32)
+              for s in STREAMS if ok and s in ok[0]['logits']}
+    return ids, labels, fuse_streams(scores)
+
+
+def summarize(results, n_not_done=0, label_names=None):
+    """Metrics of every stream and of the two-stream sum.
+
+    Args:
+        results (list of dict): All ranks' per-video results.
+        n_not_done (int): Videos the precompute stage did not produce.
+        label_names (tuple of str): The model's class names: adds
+            ``per_class``, the top-1 accuracy of each class present by the
+            final scores (two-stream when both streams ran).
+
+    Returns:
+        dict: ``n_evaluated``, ``n_unreadable``, ``n_missing``, per stream
+        (``rgb``, ``flow``, ``two_stream``) the metrics, and ``per_class``.
+    """
+    ids, labels, scores = scores_of(results)
+    if not ids:
+        raise ValueError('no video could be evaluated')
+    summary = {'n_evaluated': len(ids),
+               'n_unreadable': len(results) - len(ids),
+               'n_missing': int(n_not_done)}
+    for stream, stream_scores in scores.items():
+        summary[stream] = classification_metrics(stream_scores, labels)
+    if label_names is not None:
+        summary['per_class'] = per_class_accuracy(final_scores(scores),
+                                                  labels, label_names)
+    return summary

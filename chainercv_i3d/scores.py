@@ -1,0 +1,60 @@
+"""Scores of one or two streams: softmax, top-k and the two-stream sum.
+
+The one place for these rules, so that the demo, the predictor, feature
+extraction and the evaluation rank and fuse alike. Numpy only (a leaf).
+"""
+
+import numpy
+
+from chainercv_i3d.modality import STREAMS
+
+TWO_STREAM = 'two_stream'
+
+
+def softmax(scores):
+    """Softmax over the last axis, computed in float64."""
+    scores = numpy.asarray(scores, dtype=numpy.float64)
+    e = numpy.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def top_k(scores, k):
+    """The ``k`` classes of highest score, best first.
+
+    Ties are broken by class index (the lower first), so the ranking does
+    not depend on batching or on the sorting algorithm.
+
+    Args:
+        scores (numpy.ndarray): ``(n_class,)`` or ``(N, n_class)``.
+        k (int): How many classes (at most ``n_class`` are returned).
+
+    Returns:
+        numpy.ndarray: int64 ``(k,)`` or ``(N, k)`` class indices.
+    """
+    scores = numpy.asarray(scores)
+    return numpy.argsort(-scores, axis=-1, kind='stable')[..., :k]
+
+
+def fuse_streams(scores):
+    """Adds the two-stream score, the sum of RGB's and flow's, as DeepMind's
+    ``evaluate_sample.py`` sums the two logits.
+
+    Args:
+        scores (dict): stream (``'rgb'``, ``'flow'``) -> array of scores.
+
+    Returns:
+        dict: ``scores`` with ``'two_stream'`` added when both are there.
+    """
+    fused = dict(scores)
+    if all(s in scores for s in STREAMS):
+        fused[TWO_STREAM] = scores['rgb'] + scores['flow']
+    return fused
+
+
+def final_scores(scores):
+    """The scores a video is ranked by: the fused ones with two streams,
+    else those of the one stream."""
+    fused = fuse_streams(scores)
+    if TWO_STREAM in fused:
+        return fused[TWO_STREAM]
+    return next(fused[s] for s in STREAMS if s in fused)

@@ -1,0 +1,300 @@
+"""One communicator for every script: MPI under mpiexec, one rank otherwise.
+
+Every script calls :func:`get_comm` once and uses the same small interface
+(``rank``, ``size``, ``intra_rank``, ``barrier``, ``allgather``, ``gather``,
+``bcast``, ``abort``) whether it runs alone or under ``mpiexec``. Training
+needs ChainerMN's own communicator (gradient all-reduce); ``comm.chainermn``
+creates it on first use, over the same ranks.
+
+Importing this module imports neither mpi4py nor chainer: mpi4py starts MPI
+when it is imported, which must happen only under mpiexec, and ChainerMN
+(which imports chainer) is an optional heavy dependency.
+"""
+
+import os
+import sys
+
+# Set by MPICH/Hydra, Open MPI and PMIx launchers in every rank.
+_LAUNCHER_VARIABLES = ('PMI_RANK', 'PMI_SIZE', 'OMPI_COMM_WORLD_SIZE',
+                       'PMIX_RANK')
+
+_INSTALL_HINT = 'pip install "chainercv_i3d[mpi]"'
+
+
+def launched_by_mpiexec():
+    """Whether an MPI launcher started this process."""
+    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
+
+
+class Comm(object):
+    """What every script sees of its communicator.
+
+    Use :func:`get_comm` to make one; :class:`SerialComm` and
+    :class:`MPIComm` are its two kinds.
+
+    Attributes:
+        rank (int): This process's index among all ranks, from 0.
+        size (int): The number of ranks.
+        intra_rank (int): This process's index among the ranks on its node,
+            counted in rank order (ChainerMN's rule); it picks the GPU.
+    """
+
+    def __init__(self, rank, size, intra_rank):
+        self.rank = rank
+        self.size = size
+        self.intra_rank = intra_rank
+        self._chainermn = None
+        self._chainermn_name = None
+
+    def barrier(self):
+        """Waits until every rank has called it."""
+        raise NotImplementedError
+
+    def allgather(self, obj):
+        """Returns the list of every rank's ``obj``, in rank order, on all
+        ranks."""
+        raise NotImplementedError
+
+    def gather(self, obj, root=0):
+        """Returns the list of every rank's ``obj``, in rank order, on rank
+        ``root`` and None on the others.
+
+        Raises:
+            ValueError: ``root`` is not a rank.
+        """
+        raise NotImplementedError
+
+    def bcast(self, obj, root=0):
+        """Returns rank ``root``'s ``obj`` on every rank.
+
+        Raises:
+            ValueError: ``root`` is not a rank.
+        """
+        raise NotImplementedError
+
+    def abort(self, code=1):
+        """Flushes stdout and stderr and ends every rank now with ``code``.
+
+        Never returns and never waits for the other ranks.
+        """
+        raise NotImplementedError
+
+    @property
+    def chainermn(self):
+        """ChainerMN's communicator over the same ranks.
+
+        Created on first use; ``naive`` (CPU and GPU, no NCCL) unless
+        :meth:`create_chainermn` chose another kind first.
+
+        Raises:
+            ImportError: ChainerMN cannot be imported (mpi4py is missing).
+        """
+        if self._chainermn is None:
+            self.create_chainermn('naive')
+        return self._chainermn
+
+    def create_chainermn(self, name='naive'):
+        """Creates the ChainerMN communicator ``comm.chainermn`` returns.
+
+        Call it before the first use of ``comm.chainermn`` to choose another
+        kind than ``naive``, e.g. ``pure_nccl`` for multi-GPU training. Calling
+        it again with the same name returns the same communicator.
+
+        Args:
+            name (str): A ChainerMN communicator name: ``naive``, ``flat``,
+                ``non_cuda_aware`` or ``pure_nccl``.
+
+        Returns:
+            The ChainerMN communicator.
+
+        Raises:
+            ValueError: A communicator of another kind already exists.
+            ImportError: ChainerMN cannot be imported (mpi4py is missing).
+        """
+        if self._chainermn is not None:
+            if name != self._chainermn_name:
+                raise ValueError(
+                    'a {!r} ChainerMN communicator already exists; create '
+                    'the {!r} one before the first use of comm.chainermn'
+                    .format(self._chainermn_name, name))
+            return self._chainermn
+        chainermn = _import_chainermn()
+        self._chainermn = chainermn.create_communicator(
+            name, mpi_comm=self._mpi_comm_for_chainermn())
+        self._chainermn_name = name
+        return self._chainermn
+
+    def _mpi_comm_for_chainermn(self):
+        """The mpi4py communicator ChainerMN wraps (None: its default)."""
+        return None
+
+    def _check_root(self, root):
+        if not 0 <= root < self.size:
+            raise ValueError('root must be a rank from 0 to {}, not {!r}'
+                             .format(self.size - 1, root))
+
+    def __repr__(self):
+        return '{}(rank={}, size={}, intra_rank={})'.format(
+            type(self).__name__, self.rank, self.size, self.intra_rank)
+
+
+class SerialComm(Comm):
+    """The communicator of a run without mpiexec: one rank."""
+
+    def __init__(self):
+        super(SerialComm, self).__init__(rank=0, size=1, intra_rank=0)
+
+    def barrier(self):
+        pass
+
+    def allgather(self, obj):
+        return [obj]
+
+    def gather(self, obj, root=0):
+        self._check_root(root)
+        return [obj]
+
+    def bcast(self, obj, root=0):
+        self._check_root(root)
+        return obj
+
+    def abort(self, code=1):
+        _flush_output()
+        sys.exit(code)
+
+
+class MPIComm(Comm):
+    """An mpi4py communicator (``MPI.COMM_WORLD`` by default).
+
+    Creating one is collective: every rank must create it at the same point,
+    since finding ``intra_rank`` gathers every rank's node name.
+
+    Args:
+        mpi_comm: An mpi4py communicator; None for ``MPI.COMM_WORLD``.
+
+    Raises:
+        ImportError: mpi4py is not installed.
+    """
+
+    def __init__(self, mpi_comm=None):
+        from mpi4py import MPI  # starts MPI: only ever under mpiexec
+        if mpi_comm is None:
+            mpi_comm = MPI.COMM_WORLD
+        self._mpi_comm = mpi_comm
+        node_names = mpi_comm.allgather(MPI.Get_processor_name())
+        rank = mpi_comm.Get_rank()
+        super(MPIComm, self).__init__(
+            rank=rank, size=mpi_comm.Get_size(),
+            intra_rank=node_local_rank(node_names, rank))
+
+    def barrier(self):
+        self._mpi_comm.barrier()
+
+    def allgather(self, obj):
+        return self._mpi_comm.allgather(obj)
+
+    def gather(self, obj, root=0):
+        self._check_root(root)
+        return self._mpi_comm.gather(obj, root=root)
+
+    def bcast(self, obj, root=0):
+        self._check_root(root)
+        return self._mpi_comm.bcast(obj, root=root)
+
+    def abort(self, code=1):
+        # Ends every rank: one rank's fatal error must not leave the others
+        # waiting forever in a collective call.
+        _flush_output()
+        self._mpi_comm.Abort(code)
+        # MPICH 5 returns from MPI_Abort and lets the process run on until
+        # the launcher kills it (measured: a barrier after it completed);
+        # ending this process now is what makes the launcher end the rest.
+        os._exit(code)
+
+    def _mpi_comm_for_chainermn(self):
+        return self._mpi_comm
+
+
+def get_comm():
+    """Returns the communicator of this run.
+
+    Under mpiexec an :class:`MPIComm` over ``MPI.COMM_WORLD`` (a collective
+    call: every rank must call it); otherwise a :class:`SerialComm`, without
+    importing mpi4py.
+
+    Raises:
+        ImportError: Launched by mpiexec but mpi4py is not installed.
+    """
+    if not launched_by_mpiexec():
+        return SerialComm()
+    try:
+        return MPIComm()
+    except ImportError as e:
+        raise ImportError('running under mpiexec needs mpi4py ({}): {}'
+                          .format(e, _INSTALL_HINT))
+
+
+def node_local_rank(node_names, rank):
+    """The index of ``rank`` among the ranks on its node, in rank order.
+
+    This is ChainerMN's ``intra_rank`` rule, so both communicators agree.
+
+    Args:
+        node_names (list of str): Every rank's node name, in rank order.
+        rank (int): The rank to place.
+
+    Returns:
+        int: How many lower ranks share ``rank``'s node.
+    """
+    return node_names[:rank].count(node_names[rank])
+
+
+def rank_share(items, rank, size):
+    """The items rank ``rank`` of ``size`` handles.
+
+    Every ``size``-th item from ``rank``, so shares are disjoint, cover
+    everything and differ in length by at most one (no padding duplicates,
+    which would bias metrics).
+
+    Args:
+        items (iterable): Everything to share out, in the same order on every
+            rank.
+        rank (int): The rank whose share to return.
+        size (int): The number of ranks.
+
+    Returns:
+        list: The share of ``rank``.
+    """
+    return list(items)[rank::size]
+
+
+def sum_counts(comm, counts):
+    """Sums dicts of counts over all ranks (a collective call).
+
+    Args:
+        comm (Comm): The communicator.
+        counts (dict): This rank's counts, e.g. ``{'done': 3, 'failed': 1}``.
+
+    Returns:
+        dict: Every key any rank counted, with the sum over ranks; the same
+        on every rank.
+    """
+    totals = {}
+    for rank_counts in comm.allgather(counts):
+        for key, value in rank_counts.items():
+            totals[key] = totals.get(key, 0) + value
+    return totals
+
+
+def _import_chainermn():
+    try:
+        import chainermn
+    except ImportError as e:
+        raise ImportError('ChainerMN needs mpi4py ({}): {}'.format(
+            e, _INSTALL_HINT))
+    return chainermn
+
+
+def _flush_output():
+    sys.stdout.flush()
+    sys.stderr.flush()

@@ -1,0 +1,68 @@
+import os
+
+import numpy
+import pytest
+
+from chainercv_i3d.datasets.loader import ExampleLoader
+from chainercv_i3d.datasets.loader import start_method
+
+
+class Draw(object):
+    """An example is its index, its process and a random draw."""
+
+    def __call__(self, i, rng):
+        if i == 3:
+            raise ValueError('video 3 is unreadable')
+        return i, os.getpid(), int(rng.integers(0, 2 ** 31))
+
+
+def run(n_workers, order, epoch=0, mp_context='fork', seed=0):
+    with ExampleLoader(Draw(), n_workers, seed=seed,
+                       mp_context=mp_context) as loader:
+        return list(loader.iterate(order, epoch))
+
+
+def test_examples_come_in_order_with_errors_as_values():
+    out = run(2, [5, 1, 3, 0])
+    assert [i for i, _, _ in out] == [5, 1, 3, 0]
+    assert out[2] == (3, None, 'video 3 is unreadable')
+    assert all(example[0] == i for i, example, _ in out if example)
+
+
+def test_draws_do_not_depend_on_the_workers_but_on_seed_epoch_index():
+    draws = {n: [e[2] for _, e, _ in run(n, range(6)) if e]
+             for n in (0, 1, 3)}
+    assert draws[0] == draws[1] == draws[3]
+    assert len(set(draws[0])) == 5  # no two samples repeat a draw
+    other_epoch = [e[2] for _, e, _ in run(2, range(6), epoch=1) if e]
+    other_seed = [e[2] for _, e, _ in run(2, range(6), seed=1) if e]
+    assert other_epoch != draws[0] and other_seed != draws[0]
+
+
+def test_workers_are_other_processes():
+    pids = {e[1] for _, e, _ in run(2, range(8)) if e}
+    assert os.getpid() not in pids
+
+
+@pytest.mark.slow
+def test_spawned_workers_give_the_same_examples():
+    assert [(i, e and e[2]) for i, e, _ in run(1, range(5), mp_context='spawn')] \
+        == [(i, e and e[2]) for i, e, _ in run(0, range(5))]
+
+
+def test_other_exceptions_propagate():
+    def broken(i, rng):
+        raise KeyError('a bug')
+    with pytest.raises(KeyError):
+        list(ExampleLoader(broken).iterate([0]))
+
+
+def test_workers_start_by_fork_on_the_cpu_and_by_spawn_beside_a_gpu():
+    class Gpu(object):
+        xp = object()
+    assert start_method(None) == 'fork'
+    import chainer
+    assert start_method(chainer.get_device('@numpy')) == 'fork'
+    assert start_method(Gpu()) == 'spawn'
+    with pytest.raises(ValueError, match='n_workers must be 0 or more'):
+        ExampleLoader(Draw(), -1)

@@ -1,92 +1,157 @@
-"""The precompute stage: RGB frames and TV-L1 flow of every video, to disk.
+"""The precompute stage: RGB frames and optical flow of every video, to disk.
 
-Per video, DeepMind's preprocessing: decode, resample to 25 fps by frame
-index, resize so that the short side is 256 (bilinear), keep RGB; TV-L1 flow
-between consecutive grayscale frames, truncated to [-20, 20] and quantized to
-256 levels. Each video becomes one zip (``precomputed_video``), written
-atomically; a per-rank manifest records each video's outcome as it happens,
-so a run killed at any moment resumes where it stopped.
+Per video, the preprocessing of a preset (DeepMind's by default): decode,
+resample to the preset's frame rate by frame index, resize so that the short
+side is the preset's (bilinear), keep RGB; optical flow between consecutive
+grayscale frames (TV-L1 by default), truncated to the preset's flow bound and
+quantized to 256 levels. Each video becomes one zip (``precomputed_video``)
+whose ``meta.json`` holds the preset, written atomically; a per-rank manifest
+records each video's outcome as it happens, so a run killed at any moment
+resumes where it stopped; ``manifest.json`` merges them at the end, with the
+preset and the video list's name.
 
-Work is shared out by rank (``video_ids[rank::size]`` of the sorted list) and,
-within a rank, over worker processes.
+Work is shared out by rank (every ``size``-th video of the sorted list) and,
+within a rank, over worker processes that start as the flow backend says
+(``mp_context``, ``worker_init``).
 """
 
 import glob
 import json
 import multiprocessing
 import os
+import sys
 
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
+from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
 from chainercv_i3d.files import atomic_path
 from chainercv_i3d.files import remove_temporaries
-from chainercv_i3d.utils.mpi import rank_share
-from chainercv_i3d.utils.video import VideoReadError
+from chainercv_i3d.flow import get_flow_backend
+from chainercv_i3d.flow import quantized_video_flow
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.presets import Preset
+from chainercv_i3d.utils.comm import rank_share
+from chainercv_i3d.utils.comm import sum_counts
+from chainercv_i3d.utils.progress import progress_bar
+from chainercv_i3d.utils.video import decode_and_resample
 
 MANIFEST_NAME = 'manifest.json'
 MANIFEST_SHARD_DIR = 'manifest.d'
+SETTINGS_NAME = 'settings.json'  # in MANIFEST_SHARD_DIR
 
 
 class PrecomputeConfig(object):
     """What to compute per video; the defaults are DeepMind's.
 
+    Frame rate, short side and flow bound come from the preset.
+
     Args:
-        fps (float): Frame rate to resample to.
-        short_side (int): Length of the short side after resizing.
+        preset (Preset): ``fps`` (``None``: each video's own rate),
+            ``short_side`` and ``flow_bound``; written into every video's
+            ``meta.json`` and the manifest.
         compute_flow (bool): Also compute optical flow.
-        flow_backend (str): Name of the flow backend (``'tvl1'``).
-        jpeg_quality (int): JPEG quality of the stored RGB frames.
+        flow_backend (str): Name of a registered flow backend (``'tvl1'``).
+        flow_options (dict): Options of the flow backend.
+        jpeg_quality (int): JPEG quality of the stored RGB frames, 0-100.
+        device: Where the flow backend runs (``None``: its default).
+
+    Raises:
+        ValueError: A bad value, or a flow backend that does not exist or
+            refuses the options or the device.
     """
 
-    def __init__(self, fps=25.0, short_side=256, compute_flow=True,
-                 flow_backend='tvl1', jpeg_quality=95):
-        self.fps = fps
-        self.short_side = short_side
-        self.compute_flow = compute_flow
+    def __init__(self, preset=DEEPMIND_KINETICS, compute_flow=True,
+                 flow_backend='tvl1', flow_options=None, jpeg_quality=95,
+                 device=None):
+        if not isinstance(preset, Preset):
+            raise ValueError('preset must be a Preset, not {!r}'.format(
+                preset))
+        if isinstance(jpeg_quality, bool) or not (
+                isinstance(jpeg_quality, int) and 0 <= jpeg_quality <= 100):
+            raise ValueError('jpeg_quality must be an integer in [0, 100], '
+                             'not {!r}'.format(jpeg_quality))
+        self.preset = preset
+        self.compute_flow = bool(compute_flow)
         self.flow_backend = flow_backend
+        self.flow_options = dict(flow_options or {})
         self.jpeg_quality = jpeg_quality
+        self.device = device
+        self.make_flow_backend()  # refuses a bad backend before any work
+
+    @property
+    def fps(self):
+        return self.preset.fps
+
+    @property
+    def short_side(self):
+        return self.preset.short_side
+
+    @property
+    def flow_bound(self):
+        return self.preset.flow_bound
+
+    def make_flow_backend(self):
+        """Returns a new flow backend, or ``None`` without flow."""
+        if not self.compute_flow:
+            return None
+        return get_flow_backend(self.flow_backend, self.device,
+                                **self.flow_options)
+
+    def with_label_names(self, label_names):
+        """A copy whose preset has ``label_names`` (those of the video list
+        whose labels the outputs store; empty: unlabelled, ``None``).
+
+        Raises:
+            ValueError: The preset names other classes.
+        """
+        label_names = tuple(label_names) or None
+        if self.preset.label_names not in (None, label_names):
+            raise ValueError(
+                'the preset {!r} has {} class names, the video list {}: '
+                'stored labels would index another vocabulary'.format(
+                    self.preset.name, len(self.preset.label_names),
+                    len(label_names or ())))
+        return PrecomputeConfig(
+            self.preset.replace(label_names=label_names), self.compute_flow,
+            self.flow_backend, self.flow_options, self.jpeg_quality,
+            self.device)
+
+    def settings(self):
+        """What decides the output, as a JSON-ready dict (the device does
+        not)."""
+        return {'preset': self.preset.to_dict(),
+                'compute_flow': self.compute_flow,
+                'flow_backend': self.flow_backend,
+                'flow_options': self.flow_options,
+                'jpeg_quality': self.jpeg_quality}
+
+
+def make_preset(fps, short_side, base=DEEPMIND_KINETICS):
+    """``base`` with another frame rate or short side (the scripts' options).
+
+    The copy is named ``'custom'`` when a value differs, so that the
+    manifest never calls other preprocessing by ``base``'s name.
+
+    Args:
+        fps (float): Frame rate; ``None`` keeps each video's own.
+        short_side (int): Short side after resizing.
+        base (Preset): The preset to start from.
+    """
+    if (fps, short_side) == (base.fps, base.short_side):
+        return base
+    return base.replace(name='custom', fps=fps, short_side=short_side)
 
 
 class PrecomputeFatalError(RuntimeError):
     """An error that stops the run (output not writable, disk full)."""
 
 
-def decode_and_resample(path, fps, short_side):
-    """Decodes ``path`` into RGB frames at ``fps`` with the short side scaled.
-
-    Returns:
-        tuple: ``(frames, source_fps)``, frames a list of (H, W, 3) uint8.
-    """
-    import cv2
-    from chainercv_i3d.transforms import resample_frame_indices
-    from chainercv_i3d.transforms import short_side_shape
-    from chainercv_i3d.utils.video import read_video
-
-    def resize(frame):
-        height, width = short_side_shape(frame.shape[0], frame.shape[1],
-                                         short_side)
-        return cv2.resize(frame, (width, height),
-                          interpolation=cv2.INTER_LINEAR)
-    # Resizing before picking frames gives the same frames (the two commute)
-    # and keeps memory at the output size.
-    frames, source_fps = read_video(path, transform_frame=resize)
-    indices = resample_frame_indices(len(frames), source_fps, fps)
-    return [frames[i] for i in indices], source_fps
+def _error_line(e):
+    reason = str(e).strip().splitlines()[0] if str(e).strip() else ''
+    return '{}: {}'.format(type(e).__name__, reason)
 
 
-def quantized_flow(frames, backend):
-    """Flow between consecutive frames, quantized as it is computed."""
-    import cv2
-    from chainercv_i3d.flow import quantize_flow
-    if len(frames) < 2:
-        raise VideoReadError('{} frame(s) at the target frame rate: flow '
-                             'needs at least 2'.format(len(frames)))
-    grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    return [quantize_flow(backend.compute(a, b))
-            for a, b in zip(grays[:-1], grays[1:])]
-
-
-def precompute_video(entry, output_dir, config, backend=None):
+def precompute_video(record, output_dir, config, backend=None):
     """Precomputes one video and returns its manifest record.
 
     A video that cannot be processed (corrupt, empty, too short for flow,
@@ -94,7 +159,7 @@ def precompute_video(entry, output_dir, config, backend=None):
     write the output raises :class:`PrecomputeFatalError`.
 
     Args:
-        entry (Entry): ``(video_id, path, label)``.
+        record (VideoRecord): ``(video_id, path, label)``.
         output_dir (str): The output folder.
         config (PrecomputeConfig): What to compute.
         backend (FlowBackend): The flow backend (made from the config when
@@ -103,64 +168,63 @@ def precompute_video(entry, output_dir, config, backend=None):
     Returns:
         dict: The manifest record of the video.
     """
-    record = {'video_id': entry.video_id, 'label': int(entry.label),
-              'source': entry.path}
+    preset = config.preset
+    result = {'video_id': record.video_id, 'label': int(record.label),
+              'source': record.path}
     try:
         frames, source_fps = decode_and_resample(
-            entry.path, config.fps, config.short_side)
-        flows = []
+            record.path, preset.fps, preset.short_side)
+        flows = ()
         if config.compute_flow:
             if backend is None:
-                from chainercv_i3d.flow import get_flow_backend
-                backend = get_flow_backend(config.flow_backend)
-            flows = quantized_flow(frames, backend)
+                backend = config.make_flow_backend()
+            flows = quantized_video_flow(frames, backend, preset.flow_bound)
     except Exception as e:  # any decoding or flow failure is this video's
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else ''
-        record.update(status='failed',
-                      error='{}: {}'.format(type(e).__name__, reason))
-        return record
+        result.update(status='failed', error=_error_line(e))
+        return result
     height, width = frames[0].shape[:2]
-    meta = {'video_id': entry.video_id, 'label': int(entry.label),
-            'fps': config.fps, 'source_fps': source_fps, 'height': height,
-            'width': width, 'flow_bound': 20}
-    path = precomputed_path(output_dir, entry.video_id)
+    meta = {'video_id': record.video_id, 'label': int(record.label),
+            'fps': preset.fps, 'source_fps': source_fps, 'height': height,
+            'width': width, 'flow_bound': preset.flow_bound,
+            'preset': preset.to_dict()}
+    path = precomputed_path(output_dir, record.video_id)
     try:
         remove_temporaries(path)  # of a run killed while writing it
-        write_precomputed_video(path, meta, frames, flows,
+        write_precomputed_video(path, meta, frames, list(flows),
                                 config.jpeg_quality)
     except OSError as e:
         raise PrecomputeFatalError('cannot write {}: {}'.format(path, e))
-    record.update(status='done', n_frames=len(frames),
+    result.update(status='done', n_frames=len(frames),
                   n_flow_frames=len(flows), source_fps=source_fps,
                   height=height, width=width)
-    return record
+    return result
 
 
 class _Worker(object):
-    """Runs in a worker process: one flow backend per process."""
+    """Precomputes one video; sent to the worker processes with its
+    backend."""
 
-    def __init__(self, output_dir, config):
+    def __init__(self, output_dir, config, backend):
         self.output_dir = output_dir
         self.config = config
-        self.backend = None
+        self.backend = backend
 
-    def __call__(self, entry):
-        if self.backend is None and self.config.compute_flow:
-            from chainercv_i3d.flow import get_flow_backend
-            self.backend = get_flow_backend(self.config.flow_backend)
+    def __call__(self, record):
         try:
-            return precompute_video(entry, self.output_dir, self.config,
+            return precompute_video(record, self.output_dir, self.config,
                                     self.backend)
         except PrecomputeFatalError as e:
-            return {'video_id': entry.video_id, 'status': 'fatal',
+            return {'video_id': record.video_id, 'status': 'fatal',
                     'error': str(e)}
 
 
-def _single_thread_opencv():
-    # Parallelism comes from the worker processes; OpenCV's own threads
-    # would oversubscribe the cores.
+def _init_worker(backend):
     import cv2
+    # Parallelism comes from the worker processes: decoding and encoding
+    # (OpenCV) run on one thread each, as the backend's own work does.
     cv2.setNumThreads(1)
+    if backend is not None:
+        backend.worker_init()
 
 
 def _read_shard(path):
@@ -219,81 +283,276 @@ def check_output_dir(output_dir):
                                    '{}'.format(output_dir, e))
 
 
-def plan_share(entries, output_dir, rank, size, retry_failed=False):
+def _differences(before, now, prefix=''):
+    keys = sorted(set(before) | set(now))
+    found = []
+    for key in keys:
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found.extend(_differences(a, b, prefix + key + '.'))
+        elif a != b:
+            found.append('{}{}: {!r} there, {!r} now'.format(
+                prefix, key, a, b))
+    return found
+
+
+def check_same_settings(output_dir, settings):
+    """Records the settings of the first run into ``output_dir``; a later
+    run (a resume) must have the same, or its videos would not match.
+
+    Args:
+        output_dir (str): The output folder (already created).
+        settings (dict): JSON-ready (``PrecomputeConfig.settings()`` and the
+            video list's name).
+
+    Raises:
+        ValueError: ``output_dir`` was started with other settings.
+    """
+    path = os.path.join(output_dir, MANIFEST_SHARD_DIR, SETTINGS_NAME)
+    settings = json.loads(json.dumps(settings))  # tuples as JSON lists
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        differences = _differences(before, settings)
+        if differences:
+            raise ValueError(
+                '{} was started with other settings ({}{}): resume with '
+                'the same options, or write into another folder'.format(
+                    output_dir, '; '.join(differences[:3]),
+                    '; ...' if len(differences) > 3 else ''))
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump(settings, f, indent=1, sort_keys=True)
+
+
+def plan_share(records, output_dir, rank, size, retry_failed=False):
     """Splits the work of one rank into what to do and what is done.
 
     Args:
-        entries (list of Entry): Every video of the dataset.
-        rank (int): This rank; ``size`` ranks share the sorted entries.
+        records (list of VideoRecord): Every video found.
+        output_dir (str): The output folder.
+        rank (int): This rank; ``size`` ranks share the records sorted by
+            video id.
+        size (int): The number of ranks.
         retry_failed (bool): Redo videos a manifest records as failed.
 
     Returns:
-        dict: ``todo`` (entries to process), ``already_done`` and
+        dict: ``todo`` (records to process), ``already_done`` and
         ``failed_before`` (counts of this rank's share that are skipped).
     """
-    share = rank_share(sorted(entries, key=lambda e: e.video_id), rank, size)
+    share = rank_share(sorted(records, key=lambda r: r.video_id), rank,
+                       size)
     previous = read_manifest_shards(output_dir)
     todo, done, failed = [], 0, 0
-    for entry in share:
-        if os.path.exists(precomputed_path(output_dir, entry.video_id)):
+    for record in share:
+        if os.path.exists(precomputed_path(output_dir, record.video_id)):
             done += 1
         elif not retry_failed and previous.get(
-                entry.video_id, {}).get('status') == 'failed':
+                record.video_id, {}).get('status') == 'failed':
             failed += 1
         else:
-            todo.append(entry)
+            todo.append(record)
     return {'todo': todo, 'already_done': done, 'failed_before': failed}
 
 
 def run_share(todo, output_dir, config, n_workers, on_record):
     """Processes ``todo`` with ``n_workers`` processes, calling
-    ``on_record(record)`` in this process as each video finishes.
+    ``on_record(result)`` in this process as each video finishes.
+
+    Worker processes start with the flow backend's ``mp_context`` and run
+    its ``worker_init`` (``'fork'`` without flow); ``n_workers=1`` works in
+    this process.
 
     Raises:
         PrecomputeFatalError: A video could not be written; the workers are
             stopped at once.
     """
-    worker = _Worker(output_dir, config)
+    backend = config.make_flow_backend()
+    worker = _Worker(output_dir, config, backend)
     if n_workers <= 1:
         results = map(worker, todo)
         pool = None
     else:
-        pool = multiprocessing.get_context('fork').Pool(
-            n_workers, initializer=_single_thread_opencv)
+        context = multiprocessing.get_context(
+            'fork' if backend is None else backend.mp_context)
+        pool = context.Pool(n_workers, initializer=_init_worker,
+                            initargs=(backend,))
         results = pool.imap_unordered(worker, todo)
     try:
-        for record in results:
-            if record['status'] == 'fatal':
-                raise PrecomputeFatalError(record['error'])
-            on_record(record)
+        for result in results:
+            if result['status'] == 'fatal':
+                raise PrecomputeFatalError(result['error'])
+            on_record(result)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
 
 
-def write_manifest(output_dir, entries, missing_ids=()):
+def precompute_share(records, output_dir, config, rank, size, n_workers=1,
+                     retry_failed=False, on_plan=None, on_record=None):
+    """Precomputes one rank's share, recording each outcome in its manifest
+    shard as it happens.
+
+    Args:
+        records (list of VideoRecord): Every video found.
+        output_dir (str): The output folder (checked).
+        config (PrecomputeConfig): What to compute.
+        rank (int): This rank, of ``size``.
+        size (int): The number of ranks.
+        n_workers (int): Worker processes.
+        retry_failed (bool): Redo videos recorded as failed.
+        on_plan (callable): Called with :func:`plan_share`'s plan first.
+        on_record (callable): Called with each video's manifest record.
+
+    Returns:
+        dict: Counts: ``done``, ``failed`` (now), ``already_done``,
+        ``failed_before`` (skipped).
+
+    Raises:
+        PrecomputeFatalError: An output could not be written.
+    """
+    plan = plan_share(records, output_dir, rank, size, retry_failed)
+    if on_plan is not None:
+        on_plan(plan)
+    counts = {'done': 0, 'failed': 0}
+    shard = ManifestShard(output_dir, rank)
+
+    def record_outcome(result):
+        shard.append(result)
+        counts[result['status']] += 1
+        if on_record is not None:
+            on_record(result)
+    try:
+        run_share(plan['todo'], output_dir, config, n_workers,
+                  record_outcome)
+    finally:
+        shard.close()
+    counts['already_done'] = plan['already_done']
+    counts['failed_before'] = plan['failed_before']
+    return counts
+
+
+def run_precompute(video_list, output_dir, config, comm, n_workers=1,
+                   retry_failed=False, on_plan=None, on_record=None):
+    """The whole stage; every rank calls it.
+
+    Rank 0 checks the output folder and its settings (a resumed run must
+    use the same), every rank precomputes its share, and rank 0 writes
+    ``manifest.json`` at the end. The preset stored is the config's with
+    the video list's label names.
+
+    Args:
+        video_list (VideoList): The videos.
+        output_dir (str): The output folder.
+        config (PrecomputeConfig): What to compute.
+        comm: The communicator (``chainercv_i3d.utils.comm.get_comm()``).
+        n_workers (int): Worker processes per rank.
+        retry_failed (bool): Redo videos recorded as failed.
+        on_plan (callable): Called with this rank's plan.
+        on_record (callable): Called with each video's manifest record.
+
+    Returns:
+        dict: The counts summed over ranks (on every rank): ``done``,
+        ``failed``, ``already_done``, ``failed_before``.
+
+    Raises:
+        PrecomputeFatalError: The output cannot be written.
+        ValueError: The output folder holds a run with other settings, or
+            the preset's label names are not the list's.
+    """
+    config = config.with_label_names(video_list.label_names)
+    if comm.rank == 0:
+        check_output_dir(output_dir)
+        check_same_settings(output_dir, dict(config.settings(),
+                                             dataset=video_list.name))
+    comm.barrier()
+    counts = precompute_share(video_list.records, output_dir, config,
+                              comm.rank, comm.size, n_workers, retry_failed,
+                              on_plan, on_record)
+    totals = sum_counts(comm, counts)
+    if comm.rank == 0:
+        write_manifest(output_dir, video_list, config.preset)
+    return totals
+
+
+class ProgressReport(object):
+    """Rank 0's progress bar over its share, and a line per failed video
+    (none when ``quiet``): its methods are :func:`run_precompute`'s
+    ``on_plan`` and ``on_record``.
+
+    Args:
+        comm: The communicator.
+        quiet (bool): Show nothing (for logs).
+    """
+
+    def __init__(self, comm, quiet=False):
+        self.comm = comm
+        self.quiet = quiet
+        self.bar = None
+        self.n_failed = 0
+
+    def on_plan(self, plan):
+        skipped = plan['already_done'] + plan['failed_before']
+        self.bar = progress_bar(len(plan['todo']) + skipped, self.comm,
+                                self.quiet, initial=skipped)
+
+    def on_record(self, record):
+        self.bar.update()
+        if record['status'] == 'failed':
+            self.n_failed += 1
+            self.bar.set_postfix(failed=self.n_failed, refresh=False)
+            if not self.quiet:
+                self.bar.write('failed: {} ({})'.format(
+                    record['video_id'], record['error']), file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def summary_line(totals, n_missing=0):
+    """The one-line outcome of a run, as the script prints it."""
+    line = '{done} done, {failed} failed, {already_done} already done'.format(
+        **totals)
+    if totals['failed_before']:
+        line += (', {} failed before and skipped (--retry_failed redoes '
+                 'them)'.format(totals['failed_before']))
+    if n_missing:
+        line += ', {} listed but missing'.format(n_missing)
+    return line
+
+
+def write_manifest(output_dir, video_list, preset):
     """Merges the per-rank manifests into ``OUTPUT_DIR/manifest.json``.
 
-    Every entry gets one record: its last recorded outcome; a video whose
-    zip exists but whose record was lost (a run killed between the two) is
-    rebuilt from the zip; videos listed but missing on disk are ``missing``.
+    Every video found gets one record: its last recorded outcome; a video
+    whose zip exists but whose record was lost (a run killed between the
+    two) is rebuilt from the zip; videos listed but missing on disk are
+    ``missing``. The manifest also holds ``preset`` (its dict, with the
+    list's label names) and ``dataset`` (the list reader's name).
+
+    Args:
+        output_dir (str): The output folder.
+        video_list (VideoList): The videos.
+        preset (Preset): The preprocessing used.
 
     Returns:
         dict: The counts per status.
     """
-    from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
     latest = read_manifest_shards(output_dir)
     records = []
-    for entry in sorted(entries, key=lambda e: e.video_id):
-        path = precomputed_path(output_dir, entry.video_id)
-        record = latest.get(entry.video_id)
+    for video in sorted(video_list.records, key=lambda r: r.video_id):
+        path = precomputed_path(output_dir, video.video_id)
+        record = latest.get(video.video_id)
         if os.path.exists(path) and (record is None
                                      or record['status'] != 'done'):
-            with PrecomputedVideo(path) as video:
-                meta = video.meta
-            record = {'video_id': entry.video_id, 'label': int(entry.label),
-                      'source': entry.path, 'status': 'done',
+            with PrecomputedVideo(path) as stored:
+                meta = stored.meta
+            record = {'video_id': video.video_id, 'label': int(video.label),
+                      'source': video.path, 'status': 'done',
                       'n_frames': meta['n_frames'],
                       'n_flow_frames': meta['n_flow_frames'],
                       'source_fps': meta['source_fps'],
@@ -302,11 +561,13 @@ def write_manifest(output_dir, entries, missing_ids=()):
             records.append(record)
     records.extend({'video_id': video_id, 'status': 'missing',
                     'error': 'listed in the annotations, not found on disk'}
-                   for video_id in sorted(missing_ids))
+                   for video_id in sorted(video_list.missing))
     counts = {}
     for record in records:
         counts[record['status']] = counts.get(record['status'], 0) + 1
+    preset = preset.replace(label_names=tuple(video_list.label_names) or None)
     path = os.path.join(output_dir, MANIFEST_NAME)
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
-        json.dump({'counts': counts, 'videos': records}, f, indent=1)
+        json.dump({'preset': preset.to_dict(), 'dataset': video_list.name,
+                   'counts': counts, 'videos': records}, f, indent=1)
     return counts

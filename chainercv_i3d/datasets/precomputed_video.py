@@ -4,7 +4,8 @@
 (the members are already compressed images)::
 
     meta.json           video_id, label, n_frames, n_flow_frames, fps,
-                        source_fps, height, width, rgb/flow encodings
+                        source_fps, height, width, flow_bound, preset (the
+                        Preset's dict, with label names), rgb/flow encodings
     rgb/000000.jpg      frame t, RGB, JPEG (quality in meta.json)
     flow/000000.png     flow from frame t to t + 1: x and y quantized to
                         uint8 (chainercv_i3d.flow.quantize_flow) and stacked
@@ -24,8 +25,12 @@ import zlib
 import numpy
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.flow import dequantize_flow
+from chainercv_i3d.presets import preset_from_dict
 
 FORMAT_VERSION = 1
+# The bound of files written before meta.json held one (DeepMind's).
+DEFAULT_FLOW_BOUND = 20.0
 META_NAME = 'meta.json'
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -182,10 +187,24 @@ class PrecomputedVideo(object):
             flows.append(stacked.reshape(2, -1, stacked.shape[1]))
         return numpy.stack(flows, axis=1)
 
+    @property
+    def flow_bound(self):
+        """The bound the flow was quantized with (20 in older files)."""
+        return self.meta.get('flow_bound', DEFAULT_FLOW_BOUND)
+
+    @property
+    def preset(self):
+        """The :class:`~chainercv_i3d.presets.Preset` it was made with, or
+        ``None`` for files written before presets were stored."""
+        if 'preset' not in self.meta:
+            return None
+        return preset_from_dict(self.meta['preset'])
+
     def read_flow(self, indices):
-        """Returns flows ``indices`` as (2, T, H, W) float32 in pixels."""
-        from chainercv_i3d.flow import dequantize_flow
-        return dequantize_flow(self.read_flow_quantized(indices))
+        """Returns flows ``indices`` as (2, T, H, W) float32 in pixels, in
+        ``[-flow_bound, flow_bound]``."""
+        return dequantize_flow(self.read_flow_quantized(indices),
+                               self.flow_bound)
 
     def _check(self, indices, available, what):
         indices = [int(t) for t in indices]

@@ -1,14 +1,19 @@
-"""Precomputes RGB frames and TV-L1 optical flow of a Kinetics folder.
+"""Precomputes RGB frames and optical flow of a list of videos.
 
     python examples/i3d/precompute_frames_flow.py VIDEO_DIR OUTPUT_DIR \\
-        [--annotations CSV] [--no_compute_flow] [--num_preprocess_workers N]
+        [--dataset kinetics|folders|files] [--annotations CSV] \\
+        [--no_compute_flow] [--num_preprocess_workers N]
     mpiexec -n K python examples/i3d/precompute_frames_flow.py ...
 
-VIDEO_DIR is the official layout (with --annotations) or a folder per class.
+VIDEO_DIR is read by the --dataset list reader: kinetics (the official
+layout with --annotations, or a folder per Kinetics class), folders (a folder
+per class, any names) or files (videos searched recursively, unlabelled).
+The preprocessing is DeepMind's (25 fps, short side 256, flow bound 20)
+unless --fps or --short_side say otherwise; it is stored with the output.
 Each rank takes a disjoint share of the videos and runs N worker processes.
 Killed and started again, it redoes only unfinished videos. Exit status: 0
 when every video is done, 3 when some failed (see OUTPUT_DIR/manifest.json),
-1 on a fatal error (output not writable, disk full).
+1 on a fatal error (output not writable, disk full, other settings).
 """
 
 import argparse
@@ -16,16 +21,20 @@ import sys
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
-from chainercv_i3d.datasets import KineticsDataset
-from chainercv_i3d.datasets.precompute import check_output_dir
-from chainercv_i3d.datasets.precompute import ManifestShard
-from chainercv_i3d.datasets.precompute import plan_share
+from chainercv_i3d.datasets.precompute import make_preset
 from chainercv_i3d.datasets.precompute import PrecomputeConfig
 from chainercv_i3d.datasets.precompute import PrecomputeFatalError
-from chainercv_i3d.datasets.precompute import run_share
-from chainercv_i3d.datasets.precompute import write_manifest
-from chainercv_i3d.utils.mpi import get_comm
-from chainercv_i3d.utils.mpi import sum_counts
+from chainercv_i3d.datasets.precompute import ProgressReport
+from chainercv_i3d.datasets.precompute import run_precompute
+from chainercv_i3d.datasets.precompute import summary_line
+from chainercv_i3d.datasets.video_list import read_video_list
+from chainercv_i3d.datasets.video_list import video_list_names
+from chainercv_i3d.flow import flow_backend_names
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.utils.cli import add_device_argument
+from chainercv_i3d.utils.cli import positive_int
+from chainercv_i3d.utils.comm import get_comm
+from chainercv_i3d.utils.device import resolve_device_spec
 
 EXIT_SOME_FAILED = 3
 
@@ -34,99 +43,62 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('video_dir')
     parser.add_argument('output_dir')
-    parser.add_argument('--annotations', help='official annotation CSV '
-                        '(without it: one subfolder per class)')
+    parser.add_argument('--dataset', choices=video_list_names(),
+                        default='kinetics', help='list reader (default '
+                        'kinetics)')
+    parser.add_argument('--annotations', help='kinetics: the official '
+                        'annotation CSV (without it: a folder per class)')
     parser.add_argument('--split', help='with --annotations: only this '
                         'split (train, val, test)')
+    parser.add_argument('--fps', type=float, default=DEEPMIND_KINETICS.fps,
+                        help='frame rate; 0 keeps each video\'s own rate')
+    parser.add_argument('--short_side', type=positive_int,
+                        default=DEEPMIND_KINETICS.short_side)
     parser.add_argument('--no_compute_flow', action='store_true')
-    parser.add_argument('--num_preprocess_workers', type=int, default=1,
-                        help='worker processes per rank (default 1)')
-    parser.add_argument('--short_side', type=int, default=256)
-    parser.add_argument('--fps', type=float, default=25.0)
+    parser.add_argument('--flow_backend', choices=flow_backend_names(),
+                        default='tvl1')
+    add_device_argument(parser, default='cpu')
+    parser.add_argument('--num_preprocess_workers', type=positive_int,
+                        default=1, help='worker processes per rank')
     parser.add_argument('--jpeg_quality', type=int, default=95)
-    parser.add_argument('--flow_backend', default='tvl1')
     parser.add_argument('--retry_failed', action='store_true',
                         help='redo videos an earlier run recorded as failed')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
-    if args.num_preprocess_workers < 1:
-        parser.error('--num_preprocess_workers must be at least 1')
+    if args.fps < 0:
+        parser.error('--fps must be positive, or 0 for the native rate')
     return args
-
-
-def progress_bar(comm, plan, quiet):
-    if comm.rank != 0 or quiet:
-        return None
-    from tqdm import tqdm
-    total = len(plan['todo']) + plan['already_done'] + plan['failed_before']
-    return tqdm(total=total, initial=total - len(plan['todo']),
-                unit='video', desc='rank 0 of {}'.format(comm.size),
-                dynamic_ncols=True)
-
-
-def process_share(args, comm, dataset, config):
-    plan = plan_share(dataset.entries, args.output_dir, comm.rank, comm.size,
-                      args.retry_failed)
-    counts = {'done': 0, 'failed': 0}
-    bar = progress_bar(comm, plan, args.quiet)
-    shard = ManifestShard(args.output_dir, comm.rank)
-
-    def on_record(record):
-        shard.append(record)
-        counts[record['status']] += 1
-        if bar is not None:
-            bar.update()
-            bar.set_postfix(failed=counts['failed'], refresh=False)
-        if record['status'] == 'failed' and not args.quiet:
-            message = 'failed: {} ({})'.format(record['video_id'],
-                                               record['error'])
-            (bar.write if bar is not None else print)(message,
-                                                      file=sys.stderr)
-    try:
-        run_share(plan['todo'], args.output_dir, config,
-                  args.num_preprocess_workers, on_record)
-    finally:
-        shard.close()
-        if bar is not None:
-            bar.close()
-    counts['already_done'] = plan['already_done']
-    counts['failed_before'] = plan['failed_before']
-    return counts
 
 
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm()
-    config = PrecomputeConfig(
-        fps=args.fps, short_side=args.short_side,
-        compute_flow=not args.no_compute_flow,
-        flow_backend=args.flow_backend, jpeg_quality=args.jpeg_quality)
+    progress = ProgressReport(comm, args.quiet)
     try:
-        dataset = KineticsDataset(args.video_dir, args.annotations,
-                                  args.split)
+        config = PrecomputeConfig(
+            make_preset(args.fps or None, args.short_side),
+            compute_flow=not args.no_compute_flow,
+            flow_backend=args.flow_backend, jpeg_quality=args.jpeg_quality,
+            device=resolve_device_spec(args.device, comm))
+        video_list = read_video_list(args.dataset, args.video_dir,
+                                     args.annotations, args.split)
         if comm.rank == 0:
-            check_output_dir(args.output_dir)
-            print(dataset.summary(), file=sys.stderr)
-        comm.barrier()
-        counts = process_share(args, comm, dataset, config)
+            print(video_list.summary(), file=sys.stderr)
+        totals = run_precompute(
+            video_list, args.output_dir, config, comm,
+            args.num_preprocess_workers, args.retry_failed,
+            progress.on_plan, progress.on_record)
     except (ValueError, PrecomputeFatalError, OSError) as e:
+        progress.close()
         print('precompute_frames_flow: rank {}: {}'.format(comm.rank, e),
               file=sys.stderr)
         comm.abort(1)
         return 1
-    totals = sum_counts(comm, counts)
+    progress.close()
     if comm.rank != 0:
         return 0
-    write_manifest(args.output_dir, dataset.entries, dataset.missing)
-    line = '{done} done, {failed} failed, {already_done} already done'.format(
-        **totals)
-    if totals['failed_before']:
-        line += (', {} failed before and skipped (--retry_failed redoes '
-                 'them)'.format(totals['failed_before']))
-    if dataset.missing:
-        line += ', {} listed but missing'.format(len(dataset.missing))
-    print(line)
+    print(summary_line(totals, len(video_list.missing)))
     return EXIT_SOME_FAILED if totals['failed'] or totals['failed_before'] \
         else 0
 

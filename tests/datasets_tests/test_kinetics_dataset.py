@@ -4,6 +4,7 @@ import pytest
 from chainercv_i3d.datasets import KineticsDataset
 from chainercv_i3d.datasets import kinetics400_label_names
 from chainercv_i3d.datasets import kinetics600_label_names
+from chainercv_i3d.datasets.video_list import read_video_list
 from tests.datasets_tests.videos import noise_frames
 from tests.datasets_tests.videos import write_video
 
@@ -42,6 +43,10 @@ def test_official_layout_with_missing_videos(official):
     assert label.dtype == numpy.int32
     assert video.shape == (3, 4, 48, 64) and video.dtype == numpy.float32
     assert fps == 25.0
+    # The listing is the 'kinetics' video list's.
+    assert dataset.video_list.name == 'kinetics'
+    assert dataset.entries == read_video_list('kinetics', videos, csv,
+                                              'val').records
 
 
 def test_all_splits_without_split(official):

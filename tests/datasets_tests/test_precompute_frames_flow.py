@@ -19,6 +19,8 @@ from tests.datasets_tests.videos import noise_frames
 from tests.datasets_tests.videos import translating_texture
 from tests.datasets_tests.videos import write_video
 
+pytestmark = [pytest.mark.slow]
+
 SCRIPT = os.path.join(ROOT, 'examples', 'i3d', 'precompute_frames_flow.py')
 SMALL = ('--short_side', '32')
 
@@ -197,6 +199,7 @@ def test_full_disk_stops_and_leaves_no_partial_video(tmp_path, small_disk):
         PrecomputedVideo(os.path.join(out, path)).close()
 
 
+@pytest.mark.mpi
 def test_under_mpiexec_two_ranks_two_workers(tmp_path, mpiexec):
     videos = class_folders(tmp_path / 'videos', n_good=5)
     serial = str(tmp_path / 'serial')
@@ -209,10 +212,77 @@ def test_under_mpiexec_two_ranks_two_workers(tmp_path, mpiexec):
     assert result.returncode == 3, result.stderr
     assert result.stdout.strip().splitlines()[-1] == (
         '7 done, 4 failed, 0 already done')
-    shards = sorted(os.listdir(os.path.join(out, 'manifest.d')))
-    assert shards == ['rank00000.jsonl', 'rank00001.jsonl']
+    shards = sorted(glob.glob(os.path.join(out, 'manifest.d', '*.jsonl')))
+    assert [os.path.basename(p) for p in shards] == [
+        'rank00000.jsonl', 'rank00001.jsonl']
     assert zips(out) == zips(serial)
     assert manifest(out) == manifest(serial)
+
+
+def read_manifest_file(out):
+    with open(os.path.join(out, 'manifest.json')) as f:
+        return json.load(f)
+
+
+def test_folders_at_the_native_rate(tmp_path):
+    videos = tmp_path / 'videos'
+    write_video(videos / 'Open_Door' / 'a.avi', noise_frames(9), fps=30.0)
+    write_video(videos / 'close door' / 'b.avi', noise_frames(4), fps=12.5)
+    out = str(tmp_path / 'out')
+    result = run_script('precompute_frames_flow.py', str(videos), out,
+                        '--dataset', 'folders', '--fps', '0',
+                        '--no_compute_flow', *SMALL, '--quiet')
+    assert result.returncode == 0, result.stderr
+    assert 'folders: 2 videos found, 0 listed but missing, 2 classes' in \
+        result.stderr
+    written = read_manifest_file(out)
+    assert written['dataset'] == 'folders'
+    assert written['preset']['label_names'] == ['Open_Door', 'close door']
+    assert written['preset']['fps'] is None
+    assert written['preset']['short_side'] == 32
+    records = manifest(out)
+    # Every decoded frame, labels in sorted folder order.
+    assert records['Open_Door/a']['n_frames'] == 9
+    assert records['close door/b']['n_frames'] == 4
+    assert records['close door/b']['label'] == 1
+    with PrecomputedVideo(os.path.join(
+            out, 'videos', 'Open_Door', 'a.zip')) as video:
+        assert video.meta['preset'] == written['preset']
+        assert video.meta['flow_bound'] == 20
+
+
+def test_unlabelled_files_with_the_default_preset(tmp_path):
+    videos = tmp_path / 'videos'
+    write_video(videos / 'x.avi', noise_frames(3))
+    out = str(tmp_path / 'out')
+    result = run_script('precompute_frames_flow.py', str(videos), out,
+                        '--dataset', 'files', '--no_compute_flow',
+                        '--quiet')
+    assert result.returncode == 0, result.stderr
+    written = read_manifest_file(out)
+    assert written['preset']['name'] == 'deepmind_kinetics'
+    assert written['preset']['label_names'] is None
+    assert manifest(out)['x']['label'] == -1
+    assert manifest(out)['x']['height'] == 256
+
+
+def test_bad_options_stop_with_one_line(tmp_path):
+    videos = class_folders(tmp_path / 'videos', n_good=1, bad=False)
+    out = str(tmp_path / 'out')
+    for options, message in (
+            (('--device', '@intel64'), 'runs on the CPU only: device'),
+            (('--jpeg_quality', '101'), 'jpeg_quality must be an integer'),
+            (('--dataset', 'files', '--annotations', 'a.csv'),
+             "'files' video list takes no annotations")):
+        result = run_script('precompute_frames_flow.py', videos, out,
+                            *options)
+        assert result.returncode == 1, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith('precompute_frames_flow: rank 0: ') and \
+            message in last, result.stderr
+    result = run_script('precompute_frames_flow.py', videos, out,
+                        '--dataset', 'nope')
+    assert result.returncode == 2 and 'invalid choice' in result.stderr
 
 
 def test_real_videos(shared_i3d, tmp_path):

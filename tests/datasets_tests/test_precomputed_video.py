@@ -7,6 +7,7 @@ import pytest
 from chainercv_i3d.datasets import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
 from chainercv_i3d.flow import quantize_flow
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from tests.datasets_tests.videos import translating_texture
 
 
@@ -91,3 +92,39 @@ def test_a_member_with_a_bad_crc_is_a_value_error(tmp_path):
         video.read_rgb([0])
         with pytest.raises(ValueError, match='rgb/000001.jpg cannot be read'):
             video.read_rgb([1])
+
+
+def test_flow_is_read_with_the_bound_of_its_meta(tmp_path):
+    bound = 5.0
+    flow = numpy.random.RandomState(0).uniform(
+        -8, 8, (2, 16, 20, 2)).astype(numpy.float32)
+    rgb = [numpy.zeros((16, 20, 3), numpy.uint8)] * 3
+    path = str(tmp_path / 'x.zip')
+    write_precomputed_video(path, {'flow_bound': bound},
+                            rgb, list(quantize_flow(flow, bound)))
+    with PrecomputedVideo(path) as video:
+        assert video.flow_bound == bound
+        got = video.read_flow([0, 1]).transpose(1, 2, 3, 0)
+    numpy.testing.assert_allclose(got, numpy.clip(flow, -bound, bound),
+                                  atol=bound / 255 + 1e-6)
+    assert got.min() == -bound and got.max() == bound
+
+
+def test_files_without_flow_bound_are_read_with_20(tmp_path):
+    # Written before meta.json stored the bound (or the preset).
+    path = str(tmp_path / 'old.zip')
+    write_precomputed_video(path, {'video_id': 'old'},
+                            [numpy.zeros((4, 4, 3), numpy.uint8)] * 2,
+                            [numpy.full((4, 4, 2), 255, numpy.uint8)])
+    with PrecomputedVideo(path) as video:
+        assert video.flow_bound == 20 and video.preset is None
+        numpy.testing.assert_array_equal(video.read_flow([0]), 20)
+
+
+def test_the_stored_preset_is_read_back(tmp_path):
+    preset = DEEPMIND_KINETICS.replace(label_names=('a', 'b'), fps=None)
+    path = str(tmp_path / 'x.zip')
+    write_precomputed_video(path, {'preset': preset.to_dict()},
+                            [numpy.zeros((4, 4, 3), numpy.uint8)])
+    with PrecomputedVideo(path) as video:
+        assert video.preset == preset

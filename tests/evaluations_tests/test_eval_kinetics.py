@@ -6,6 +6,7 @@ it fast; the distribution logic is the same as with the default protocol.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from chainercv_i3d.datasets import PrecomputedVideoDataset
 from chainercv_i3d.evaluations import evaluate_share
 from chainercv_i3d.evaluations import EvalProtocol
 from chainercv_i3d.links import I3D
+from chainercv_i3d.pretrained.npz_weights import save_model_npz
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from tests.conftest import ROOT
 from tests.datasets_tests.videos import translating_texture
 from tests.datasets_tests.videos import write_video
@@ -237,3 +240,55 @@ def test_an_out_path_in_a_missing_folder_is_refused_before_any_work(setup):
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert '--out: folder /nonexistent/folder does not exist' in result.stderr
+
+
+@pytest.fixture(scope='module')
+def own_classes(tmp_path_factory):
+    """Two classes of any names (--dataset folders) and 2-class models."""
+    root = tmp_path_factory.mktemp('own')
+    for i, cls in enumerate(['pour tea', 'pour tea', 'whisk eggs']):
+        frames = translating_texture(9, dx=i, dy=0, height=193, width=200,
+                                     seed=i)
+        write_video(root / 'videos' / cls / 'v{}.avi'.format(i), frames)
+    precomputed = str(root / 'precomputed')
+    subprocess.run([sys.executable, PRECOMPUTE, str(root / 'videos'),
+                    precomputed, '--dataset', 'folders', '--short_side',
+                    '193', '--no_compute_flow', '--quiet'],
+                   check=True, capture_output=True)
+    models = {}
+    for names in (('pour tea', 'whisk eggs'), ('whisk eggs', 'pour tea')):
+        path = str(root / '{}.npz'.format(names[0].split()[0]))
+        save_model_npz(I3D(n_class=2), path,
+                       DEEPMIND_KINETICS.replace(label_names=names))
+        models[names[0]] = path
+    return precomputed, models
+
+
+def test_a_model_of_its_own_classes_reports_their_names(own_classes,
+                                                        tmp_path):
+    precomputed, models = own_classes
+    out = str(tmp_path / 'r.json')
+    result = subprocess.run(
+        [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
+         models['pour tea'], '--out', out] + list(PROTOCOL),
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'2 videos\s+pour tea', result.stdout)
+    assert re.search(r'1 videos\s+whisk eggs', result.stdout)
+    summary, _, predictions = read_outputs(out)
+    assert [c['name'] for c in summary['per_class']] == ['pour tea',
+                                                         'whisk eggs']
+    assert {p['label_name'] for p in predictions} == {'pour tea',
+                                                      'whisk eggs'}
+
+
+def test_a_model_of_other_classes_is_refused(own_classes):
+    precomputed, models = own_classes
+    result = subprocess.run(
+        [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
+         models['whisk eggs']] + list(PROTOCOL),
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "label 0 is 'pour tea' in the dataset but 'whisk eggs' for the " \
+        'model' in result.stderr
+    assert 'Traceback' not in result.stderr

@@ -2,8 +2,6 @@ import numpy
 import pytest
 
 from chainercv_i3d.flow import FlowBackend
-from chainercv_i3d.flow import get_flow_backend
-from chainercv_i3d.flow import OpenCVTVL1
 
 
 class PairBackend(FlowBackend):
@@ -49,12 +47,9 @@ def test_compute_is_abstract():
                               numpy.zeros((2, 2), numpy.uint8))
 
 
-def test_get_flow_backend():
-    backend = get_flow_backend('tvl1')
-    assert isinstance(backend, OpenCVTVL1) and backend.name == 'tvl1'
-    assert get_flow_backend('tvl1') is not backend
-
-
-def test_get_flow_backend_unknown_names_the_known_ones():
-    with pytest.raises(ValueError, match=r"'farneback'.*tvl1"):
-        get_flow_backend('farneback')
+def test_defaults_a_cpu_backend_states():
+    backend = PairBackend()
+    assert backend.device is None and backend.options == {}
+    assert PairBackend.mp_context == 'fork'
+    assert backend.worker_init() is None
+    assert repr(PairBackend(device='cpu')) == "PairBackend(device='cpu')"

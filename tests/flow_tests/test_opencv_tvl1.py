@@ -5,6 +5,7 @@ import cv2
 import numpy
 import pytest
 
+from chainercv_i3d.flow import get_flow_backend
 from chainercv_i3d.flow import OpenCVTVL1
 
 H, W = 96, 128
@@ -89,3 +90,50 @@ def test_missing_contrib_says_what_to_install(monkeypatch):
     with pytest.raises(RuntimeError, match='opencv-contrib-python-headless'):
         backend.compute(numpy.zeros((8, 8), numpy.uint8),
                         numpy.zeros((8, 8), numpy.uint8))
+
+
+@pytest.mark.parametrize('device', [None, 'cpu', '@numpy', -1])
+def test_takes_the_cpu_as_device(device):
+    assert OpenCVTVL1(device=device).device == device
+
+
+@pytest.mark.parametrize('device', ['gpu', '@cupy:0', 0, 'auto'])
+def test_refuses_other_devices(device):
+    with pytest.raises(ValueError, match=r"runs on the CPU only: device "
+                       r"must be 'cpu' or None, not"):
+        get_flow_backend('tvl1', device=device)
+
+
+def test_options_are_checked_when_made():
+    with pytest.raises(ValueError, match='tvl1 option warps must be an '
+                       'integer of at least 1, not 0'):
+        OpenCVTVL1(warps=0)
+    with pytest.raises(ValueError, match=r'scale_step must be a number in '
+                       r'\(0, 1\), not 1.5'):
+        OpenCVTVL1(scale_step=1.5)
+    with pytest.raises(ValueError, match="tau must be a positive number, "
+                       "not 'x'"):
+        OpenCVTVL1(tau='x')
+
+
+def test_options_reach_opencv():
+    backend = get_flow_backend('tvl1', n_scales=2, warps=1, tau=0.125)
+    frames = translated_frames(2, 2, 1)[:, :32, :40]
+    flow = backend.compute_video(frames)
+    tvl1 = backend._tvl1
+    assert (tvl1.getScalesNumber(), tvl1.getWarpingsNumber()) == (2, 1)
+    assert tvl1.getTau() == 0.125
+    # Fewer scales and warps than the defaults: another flow.
+    assert not numpy.array_equal(flow, OpenCVTVL1().compute_video(frames))
+    copy = pickle.loads(pickle.dumps(backend))
+    numpy.testing.assert_array_equal(copy.compute_video(frames), flow)
+
+
+def test_worker_init_limits_opencv_to_one_thread():
+    threads = cv2.getNumThreads()
+    try:
+        OpenCVTVL1().worker_init()
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(threads)
+    assert OpenCVTVL1.mp_context == 'fork'

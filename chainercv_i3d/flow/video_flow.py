@@ -1,0 +1,122 @@
+"""The flow of a whole RGB video: the one helper every stage calls."""
+
+import cv2
+import numpy
+
+from chainercv_i3d.flow.quantization import quantize_flow
+
+# Pairs handed to the backend at once by quantized_video_flow: large enough
+# for a batching backend, small enough that the float32 flow of a long video
+# never sits in memory whole (64 pairs at 256x340: 45 MB).
+QUANTIZE_CHUNK_PAIRS = 64
+
+
+def gray_video(rgb_frames):
+    """Converts RGB frames to the ``(T, H, W)`` uint8 grayscale a backend
+    takes (OpenCV's ``COLOR_RGB2GRAY`` weights).
+
+    Args:
+        rgb_frames (list or numpy.ndarray): ``T`` frames of ``(H, W, 3)``
+            uint8 RGB.
+
+    Returns:
+        numpy.ndarray: ``(T, H, W)`` uint8.
+
+    Raises:
+        ValueError: The frames are not ``(H, W, 3)`` uint8 of one size.
+    """
+    if len(rgb_frames) == 0:
+        raise ValueError('no frame given: flow needs at least 2')
+    first = numpy.asarray(rgb_frames[0])
+    if first.ndim != 3 or first.shape[2] != 3 or first.dtype != numpy.uint8:
+        raise ValueError('frames must be (H, W, 3) uint8 RGB, got {} {}'
+                         .format(first.shape, first.dtype))
+    gray = numpy.empty((len(rgb_frames),) + first.shape[:2], numpy.uint8)
+    for t, frame in enumerate(rgb_frames):
+        frame = numpy.asarray(frame)
+        if frame.shape != first.shape or frame.dtype != numpy.uint8:
+            raise ValueError('frame {} is {} {}, frame 0 is {} uint8'.format(
+                t, frame.shape, frame.dtype, first.shape))
+        gray[t] = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    return gray
+
+
+def _check_n_frame(rgb_frames):
+    if len(rgb_frames) < 2:
+        raise ValueError('{} frame(s): flow needs at least 2'.format(
+            len(rgb_frames)))
+
+
+def _backend_flow(backend, gray):
+    flow = backend.compute_video(gray)
+    expected = (len(gray) - 1,) + gray.shape[1:] + (2,)
+    if flow.shape != expected or flow.dtype != numpy.float32:
+        raise ValueError(
+            'flow backend {!r} returned {} {} for {} frames of {}x{}: '
+            'compute_video must return {} float32'.format(
+                backend, flow.shape, flow.dtype, len(gray), gray.shape[1],
+                gray.shape[2], expected))
+    return flow
+
+
+def video_flow(rgb_frames, backend):
+    """Computes the flow between consecutive frames of an RGB video.
+
+    The frames go to the backend's ``compute_video`` as one grayscale
+    video, so that a backend may batch the pairs.
+
+    Example:
+        >>> frames, _ = decode_and_resample(path, 25.0, 256)
+        >>> flow = video_flow(frames, get_flow_backend('tvl1'))
+
+    Args:
+        rgb_frames (list or numpy.ndarray): ``T >= 2`` frames of
+            ``(H, W, 3)`` uint8 RGB.
+        backend (FlowBackend): The flow backend.
+
+    Returns:
+        numpy.ndarray: ``(T - 1, H, W, 2)`` float32 flow in pixels, x then
+        y; ``flow[t]`` is the flow from frame ``t`` to ``t + 1``.
+
+    Raises:
+        ValueError: Fewer than 2 frames, frames that are not ``(H, W, 3)``
+            uint8, or a backend returning another shape or dtype.
+    """
+    _check_n_frame(rgb_frames)
+    return _backend_flow(backend, gray_video(rgb_frames))
+
+
+def quantized_video_flow(rgb_frames, backend, bound=20,
+                         chunk_pairs=QUANTIZE_CHUNK_PAIRS):
+    """:func:`video_flow` quantized to uint8 with ``bound`` (as stored).
+
+    The backend gets the video in chunks of ``chunk_pairs + 1`` frames that
+    overlap by one frame, so the pairs are the same as in one call and the
+    float32 flow of a long video is never in memory whole.
+
+    Args:
+        rgb_frames (list or numpy.ndarray): ``T >= 2`` frames of
+            ``(H, W, 3)`` uint8 RGB.
+        backend (FlowBackend): The flow backend.
+        bound (float): Truncation bound in pixels
+            (:func:`~chainercv_i3d.flow.quantize_flow`).
+        chunk_pairs (int): Frame pairs per call of ``compute_video``.
+
+    Returns:
+        numpy.ndarray: ``(T - 1, H, W, 2)`` uint8.
+
+    Raises:
+        ValueError: As :func:`video_flow`.
+    """
+    _check_n_frame(rgb_frames)
+    if chunk_pairs < 1:
+        raise ValueError('chunk_pairs must be at least 1, not {}'.format(
+            chunk_pairs))
+    gray = gray_video(rgb_frames)
+    quantized = numpy.empty((len(gray) - 1,) + gray.shape[1:] + (2,),
+                            numpy.uint8)
+    for start in range(0, len(gray) - 1, chunk_pairs):
+        stop = min(start + chunk_pairs, len(gray) - 1)
+        quantized[start:stop] = quantize_flow(
+            _backend_flow(backend, gray[start:stop + 1]), bound)
+    return quantized

@@ -1,0 +1,206 @@
+"""The precompute stage as a library, with a test double flow backend."""
+
+import json
+import multiprocessing
+import os
+import zipfile
+
+import numpy
+import pytest
+
+from chainercv_i3d.datasets import precompute
+from chainercv_i3d.datasets import PrecomputedVideo
+from chainercv_i3d.datasets.precompute import make_preset
+from chainercv_i3d.datasets.precompute import PrecomputeConfig
+from chainercv_i3d.datasets.precompute import ProgressReport
+from chainercv_i3d.datasets.precompute import run_precompute
+from chainercv_i3d.datasets.precompute import summary_line
+from chainercv_i3d.datasets.precomputed_video import precomputed_path
+from chainercv_i3d.datasets.video_list import read_video_list
+from chainercv_i3d.flow import FlowBackend
+from chainercv_i3d.flow import register_flow_backend
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.presets import preset_from_dict
+from chainercv_i3d.utils.comm import SerialComm
+from tests.datasets_tests.videos import noise_frames
+from tests.datasets_tests.videos import write_video
+
+
+class ConstantFlow(FlowBackend):
+    """Flow ``(x, y)`` everywhere; ``worker_init`` leaves a file per worker
+    process in ``marker_dir``."""
+
+    option_names = ('x', 'y', 'marker_dir')
+    mp_context = 'spawn'  # says so; the tests below check it is asked for
+
+    def compute(self, prev_gray, next_gray):
+        flow = numpy.empty(prev_gray.shape + (2,), numpy.float32)
+        flow[..., 0] = self.options.get('x', 0)
+        flow[..., 1] = self.options.get('y', 0)
+        return flow
+
+    def worker_init(self):
+        marker_dir = self.options.get('marker_dir')
+        if marker_dir:
+            open(os.path.join(marker_dir, str(os.getpid())), 'w').close()
+
+
+register_flow_backend('test_constant', ConstantFlow)
+
+
+@pytest.fixture
+def class_folders(tmp_path):
+    root = tmp_path / 'videos'
+    for i, name in enumerate(('Cat', 'Dog', 'Dog')):
+        write_video(root / name / 'v{}.avi'.format(i),
+                    noise_frames(5 + i, 24, 32, seed=i))
+    return str(root)
+
+
+def test_preset_and_flow_bound_are_stored_and_used(tmp_path, class_folders):
+    preset = DEEPMIND_KINETICS.replace(name='test', flow_bound=10.0,
+                                       short_side=24)
+    config = PrecomputeConfig(preset, flow_backend='test_constant',
+                              flow_options={'x': 3.3, 'y': 15.0})
+    videos = read_video_list('folders', class_folders)
+    out = str(tmp_path / 'out')
+    totals = run_precompute(videos, out, config, SerialComm())
+    assert summary_line(totals) == '3 done, 0 failed, 0 already done'
+
+    with open(os.path.join(out, 'manifest.json')) as f:
+        manifest = json.load(f)
+    assert manifest['dataset'] == 'folders'
+    stored = preset_from_dict(manifest['preset'])
+    assert stored == preset.replace(label_names=('Cat', 'Dog'))
+    assert manifest['counts'] == {'done': 3}
+    assert [r['label'] for r in manifest['videos']] == [0, 1, 1]
+
+    with PrecomputedVideo(precomputed_path(out, 'Dog/v1')) as video:
+        assert video.meta['flow_bound'] == 10.0
+        assert video.preset == stored
+        assert video.n_flow_frames == 5
+        flow = video.read_flow(range(5))
+    # x = 3.3 within the bound: back to within half a step (10 / 255);
+    # y = 15 is clipped to the bound of 10 (read with 20, both would be off).
+    numpy.testing.assert_allclose(flow[0], 3.3, atol=10 / 255 + 1e-6)
+    numpy.testing.assert_array_equal(flow[1], 10)
+
+
+def test_workers_start_as_the_backend_says(tmp_path, class_folders,
+                                           monkeypatch):
+    asked = []
+    real_get_context = multiprocessing.get_context
+
+    def get_context(method=None):
+        asked.append(method)
+        # Fork all the same: spawning would re-import the test session.
+        return real_get_context('fork')
+
+    monkeypatch.setattr(precompute.multiprocessing, 'get_context',
+                        get_context)
+    markers = tmp_path / 'markers'
+    markers.mkdir()
+    config = PrecomputeConfig(
+        make_preset(25.0, 24), flow_backend='test_constant',
+        flow_options={'marker_dir': str(markers)})
+    videos = read_video_list('folders', class_folders)
+    totals = run_precompute(videos, str(tmp_path / 'out'), config,
+                            SerialComm(), n_workers=2)
+    assert totals['done'] == 3
+    assert asked == ['spawn']
+    pids = os.listdir(str(markers))
+    assert len(pids) == 2 and str(os.getpid()) not in pids
+
+
+def test_one_worker_runs_here_without_a_pool(tmp_path, class_folders,
+                                             monkeypatch):
+    monkeypatch.setattr(precompute.multiprocessing, 'get_context', None)
+    config = PrecomputeConfig(make_preset(25.0, 24),
+                              flow_backend='test_constant')
+    totals = run_precompute(read_video_list('files', class_folders),
+                            str(tmp_path / 'out'), config, SerialComm())
+    assert totals['done'] == 3
+
+
+def test_a_resume_with_other_settings_is_refused(tmp_path, class_folders):
+    out = str(tmp_path / 'out')
+    videos = read_video_list('folders', class_folders)
+    config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
+    run_precompute(videos, out, config, SerialComm())
+    again = run_precompute(videos, out, config, SerialComm())
+    assert again['already_done'] == 3
+    other = PrecomputeConfig(make_preset(None, 24), compute_flow=False)
+    with pytest.raises(ValueError, match=r'other settings \(preset.fps: '
+                       r'25.0 there, None now\): resume with the same'):
+        run_precompute(videos, out, other, SerialComm())
+
+
+def test_unlabelled_files_store_no_label_names(tmp_path, class_folders):
+    out = str(tmp_path / 'out')
+    config = PrecomputeConfig(make_preset(None, 24), compute_flow=False)
+    run_precompute(read_video_list('files', class_folders), out, config,
+                   SerialComm())
+    with open(os.path.join(out, 'manifest.json')) as f:
+        manifest = json.load(f)
+    assert manifest['dataset'] == 'files'
+    assert manifest['preset']['label_names'] is None
+    assert manifest['preset']['fps'] is None
+    assert manifest['preset']['name'] == 'custom'
+    # Native rate: every decoded frame.
+    assert [r['n_frames'] for r in manifest['videos']] == [5, 6, 7]
+    with zipfile.ZipFile(precomputed_path(out, 'Cat/v0')) as archive:
+        meta = json.loads(archive.read('meta.json'))
+    assert meta['fps'] is None and meta['source_fps'] == 25.0
+
+
+def test_config_refuses_bad_values():
+    with pytest.raises(ValueError, match="unknown flow backend 'nope'"):
+        PrecomputeConfig(flow_backend='nope')
+    with pytest.raises(ValueError, match='unknown option'):
+        PrecomputeConfig(flow_backend='test_constant',
+                         flow_options={'z': 1})
+    with pytest.raises(ValueError, match='runs on the CPU only'):
+        PrecomputeConfig(device='@cupy:0')
+    # Without flow the backend is never made.
+    assert PrecomputeConfig(compute_flow=False, device='@cupy:0')
+    with pytest.raises(ValueError, match=r'jpeg_quality must be an integer '
+                       r'in \[0, 100\], not 101'):
+        PrecomputeConfig(jpeg_quality=101)
+    with pytest.raises(ValueError, match='preset must be a Preset'):
+        PrecomputeConfig(preset={'fps': 25})
+
+
+def test_config_takes_the_values_of_its_preset():
+    config = PrecomputeConfig(make_preset(30.0, 128))
+    assert (config.fps, config.short_side, config.flow_bound) == \
+        (30.0, 128, 20.0)
+    assert config.preset.name == 'custom'
+    assert make_preset(25.0, 256) is DEEPMIND_KINETICS
+    named = PrecomputeConfig(DEEPMIND_KINETICS.replace(
+        label_names=('a', 'b')))
+    assert named.with_label_names(('a', 'b')).preset.label_names == \
+        ('a', 'b')
+    with pytest.raises(ValueError, match='has 2 class names, the video '
+                       'list 3'):
+        named.with_label_names(('a', 'b', 'c'))
+
+
+def test_progress_report_names_each_failed_video(capsys):
+    report = ProgressReport(SerialComm(), quiet=False)
+    report.on_plan({'todo': [1, 2], 'already_done': 3, 'failed_before': 0})
+    assert (report.bar.total, report.bar.n) == (5, 3)
+    report.on_record({'video_id': 'a', 'status': 'done'})
+    report.on_record({'video_id': 'b', 'status': 'failed',
+                      'error': 'VideoReadError: empty file (0 bytes)'})
+    assert report.bar.n == 5 and report.n_failed == 1
+    report.close()
+    assert 'failed: b (VideoReadError: empty file (0 bytes))' in \
+        capsys.readouterr().err
+
+
+def test_a_quiet_progress_report_prints_nothing(capsys):
+    report = ProgressReport(SerialComm(), quiet=True)
+    report.on_plan({'todo': [1], 'already_done': 0, 'failed_before': 0})
+    report.on_record({'video_id': 'b', 'status': 'failed', 'error': 'x'})
+    report.close()
+    assert capsys.readouterr() == ('', '')

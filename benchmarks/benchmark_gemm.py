@@ -2,17 +2,19 @@
 
     python benchmarks/benchmark_gemm.py [--sizes 1024,2048,4096] [--repeat 3]
 
-numpy's BLAS (all threads) and, if installed, TensorFlow's ``matmul`` on
-square matrices: the product speed that bounds every convolution path.
+numpy's BLAS (all threads) and, if installed, TensorFlow's ``matmul`` (in a
+``tf.function`` graph, traced in the untimed first call) on square
+matrices: the product speed that bounds every convolution path.
 Then numpy's BLAS on one thread for the shape of one chunk of the fast
 path's stem, (1008 x 1029) by (1029 x 64), as each of its threads runs it.
 """
 
 import argparse
-import os
 import time
 
 import numpy
+
+from chainercv_i3d.testing.tf_reference import import_tensorflow
 
 
 def gflops(multiply, m, k, n, repeat):
@@ -29,9 +31,8 @@ def main():
     parser.add_argument('--sizes', default='1024,2048,4096')
     parser.add_argument('--repeat', type=int, default=3)
     args = parser.parse_args()
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError:
         tf = None
     for n in (int(s) for s in args.sizes.split(',')):
@@ -41,9 +42,9 @@ def main():
             n, gflops(lambda: a @ b, n, n, n, args.repeat))
         if tf is not None:
             ta, tb = tf.constant(a), tf.constant(b)
+            matmul = tf.function(tf.matmul)
             line += ' tensorflow GFLOP/s={:.0f}'.format(
-                gflops(lambda: tf.matmul(ta, tb).numpy(), n, n, n,
-                       args.repeat))
+                gflops(lambda: matmul(ta, tb), n, n, n, args.repeat))
         print(line, flush=True)
     import threadpoolctl
     m, k, n = 1008, 1029, 64

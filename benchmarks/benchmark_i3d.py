@@ -13,6 +13,8 @@ Usage::
     python benchmarks/benchmark_i3d.py --cases 1x16,2x64 --size 224 \\
         --warmup 1 --repeat 5 --json results.json
     python benchmarks/benchmark_i3d.py --paths fast,tensorflow --rounds 3
+    python benchmarks/benchmark_i3d.py --cases 1x9 --size 193 \\
+        --paths fast,tensorflow --warmup 1 --repeat 1   # a quick check
 
 With ``--rounds R`` the paths of a case take turns R times (one process
 each time), and the ratio line compares each path's median round: a shared
@@ -20,12 +22,22 @@ machine's speed drifts over minutes, and taking turns spreads the drift over
 every path.
 
 Paths: ``reference`` (the link's Chainer functions), ``fast`` (the link's
-fast inference path), ``tensorflow`` (``chainercv_i3d/testing/tf_reference.py``: tf.nn ops
-on the same weights, CPU only) and ``torch`` (``benchmarks/torch_i3d.py``:
-PyTorch's conv3d, cuDNN on a GPU, on the same weights). Every case also
-prints how far each path's logits are from the base path's (TensorFlow's,
-else PyTorch's, else the reference's), on the same weights and input: the
-paths timed compute the same function.
+fast inference path), ``tensorflow`` (DeepMind's network in TensorFlow at
+its best, CPU only: :func:`chainercv_i3d.testing.tf_reference.tf_i3d_logits`
+on the same weights, inside one ``tf.function``, i.e. one graph as
+DeepMind's TensorFlow 1 code ran), ``tensorflow_eager`` (the same ops run
+eagerly, op by op) and ``torch`` (``benchmarks/torch_i3d.py``: PyTorch's
+conv3d, cuDNN on a GPU, on the same weights). Every case also prints how
+far each path's logits are from the base path's (TensorFlow's graph, else
+TensorFlow eager, else PyTorch's, else the reference's), on the same
+weights and input: the paths timed compute the same function.
+
+The TensorFlow paths get what DeepMind's graph gets: their weights are
+``tf.constant`` made once and the clip a float32 NDHWC tensor, both before
+the clock starts. The graph is traced when it is built (its input signature
+is fixed), so tracing is never timed; its first run (Grappler's graph
+optimizations) is, unless ``--warmup`` is at least 1, as it is by default.
+A case fails if the graph was traced again during the passes.
 
 Columns:
 
@@ -36,7 +48,7 @@ Columns:
     clips/s       Clips per second over the timed passes.
     sec/clip      Seconds per clip (``1 / clips/s``).
     GFLOP/s       Convolution FLOPs per second, from
-                  :func:`chainercv_i3d.utils.count_flops` (2 per multiply-add).
+                  :func:`chainercv_i3d.links.count_flops` (2 per multiply-add).
     peak_rss_MiB  Peak resident host memory of the case's process
                   (``getrusage`` ``ru_maxrss``): model, input, activations.
     gpu_pool_MiB  GPU only: bytes held by CuPy's memory pool at the end. The
@@ -60,12 +72,16 @@ import chainercv_i3d  # NOQA: patches the environment before chainer loads
 import chainer
 import numpy
 
+from chainercv_i3d.links import count_flops
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import max_frame_size
 from chainercv_i3d.links import min_input_size
-from chainercv_i3d.utils import count_flops
+from chainercv_i3d.testing.tf_reference import deepmind_tensors_of_link
+from chainercv_i3d.testing.tf_reference import import_tensorflow
+from chainercv_i3d.testing.tf_reference import tf_i3d_logits
 
 N_CLASS = 400
+PATHS = ('reference', 'fast', 'tensorflow', 'tensorflow_eager', 'torch')
 
 
 def parse_case(text):
@@ -101,7 +117,9 @@ def parse_args(argv=None):
     parser.add_argument('--paths', default='reference,fast',
                         help='comma-separated: reference (Chainer functions), '
                              'fast (chainercv_i3d.links.fast_inference), '
-                             'tensorflow (tf.nn ops on the same weights, CPU), '
+                             'tensorflow (tf.nn ops on the same weights in '
+                             'one tf.function graph, CPU), tensorflow_eager '
+                             '(the same ops eagerly, CPU), '
                              'torch (PyTorch conv3d on the same weights, on '
                              'the same device)')
     parser.add_argument('--rounds', type=int, default=1,
@@ -116,6 +134,10 @@ def parse_args(argv=None):
     parser.add_argument('--one-case', type=parse_case,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    unknown = [p for p in args.paths.split(',') if p not in PATHS]
+    if unknown:
+        parser.error('unknown path(s) {} in --paths; choose from {}'.format(
+            ', '.join(unknown), ', '.join(PATHS)))
     if args.repeat < 1 or args.warmup < 0 or args.rounds < 1:
         parser.error('--repeat and --rounds must be at least 1 and --warmup '
                      'at least 0')
@@ -155,39 +177,84 @@ def _gpu(device):
     return cupy
 
 
-def tensorflow_forward(model):
-    """TensorFlow's own kernels on the model's weights (tests' reference)."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    from chainercv_i3d.pretrained.tf_checkpoint import link_arrays
-    from chainercv_i3d.pretrained.tf_checkpoint import tf_tensor_map
-    from tests.tf_reference import tf_i3d_endpoints
-    scope = 'RGB/inception_i3d/'
-    names = tf_tensor_map(model, scope)
-    tensors = {}
-    for _, array in link_arrays(model):
-        name, _ = names[id(array)]
-        # The converter's maps, inverted: OIDHW -> DHWIO; vectors as they are.
-        tensors[name] = array.transpose(2, 3, 4, 1, 0) if array.ndim == 5 \
-            else array
-    return lambda x: tf_i3d_endpoints(tensors, scope, x, logits_only=True)
+TF_SCOPE = 'RGB/inception_i3d/'
+TF_PATHS = ('tensorflow', 'tensorflow_eager')
 
 
-def path_forward(path, model, device):
-    """The forward function of one path, on the model's weights."""
+def tensorflow_forward(model, shape, graph):
+    """DeepMind's network in TensorFlow on the model's weights.
+
+    Args:
+        model (I3D): The link whose weights are run (on the CPU).
+        shape (tuple of int): The NCTHW shape of the clips to come.
+        graph (bool): Run the network as one graph (``tf.function``, traced
+            here, once, for ``shape``) rather than op by op.
+
+    Returns:
+        callable: ``x -> logits``, ``x`` a (N, T, H, W, C) float32 tensor,
+        the logits a numpy array. In graph mode it has a ``traces`` list
+        that grows by one at each trace.
+    """
+    tf = import_tensorflow()
+    logits_of = tf_i3d_logits(deepmind_tensors_of_link(model, TF_SCOPE),
+                              TF_SCOPE)
+    if not graph:
+        return lambda x: logits_of(x).numpy()
+    traces = []
+
+    def traced(x):
+        traces.append(x.shape)  # Python runs only while tracing
+        return logits_of(x)
+
+    n, c, t, h, w = shape
+    logits_graph = tf.function(traced, input_signature=[
+        tf.TensorSpec((n, t, h, w, c), tf.float32)])
+    logits_graph.get_concrete_function()  # trace now, before any timing
+
+    def forward(x):
+        return logits_graph(x).numpy()
+    forward.traces = traces
+    return forward
+
+
+def tensorflow_input(x):
+    """The clip as DeepMind's graph takes it: an NDHWC float32 tensor."""
+    tf = import_tensorflow()
+    return tf.constant(numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1)))
+
+
+def path_forward(path, model, device, x):
+    """The forward function of one path on the model's weights, and the
+    clip ``x`` (NCTHW) as that function takes it.
+
+    Returns:
+        tuple: ``(forward, its input)``.
+    """
     if path in ('reference', 'fast'):
-        return model
-    if path == 'tensorflow':
+        return model, x
+    if path in TF_PATHS:
         if device >= 0:
-            sys.exit('benchmark_i3d.py: the tensorflow path runs on the CPU '
-                     'only; use --device -1')
-        return tensorflow_forward(model)
+            sys.exit('benchmark_i3d.py: the {} path runs on the CPU only; '
+                     'use --device -1'.format(path))
+        forward = tensorflow_forward(model, x.shape,
+                                     graph=(path == 'tensorflow'))
+        return forward, tensorflow_input(x)
     if path == 'torch':
         from torch_i3d import torch_forward
         return torch_forward(model, 'cuda:{}'.format(device)
-                             if device >= 0 else 'cpu')
+                             if device >= 0 else 'cpu'), x
     sys.exit('benchmark_i3d.py: unknown path {!r} (reference, fast, '
-             'tensorflow, torch)'.format(path))
+             'tensorflow, tensorflow_eager, torch)'.format(path))
+
+
+def check_traced_once(forward):
+    """Exits if a graph path was traced more than once (retracing would be
+    timed as if it were computing)."""
+    traces = getattr(forward, 'traces', None)
+    if traces is not None and len(traces) != 1:
+        sys.exit('benchmark_i3d.py: the TensorFlow graph was traced {} '
+                 'times (shapes {}), expected once, before timing'.format(
+                     len(traces), traces))
 
 
 def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
@@ -205,7 +272,7 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     if xp is not numpy:
         model.to_gpu(device)
         x = xp.asarray(x)
-    forward = path_forward(path, model, device)
+    forward, x = path_forward(path, model, device, x)
     times = []
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         for i in range(warmup + repeat):
@@ -218,6 +285,7 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
             if i == 0:
                 first_logits = chainer.backend.CpuDevice().send(
                     chainer.as_array(logits))
+    check_traced_once(forward)
     total = sum(times)
     flops = count_flops(model, shape)
     result = {
@@ -241,9 +309,10 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
 
 
 def format_result(r):
-    line = ('path={path} device={device} batch={batch} frames={frames} size={size} '
-            'clips/s={clips_per_s:.3f} sec/clip={sec_per_clip:.3g} '
-            'GFLOP/s={gflop_per_s:.1f} peak_rss_MiB={peak_rss_mib:.0f}')
+    line = ('path={path} device={device} batch={batch} frames={frames} '
+            'size={size} clips/s={clips_per_s:.3f} '
+            'sec/clip={sec_per_clip:.3g} GFLOP/s={gflop_per_s:.1f} '
+            'peak_rss_MiB={peak_rss_mib:.0f}')
     if 'gpu_pool_mib' in r:
         line += ' gpu_pool_MiB={gpu_pool_mib:.0f}'
     return (line + ' (warmup {warmup}, repeat {repeat})').format(**r)
@@ -261,7 +330,7 @@ def median_rate(results, case, path):
 
 def base_path(paths):
     """The path the others are compared with."""
-    for base in ('tensorflow', 'torch', 'reference'):
+    for base in TF_PATHS + ('torch', 'reference'):
         if base in paths:
             return base
     return paths[0]

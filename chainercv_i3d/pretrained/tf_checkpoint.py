@@ -12,21 +12,24 @@ the Kinetics-600 checkpoint, which also shapes its batch-norm tensors
 ``[1, 1, 1, 1, C]`` and carries ``/Momentum`` optimizer slots. All five name one
 layer ``Mixed_5b/Branch_2/Conv3d_0a_3x3`` where the other blocks say ``0b``.
 
-The conversion is total: every parameter and running statistic of the link is
-filled exactly once and every checkpoint tensor is used or on an explicit
-ignore list; anything else is an error naming the tensor.
+The conversion maps the tensors onto the arrays of the I3D ``.npz``
+(:func:`chainercv_i3d.architecture.npz_array_shapes`) without building a link.
+It is total: every array is filled exactly once, with its shape, and every
+checkpoint tensor is used or on an explicit ignore list; anything else is an
+error naming the tensor.
 """
 
 import glob
 import os
 import sys
 
-import chainer
 import numpy
 
-from chainercv_i3d.links.inception_block import InceptionBlock
-from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.architecture import is_bn_count
+from chainercv_i3d.architecture import npz_array_shapes
+from chainercv_i3d.architecture import units
 from chainercv_i3d.modality import modality_of_channels
+from chainercv_i3d.pretrained.npz_weights import default_preset
 
 STEM_WEIGHT = 'Conv3d_1a_7x7/conv_3d/w'
 LOGITS_SCOPE = 'Logits/Conv3d_0c_1x1'
@@ -83,13 +86,13 @@ def _tf_layer_scope(name):
 
 
 def unit_scope(block_name, branch_name=None):
-    """Returns DeepMind's scope of a :class:`Unit3D` of the link.
+    """Returns DeepMind's scope of a conv + batch-norm unit of the link.
 
     Args:
         block_name (str): The layer of :class:`I3D` (``'conv3d_2c_3x3'``,
             ``'mixed_5b'``).
-        branch_name (str): The branch of an :class:`InceptionBlock`
-            (``'branch2'``), or ``None`` for a stem layer.
+        branch_name (str): The branch of an Inception block (``'branch2'``),
+            or ``None`` for a stem layer.
 
     Returns:
         str: The scope without prefix, e.g. ``'Mixed_5b/Branch_2/Conv3d_0a_3x3'``.
@@ -110,63 +113,41 @@ def _flat(v):
     return v.reshape(-1)  # [C] or Kinetics-600's [1, 1, 1, 1, C] -> [C]
 
 
-def _unit_tensor_map(unit, scope):
-    # link array -> (TF tensor name, function from TF tensor to link array)
-    return {
-        id(unit.conv.W.array): (scope + '/conv_3d/w', _conv_weight),
-        id(unit.bn.beta.array): (scope + '/batch_norm/beta', _flat),
-        id(unit.bn.avg_mean): (scope + '/batch_norm/moving_mean', _flat),
-        id(unit.bn.avg_var): (scope + '/batch_norm/moving_variance', _flat),
-    }
+# npz leaf of a unit -> (DeepMind's leaf under the unit's scope, converter).
+_UNIT_LEAVES = {
+    'conv/W': ('conv_3d/w', _conv_weight),
+    'bn/beta': ('batch_norm/beta', _flat),
+    'bn/avg_mean': ('batch_norm/moving_mean', _flat),
+    'bn/avg_var': ('batch_norm/moving_variance', _flat),
+}
+_LOGITS_LEAVES = {
+    'logits/conv/W': ('conv_3d/w', _conv_weight),
+    'logits/conv/b': ('conv_3d/b', _flat),
+}
 
 
-def tf_tensor_map(model, prefix):
-    """Maps every array of ``model`` to the checkpoint tensor that fills it.
+def tf_tensor_map(modality, prefix):
+    """Maps the npz keys of an I3D to the checkpoint tensors that fill them.
+
+    The batch-norm counts (:data:`~chainercv_i3d.architecture.BN_COUNT`)
+    have no tensor: a checkpoint does not count batches.
 
     Args:
-        model (I3D): The link to fill.
+        modality (str): ``'rgb'`` or ``'flow'``.
         prefix (str): The checkpoint's scope prefix (``'RGB/inception_i3d/'``).
 
     Returns:
-        dict: ``id(array) -> (tensor name, converter function)``.
+        dict: ``npz key -> (tensor name, function from the tensor to the
+        npz array)``.
     """
     mapping = {}
-    for name in model.layer_names:
-        layer = getattr(model, name)
-        if isinstance(layer, Unit3D):
-            mapping.update(_unit_tensor_map(layer, prefix + unit_scope(name)))
-        elif isinstance(layer, InceptionBlock):
-            for branch in _BRANCH_SCOPES:
-                mapping.update(_unit_tensor_map(
-                    getattr(layer, branch),
-                    prefix + unit_scope(name, branch)))
-    logits = prefix + LOGITS_SCOPE + '/conv_3d/'
-    mapping[id(model.logits.conv.W.array)] = (logits + 'w', _conv_weight)
-    mapping[id(model.logits.conv.b.array)] = (logits + 'b', _flat)
+    for path, _, _, _, _ in units(modality):
+        scope = prefix + unit_scope(*path.split('/'))
+        for leaf, (tf_leaf, convert) in _UNIT_LEAVES.items():
+            mapping[path + '/' + leaf] = (scope + '/' + tf_leaf, convert)
+    for key, (tf_leaf, convert) in _LOGITS_LEAVES.items():
+        mapping[key] = (prefix + LOGITS_SCOPE + '/' + tf_leaf, convert)
     return mapping
-
-
-class _ArrayCollector(chainer.serializer.Serializer):
-    """Lists every array that ``save_npz`` would write, with its path."""
-
-    def __init__(self, path='', found=None):
-        self.path = path
-        self.found = [] if found is None else found
-
-    def __getitem__(self, key):
-        return _ArrayCollector(self.path + key + '/', self.found)
-
-    def __call__(self, key, value):
-        if isinstance(value, numpy.ndarray):
-            self.found.append((self.path + key, value))
-        return value
-
-
-def link_arrays(model):
-    """Returns ``[(path, array)]`` for every parameter and statistic."""
-    collector = _ArrayCollector()
-    model.serialize(collector)
-    return collector.found
 
 
 def checkpoint_prefix(path):
@@ -268,41 +249,50 @@ def _is_ignored(name):
     return name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES)
 
 
-def fill_link(model, tensors, prefix):
-    """Copies checkpoint tensors into ``model``, checking coverage both ways.
+def npz_arrays_from_tensors(tensors, layout):
+    """Maps checkpoint tensors onto the npz arrays of an I3D, checking
+    coverage both ways.
 
     Args:
-        model (I3D): The link to fill (its arrays are written in place).
-        tensors (dict): Tensor name to array.
-        prefix (str): The checkpoint's scope prefix.
+        tensors (dict): Tensor name to array, in DeepMind's names.
+        layout (dict): ``prefix``, ``modality`` and ``n_class``, as
+            :func:`detect_layout` returns them.
 
     Returns:
-        tuple: ``(used, ignored)``: the sorted tensor names that were copied,
-        and those skipped by the ignore list.
+        tuple: ``(arrays, used, ignored)``: ``{npz key: numpy array}`` with
+        every key of :func:`~chainercv_i3d.architecture.npz_array_shapes`
+        (float32; the batch-norm counts 0, as in a link never trained), and
+        the sorted tensor names that were used and skipped by the ignore
+        list.
 
     Raises:
-        CheckpointError: A link array has no tensor or a tensor of another
+        CheckpointError: An npz array has no tensor or a tensor of another
             shape, a tensor fills two arrays, or a tensor is left unused.
     """
-    mapping = tf_tensor_map(model, prefix)
-    used = set()
-    for path, array in link_arrays(model):
-        if id(array) not in mapping:
-            raise CheckpointError('no checkpoint tensor is mapped to the '
-                                  "link's array " + path)
-        name, convert = mapping[id(array)]
+    mapping = tf_tensor_map(layout['modality'], layout['prefix'])
+    arrays, used = {}, set()
+    for key, shape in npz_array_shapes(layout['n_class'],
+                                       layout['modality']).items():
+        if is_bn_count(key):
+            # What save_npz writes for the count of a fresh link.
+            arrays[key] = numpy.asarray(0)
+            continue
+        if key not in mapping:
+            raise CheckpointError('no checkpoint tensor is mapped to the npz '
+                                  'array ' + key)
+        name, convert = mapping[key]
         if name not in tensors:
             raise CheckpointError('the checkpoint has no tensor {} (for the '
-                                  "link's {})".format(name, path))
+                                  'npz array {})'.format(name, key))
         if name in used:
             raise CheckpointError('tensor {} would fill two arrays'.format(
                 name))
         value = convert(tensors[name])
-        if value.shape != array.shape:
-            raise CheckpointError('tensor {} has shape {}, the link\'s {} '
+        if value.shape != shape:
+            raise CheckpointError('tensor {} has shape {}, the npz array {} '
                                   'needs {}'.format(name, list(value.shape),
-                                                    path, list(array.shape)))
-        array[...] = value
+                                                    key, list(shape)))
+        arrays[key] = numpy.ascontiguousarray(value, dtype=numpy.float32)
         used.add(name)
     ignored = sorted(n for n in tensors if n not in used and _is_ignored(n))
     unused = sorted(set(tensors) - used - set(ignored))
@@ -310,30 +300,36 @@ def fill_link(model, tensors, prefix):
         raise CheckpointError(
             '{} checkpoint tensor(s) have no place in I3D, first: {}'.format(
                 len(unused), ', '.join(unused[:5])))
-    return sorted(used), ignored
+    return arrays, sorted(used), ignored
 
 
 def convert_tf_checkpoint(checkpoint_path):
-    """Builds an :class:`I3D` holding the weights of a DeepMind checkpoint.
+    """Reads the weights of a DeepMind checkpoint as the arrays of an npz.
 
     Args:
         checkpoint_path (str): Checkpoint prefix, directory or ``.index``.
 
     Returns:
-        tuple: ``(model, summary)``, summary a dict with ``checkpoint``,
-        ``prefix``, ``modality``, ``n_class``, ``n_used`` and ``n_ignored``.
+        tuple: ``(arrays, summary)``: ``{npz key: numpy array}``, and a dict
+        with ``checkpoint``, ``prefix``, ``modality``, ``n_class``,
+        ``n_used``, ``n_ignored`` and ``preset`` (DeepMind's Kinetics
+        protocol with the class names of ``n_class``:
+        :func:`~chainercv_i3d.pretrained.default_preset`).
+
+    Raises:
+        CheckpointError: The checkpoint is unreadable, not I3D, or its
+            tensors do not fill the arrays exactly.
+        ImportError: TensorFlow is not installed.
 
     Example:
 
-        >>> model, summary = convert_tf_checkpoint('rgb_imagenet/model.ckpt')
-        >>> chainer.serializers.save_npz('rgb_imagenet.npz', model)
+        >>> arrays, summary = convert_tf_checkpoint('rgb_imagenet/model.ckpt')
+        >>> save_model_npz(arrays, 'rgb_imagenet.npz', summary['preset'])
     """
-    # Imported here: chainercv_i3d.links.i3d imports this package.
-    from chainercv_i3d.links.i3d import I3D
     prefix, tensors = read_checkpoint(checkpoint_path)
     layout = detect_layout(tensors)
-    model = I3D(n_class=layout['n_class'], modality=layout['modality'])
-    used, ignored = fill_link(model, tensors, layout['prefix'])
+    arrays, used, ignored = npz_arrays_from_tensors(tensors, layout)
     summary = dict(layout, checkpoint=prefix, n_used=len(used),
-                   n_ignored=len(ignored))
-    return model, summary
+                   n_ignored=len(ignored),
+                   preset=default_preset(layout['n_class']))
+    return arrays, summary

@@ -3,20 +3,18 @@
     python examples/i3d/tfckpt2npz.py data/checkpoints/rgb_imagenet/model.ckpt \\
         rgb_imagenet_kinetics400.npz
 
-Modality, class count and scope are read from the checkpoint. Load the result
-with ``I3D(pretrained_model='rgb_imagenet_kinetics400.npz')``.
+Modality, class count and scope are read from the checkpoint; the .npz also
+stores DeepMind's Kinetics preset with the class names of that class count.
+Load the result with ``I3D(pretrained_model='rgb_imagenet_kinetics400.npz')``.
 """
 
 import argparse
 import os
 import sys
 
-import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
-import chainer
-
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_tf_checkpoint
-from chainercv_i3d.files import atomic_path
+from chainercv_i3d.pretrained import save_model_npz
 
 
 def parse_args(argv):
@@ -33,9 +31,8 @@ def main(argv=None):
     if not os.path.isdir(out_dir):
         sys.exit('tfckpt2npz: output folder {} does not exist'.format(out_dir))
     try:
-        model, summary = convert_tf_checkpoint(args.checkpoint)
-        with atomic_path(args.out) as tmp:
-            chainer.serializers.save_npz(tmp, model, compression=False)
+        arrays, summary = convert_tf_checkpoint(args.checkpoint)
+        save_model_npz(arrays, args.out, summary['preset'])
     except (CheckpointError, ImportError, OSError) as e:
         sys.exit('tfckpt2npz: {}'.format(e))
     print('checkpoint: {}'.format(summary['checkpoint']))

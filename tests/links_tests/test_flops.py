@@ -5,8 +5,10 @@ import chainer.links as L
 import numpy
 import pytest
 
+from chainercv_i3d.links import count_flops
 from chainercv_i3d.links import I3D
-from chainercv_i3d.utils import count_flops
+from chainercv_i3d.links import Unit3D
+from chainercv_i3d.links.flops import layer_flops
 
 
 @pytest.fixture(scope='module')
@@ -48,6 +50,7 @@ def measured_flops(model, x, last):
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('shape', [(1, 3, 9, 193, 193), (2, 3, 10, 200, 195)])
 @pytest.mark.parametrize('last', ['conv3d_2c_3x3', 'mixed_4f', 'logits'])
 def test_count_flops_matches_the_run_network(model, shape, last):
@@ -94,3 +97,19 @@ def test_count_flops_rejects_an_input_too_small_for_the_head(model):
         count_flops(model, (1, 3, 8, 224, 224))
     model.pick = 'mixed_5c'
     assert count_flops(model, (1, 3, 8, 224, 224)) > 0
+
+
+def test_layer_flops_of_a_lone_unit():
+    # The benchmarks count single convolutions this way.
+    unit = Unit3D(5, 8, ksize=3, stride=2)
+    x = numpy.zeros((2, 5, 7, 9, 10), dtype=numpy.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        out_shape = unit(x).shape
+    flops, shape = layer_flops('conv', unit, x.shape)
+    assert shape == out_shape
+    assert flops == 2 * 2 * unit.conv.W.size * int(numpy.prod(out_shape[2:]))
+
+
+def test_layer_flops_refuses_an_unknown_layer():
+    with pytest.raises(TypeError, match="layer 'lstm'"):
+        layer_flops('lstm', object(), (1, 3, 8, 8, 8))

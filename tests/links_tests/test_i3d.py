@@ -2,9 +2,14 @@ import chainer
 import numpy
 import pytest
 
+from chainercv_i3d import architecture
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import max_frame_size
 from chainercv_i3d.links import min_input_size
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.pretrained import save_model_npz
 
 ENDPOINTS = [
     'conv3d_1a_7x7', 'maxpool3d_2a_3x3', 'conv3d_2b_1x1', 'conv3d_2c_3x3',
@@ -116,6 +121,7 @@ def test_test_mode_uses_running_statistics(rgb_model):
     numpy.testing.assert_allclose(both[1:], alone, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_train_mode_learns_and_updates_statistics():
     model = I3D(n_class=3, dropout_ratio=0.5)
     x = random_input((2, 3, 9, 193, 193), seed=4)
@@ -173,3 +179,57 @@ def test_npz_of_another_network_is_refused(tmp_path):
     numpy.savez(str(path), W=numpy.zeros(3))
     with pytest.raises(ValueError, match='is not I3D weights'):
         I3D(pretrained_model=str(path))
+
+
+@pytest.mark.parametrize('n_class,modality', [(400, 'rgb'), (7, 'flow')])
+def test_architecture_spec_is_what_save_npz_writes(tmp_path, n_class,
+                                                    modality):
+    path = str(tmp_path / 'model.npz')
+    chainer.serializers.save_npz(path, I3D(n_class=n_class,
+                                           modality=modality))
+    with numpy.load(path) as npz:
+        written = {key: npz[key].shape for key in npz.files}
+    spec = architecture.npz_array_shapes(n_class, modality)
+    assert sorted(spec) == sorted(written)
+    assert spec == written
+
+
+def test_architecture_spec_matches_the_links_layers():
+    model = I3D()
+    assert model.layer_names == [name for name, _, _ in architecture.LAYERS] \
+        + list(architecture.HEAD_LAYERS)
+    block = model.mixed_4b
+    assert [name for name, _ in sorted(block.namedlinks(skipself=True))
+            if name.count('/') == 1] == sorted(
+                '/' + name for name in architecture.BRANCH_NAMES)
+    assert block.out_channels == architecture.mixed_out_channels(
+        architecture.LAYERS[8][2])
+    assert model.conv3d_1a_7x7.bn.eps == architecture.BN_EPS
+
+
+def test_random_weights_have_numbered_label_names():
+    model = I3D(n_class=5)
+    assert model.label_names == numbered_label_names(5)
+    assert model.preset == DEEPMIND_KINETICS.replace(
+        label_names=numbered_label_names(5))
+
+
+def test_npz_without_a_preset_gets_kinetics_names(tmp_path):
+    path = str(tmp_path / 'old.npz')
+    chainer.serializers.save_npz(path, I3D(n_class=400))
+    model = I3D(pretrained_model=path)
+    assert model.label_names == kinetics400_label_names
+    assert model.preset.name == DEEPMIND_KINETICS.name
+
+
+def test_npz_with_a_preset_gives_its_label_names(tmp_path):
+    source = I3D(n_class=3, modality='flow')
+    preset = DEEPMIND_KINETICS.replace(
+        name='three', fps=None, label_names=('run', 'jump', 'swim'))
+    path = str(tmp_path / 'three.npz')
+    save_model_npz(source, path, preset)
+    model = I3D(pretrained_model=path)
+    assert model.preset == preset
+    assert model.label_names == ('run', 'jump', 'swim')
+    numpy.testing.assert_array_equal(model.mixed_5c.branch2.conv.W.array,
+                                     source.mixed_5c.branch2.conv.W.array)

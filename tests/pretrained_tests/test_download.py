@@ -18,17 +18,21 @@ import time
 import numpy
 import pytest
 
+from chainercv_i3d.label_names import kinetics400_label_names
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained import CacheError
 from chainercv_i3d.pretrained import convert_tf_checkpoint
+from chainercv_i3d.pretrained import describe_npz
 from chainercv_i3d.pretrained import DownloadError
 from chainercv_i3d.pretrained import get_model_path
+from chainercv_i3d.pretrained import model_arrays
 from chainercv_i3d.pretrained.cache import download
 from chainercv_i3d.pretrained.models import deepmind_files
 from chainercv_i3d.pretrained.models import MODELS
-from chainercv_i3d.pretrained.tf_checkpoint import link_arrays
 from tests.conftest import ROOT
 from tests.pretrained_tests.test_models import closed_port_url
+
+pytestmark = [pytest.mark.slow]
 
 CHECKPOINT = 'data/checkpoints/{}/model.ckpt.'
 RGB_IMAGENET_FILES = (CHECKPOINT.format('rgb_imagenet') + 'index',
@@ -101,18 +105,17 @@ def cache(server, tmp_path, monkeypatch):
 
 @pytest.fixture(scope='module')
 def reference(tf, shared_i3d):
-    """``[(path, array)]`` of the shared checkpoint converted directly."""
-    model, _ = convert_tf_checkpoint(os.path.join(
+    """``{npz key: array}`` of the shared checkpoint converted directly."""
+    arrays, _ = convert_tf_checkpoint(os.path.join(
         shared_i3d, 'checkpoints', 'rgb_tfhub_kinetics400'))
-    return link_arrays(model)
+    return arrays
 
 
 def assert_same_weights(model, reference):
-    arrays = link_arrays(model)
-    assert len(arrays) == len(reference) == 230
-    for (name, a), (other, b) in zip(arrays, reference):
-        assert name == other
-        numpy.testing.assert_array_equal(a, b, err_msg=name)
+    arrays = model_arrays(model)
+    assert sorted(arrays) == sorted(reference)
+    for key, value in reference.items():
+        numpy.testing.assert_array_equal(arrays[key], value, err_msg=key)
 
 
 def files_under(folder):
@@ -120,10 +123,16 @@ def files_under(folder):
                   for d, _, names in os.walk(str(folder)) for f in names)
 
 
+@pytest.mark.tf
 def test_name_downloads_converts_and_caches(cache, server, reference):
     model = I3D(pretrained_model='rgb_imagenet_kinetics400')
     assert (model.n_class, model.modality) == (400, 'rgb')
+    assert model.preset == MODELS['rgb_imagenet_kinetics400']['preset']
+    assert model.label_names == kinetics400_label_names
     assert_same_weights(model, reference)
+    # The cached npz carries the preset of its name.
+    assert describe_npz(str(cache / 'rgb_imagenet_kinetics400.npz'))[
+        'preset'] == MODELS['rgb_imagenet_kinetics400']['preset']
     assert server.requests == {path: 1 for path in RGB_IMAGENET_FILES}
     downloads = ['downloads/kinetics-i3d/' + path
                  for path in RGB_IMAGENET_FILES]
@@ -134,6 +143,7 @@ def test_name_downloads_converts_and_caches(cache, server, reference):
     assert sum(server.requests.values()) == 3
 
 
+@pytest.mark.tf
 def test_concurrent_processes_build_one_npz(cache, server, reference):
     server.delay = 0.5  # keeps the first build going while the others start
     code = ('import chainercv_i3d\n'
@@ -189,6 +199,7 @@ def test_server_down_says_what_to_put_where(cache, monkeypatch):
     assert [f for f in files_under(cache) if not f.endswith('.lock')] == []
 
 
+@pytest.mark.tf
 def test_files_put_by_hand_are_used(cache, monkeypatch, shared_i3d,
                                     reference):
     monkeypatch.setenv('CHAINERCV_I3D_DEEPMIND_URL', closed_port_url())

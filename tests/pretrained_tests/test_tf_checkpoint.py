@@ -11,11 +11,22 @@ import chainer
 import numpy
 import pytest
 
+from chainercv_i3d.architecture import is_bn_count
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import kinetics600_label_names
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import min_input_size
-from tests.conftest import run_script
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.pretrained import CheckpointError
+from chainercv_i3d.pretrained import describe_npz
+from chainercv_i3d.pretrained import model_arrays
+from chainercv_i3d.pretrained.npz_weights import PRESET_KEY
+from chainercv_i3d.pretrained.tf_checkpoint import detect_layout
+from chainercv_i3d.pretrained.tf_checkpoint import npz_arrays_from_tensors
+from chainercv_i3d.testing.tf_reference import deepmind_tensors_of_link
 from chainercv_i3d.testing.tf_reference import tf_i3d_endpoints
 from chainercv_i3d.testing.tf_reference import write_random_checkpoint
+from tests.conftest import run_script
 
 OFFICIAL = {
     # name: (scope, modality, n_class, ignored optimizer slots)
@@ -46,6 +57,8 @@ def converted(tf, shared_i3d, tmp_path_factory):
     return out
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(OFFICIAL))
 def test_converter_reports_what_it_converted(converted, name):
     _, tensors, npz, result = converted[name]
@@ -60,6 +73,8 @@ def test_converter_reports_what_it_converted(converted, name):
     assert (model.modality, model.n_class) == (modality, n_class)
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(OFFICIAL))
 def test_converted_arrays_equal_the_checkpoint(converted, name):
     _, tensors, npz, _ = converted[name]
@@ -95,6 +110,8 @@ def compare_endpoints(model, tensors, scope, shape, seed):
     return errors
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 @pytest.mark.parametrize('fast', [False, True], ids=['reference', 'fast'])
 @pytest.mark.parametrize('name', ['rgb_imagenet', 'flow_imagenet',
                                   'rgb_scratch_kin600'])
@@ -124,12 +141,15 @@ def failing_conversion(checkpoint, tmp_path):
     return result.stderr
 
 
+@pytest.mark.slow
 def test_refuses_a_missing_checkpoint(tmp_path):
     message = failing_conversion(tmp_path / 'nothing' / 'model.ckpt',
                                  tmp_path)
     assert 'no TensorFlow checkpoint there' in message
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 def test_refuses_a_checkpoint_of_another_network(tf, tmp_path):
     prefix = str(tmp_path / 'other' / 'model.ckpt')
     os.makedirs(os.path.dirname(prefix))
@@ -139,6 +159,8 @@ def test_refuses_a_checkpoint_of_another_network(tf, tmp_path):
     assert 'not an I3D checkpoint' in failing_conversion(prefix, tmp_path)
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 def test_refuses_a_truncated_data_file(converted, tmp_path):
     prefix = converted['rgb_imagenet'][0]
     copy = str(tmp_path / 'model.ckpt')
@@ -151,6 +173,8 @@ def test_refuses_a_truncated_data_file(converted, tmp_path):
     assert 'truncated or corrupt' in message or 'not a readable' in message
 
 
+@pytest.mark.tf
+@pytest.mark.slow
 def test_refuses_unknown_and_missing_tensors(tf, converted, tmp_path):
     _, tensors, _, _ = converted['flow_imagenet']
     extra = dict(tensors)
@@ -169,3 +193,84 @@ def test_refuses_unknown_and_missing_tensors(tf, converted, tmp_path):
                           shape_and_slices=[''] * len(names),
                           tensors=[tf.constant(content[n]) for n in names])
         assert expected in failing_conversion(prefix, tmp_path)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(OFFICIAL))
+def test_converted_npz_is_what_save_npz_writes_plus_the_preset(
+        converted, tmp_path, name):
+    _, _, npz, _ = converted[name]
+    _, modality, n_class, _ = OFFICIAL[name]
+    fresh = str(tmp_path / 'fresh.npz')
+    chainer.serializers.save_npz(fresh, I3D(n_class=n_class,
+                                            modality=modality))
+    with numpy.load(npz) as ours, numpy.load(fresh) as theirs:
+        assert sorted(ours.files) == sorted(theirs.files + [PRESET_KEY])
+        for key in theirs.files:
+            assert ours[key].shape == theirs[key].shape, key
+            assert ours[key].dtype == theirs[key].dtype, key
+            if is_bn_count(key):
+                assert ours[key] == theirs[key], key
+    preset = describe_npz(npz)['preset']
+    assert preset == DEEPMIND_KINETICS.replace(label_names={
+        400: kinetics400_label_names, 600: kinetics600_label_names}[n_class])
+    assert I3D(pretrained_model=npz).label_names == preset.label_names
+
+
+def link_as_checkpoint(n_class=5, modality='flow',
+                       scope='Flow/inception_i3d/'):
+    """A random link, and its arrays laid out as DeepMind's checkpoint."""
+    numpy.random.seed(0)
+    model = I3D(n_class=n_class, modality=modality)
+    for _, param in model.namedparams():
+        param.array[...] = numpy.random.uniform(-1, 1, param.shape)
+    return model, deepmind_tensors_of_link(model, scope)
+
+
+def test_conversion_gives_the_links_own_arrays():
+    model, tensors = link_as_checkpoint()
+    layout = detect_layout(tensors)
+    assert layout == {'prefix': 'Flow/inception_i3d/', 'modality': 'flow',
+                      'n_class': 5}
+    arrays, used, ignored = npz_arrays_from_tensors(tensors, layout)
+    expected = model_arrays(model)
+    assert sorted(arrays) == sorted(expected)
+    for key, value in expected.items():
+        assert arrays[key].dtype == value.dtype, key
+        numpy.testing.assert_array_equal(arrays[key], value, err_msg=key)
+    assert used == sorted(tensors) and ignored == []
+
+
+def test_conversion_ignores_optimizer_slots_only():
+    _, tensors = link_as_checkpoint()
+    slot = 'Flow/inception_i3d/Mixed_3b/Branch_0/Conv3d_0a_1x1/conv_3d/w/' \
+        'Momentum'
+    tensors[slot] = numpy.zeros(3, 'f')
+    tensors['global_step'] = numpy.zeros((), 'i')
+    _, _, ignored = npz_arrays_from_tensors(tensors, detect_layout(tensors))
+    assert ignored == sorted([slot, 'global_step'])
+
+
+@pytest.mark.parametrize('change,message', [
+    ('missing', 'the checkpoint has no tensor Flow/inception_i3d/Mixed_4c/'
+     'Branch_0/Conv3d_0a_1x1/batch_norm/beta \\(for the npz array '
+     'mixed_4c/branch0/bn/beta\\)'),
+    ('extra', '1 checkpoint tensor\\(s\\) have no place in I3D, first: '
+     'Flow/inception_i3d/Mixed_6a/conv_3d/w'),
+    ('shape', 'tensor Flow/inception_i3d/Mixed_5c/Branch_3/Conv3d_0b_1x1/'
+     'conv_3d/w has shape'),
+])
+def test_conversion_is_total(change, message):
+    _, tensors = link_as_checkpoint()
+    scope = 'Flow/inception_i3d/'
+    if change == 'missing':
+        del tensors[scope + 'Mixed_4c/Branch_0/Conv3d_0a_1x1/batch_norm/beta']
+    elif change == 'extra':
+        tensors[scope + 'Mixed_6a/conv_3d/w'] = numpy.zeros(3, 'f')
+    else:
+        name = scope + 'Mixed_5c/Branch_3/Conv3d_0b_1x1/conv_3d/w'
+        tensors[name] = tensors[name][..., :-1]
+    with pytest.raises(CheckpointError, match=message) as info:
+        npz_arrays_from_tensors(tensors, detect_layout(tensors))
+    assert '\n' not in str(info.value)

@@ -45,6 +45,20 @@ def fidelity_report():
     return _FIDELITY_LINES.append
 
 
+# A test that asks for one of these fixtures is in that tier whatever its
+# module says: the fixture is what needs TensorFlow, MPI or a real model.
+FIXTURE_MARKERS = {'tf': ('tf',), 'mpiexec': ('mpi', 'slow'),
+                   'tfhub_cache': ('slow',)}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, markers in FIXTURE_MARKERS.items():
+            if fixture in getattr(item, 'fixturenames', ()):
+                for marker in markers:
+                    item.add_marker(marker)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _FIDELITY_LINES:
         terminalreporter.section('fidelity against TensorFlow')

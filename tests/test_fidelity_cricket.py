@@ -15,6 +15,8 @@ from chainercv_i3d.links import I3D
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 from tests.conftest import run_script
 
+pytestmark = pytest.mark.slow  # real checkpoint, TensorFlow graphs
+
 LOGIT_TOLERANCE = 5e-5
 
 

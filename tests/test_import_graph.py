@@ -271,7 +271,6 @@ def modules_loaded_by(statement):
 
 
 @pytest.mark.parametrize('module', ['chainercv_i3d.utils.comm',
-                                    'chainercv_i3d.utils.mpi',
                                     'chainercv_i3d.architecture',
                                     'chainercv_i3d.label_names'])
 def test_lower_layers_do_not_load_the_network(module):

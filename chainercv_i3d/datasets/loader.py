@@ -11,6 +11,7 @@ workers, and forked workers never repeat each other's draws.
 """
 
 import collections
+import concurrent.futures
 import multiprocessing
 
 import numpy
@@ -85,7 +86,9 @@ class ExampleLoader(object):
         n_workers (int): Worker processes; 0 loads in this process.
         seed (int): Seed of the per-example random generators.
         prefetch (int): Examples loaded ahead at most (default
-            ``2 * n_workers``): each can be hundreds of MB.
+            ``2 * n_workers``): each can be hundreds of MB. A worker that
+            dies (killed, out of memory) ends the iteration with
+            ``BrokenProcessPool`` instead of a wait forever.
         mp_context (str): How workers start: ``'fork'`` (fast; not after
             CUDA started in this process) or ``'spawn'``.
         worker_init (callable): Run once in each worker (e.g. a flow
@@ -108,16 +111,21 @@ class ExampleLoader(object):
         self.load = load
         self.n_workers = n_workers
         self.seed = seed
-        self.prefetch = prefetch or 2 * max(n_workers, 1)
+        self.prefetch = 2 * max(n_workers, 1) if prefetch is None \
+            else prefetch
+        if self.prefetch < 1:
+            raise ValueError('prefetch must be at least 1, not {}'.format(
+                prefetch))
         self.mp_context = mp_context
         self.worker_init = worker_init
         self._pool = None
 
     def _get_pool(self):
         if self._pool is None:
-            context = multiprocessing.get_context(self.mp_context)
-            self._pool = context.Pool(
-                self.n_workers, initializer=_set_worker_load,
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.n_workers,
+                mp_context=multiprocessing.get_context(self.mp_context),
+                initializer=_set_worker_load,
                 initargs=(self.load, self.worker_init))
         return self._pool
 
@@ -131,18 +139,16 @@ class ExampleLoader(object):
         pool = self._get_pool()
         pending = collections.deque()
         for i in order:
-            pending.append(pool.apply_async(_load_in_worker,
-                                            (self.seed, epoch, i)))
+            pending.append(pool.submit(_load_in_worker, self.seed, epoch, i))
             if len(pending) >= self.prefetch:
-                yield pending.popleft().get()
+                yield pending.popleft().result()
         while pending:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
 
     def close(self):
         """Stops the worker processes."""
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def __enter__(self):

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import sys
 
+from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
@@ -35,7 +36,6 @@ from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.progress import progress_bar
 from chainercv_i3d.utils.video import decode_and_resample
 
-MANIFEST_NAME = 'manifest.json'
 MANIFEST_SHARD_DIR = 'manifest.d'
 SETTINGS_NAME = 'settings.json'  # in MANIFEST_SHARD_DIR
 

@@ -9,7 +9,7 @@ from chainercv_i3d.datasets.clip_samplers import FirstFrames
 from chainercv_i3d.datasets.clip_samplers import flow_frame_indices
 from chainercv_i3d.datasets.clip_samplers import sample_rng
 from chainercv_i3d.datasets.getter_dataset import GetterDataset
-from chainercv_i3d.datasets.precompute import MANIFEST_NAME
+from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
 from chainercv_i3d.datasets.precomputed_video import precomputed_member
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.label_names import numbered_label_names

@@ -26,11 +26,14 @@ import numpy
 
 from chainercv_i3d.files import atomic_path
 from chainercv_i3d.flow import dequantize_flow
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.presets import preset_from_dict
 
 FORMAT_VERSION = 1
+# The list of every video of an output folder, beside videos/.
+MANIFEST_NAME = 'manifest.json'
 # The bound of files written before meta.json held one (DeepMind's).
-DEFAULT_FLOW_BOUND = 20.0
+DEFAULT_FLOW_BOUND = DEEPMIND_KINETICS.flow_bound
 META_NAME = 'meta.json'
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 

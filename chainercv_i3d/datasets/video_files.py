@@ -57,7 +57,9 @@ class VideoFileDataset(object):
         records (list of VideoRecord): ``video_id``, ``path``, ``label``.
         preset (Preset): How to decode (frame rate, short side).
         sampler (ClipSampler): Which frames (default every frame).
-        flow_backend (str or FlowBackend): For the flow stream.
+        flow_backend (str or FlowBackend): For the flow stream (made
+            here from a name, so that a bad name fails at once and the
+            loader can ask it how its workers start).
         seed (int): Seed of random samplers.
     """
 
@@ -66,7 +68,8 @@ class VideoFileDataset(object):
         self.records = list(records)
         self.preset = preset
         self.sampler = sampler or AllFrames()
-        self.flow_backend = flow_backend
+        self.flow_backend = get_flow_backend(flow_backend) \
+            if isinstance(flow_backend, str) else flow_backend
         self.seed = seed
         self.epoch = 0
 
@@ -88,10 +91,6 @@ class VideoFileDataset(object):
         """
         if rng is None:
             rng = sample_rng(self.seed, self.epoch, i)
-        if isinstance(self.flow_backend, str) and 'flow' in streams:
-            # One backend per dataset (and per worker process that copies
-            # it), not one per video.
-            self.flow_backend = get_flow_backend(self.flow_backend)
         videos = read_video_streams(self.records[i].path, streams,
                                     self.preset, self.flow_backend)
         n_frames = next(iter(videos.values())).shape[1]

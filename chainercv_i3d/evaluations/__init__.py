@@ -6,4 +6,5 @@ from chainercv_i3d.evaluations.results import write_results  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import EvalProtocol  # NOQA
+from chainercv_i3d.evaluations.video_evaluation import preset_differences  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import summarize  # NOQA

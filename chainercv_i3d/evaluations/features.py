@@ -7,12 +7,14 @@ import numpy
 from chainercv_i3d.datasets.loader import ExampleLoader
 from chainercv_i3d.datasets.loader import start_method
 from chainercv_i3d.datasets.loader import VideoViews
-from chainercv_i3d.datasets.precompute import MANIFEST_NAME
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset
+from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
 from chainercv_i3d.datasets.video_files import VideoFileDataset
 from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.files import atomic_path
 from chainercv_i3d.transforms.clip_transform import ClipTransform
+from chainercv_i3d.utils.storage import needs_pfio
+from chainercv_i3d.utils.storage import Storage
 
 
 def open_video_source(path, preset, flow_backend='tvl1'):
@@ -20,8 +22,9 @@ def open_video_source(path, preset, flow_backend='tvl1'):
 
     Args:
         path (str): A video file, a folder of videos (searched
-            recursively), or the precompute stage's output (a folder with
-            ``manifest.json``, whose frames and flow are used).
+            recursively), or the precompute stage's output (a folder, zip
+            archive or pfio URL with ``manifest.json``, whose frames and
+            flow are used).
         preset (Preset): How to decode video files (the model's).
         flow_backend (str): Flow backend for video files.
 
@@ -32,7 +35,8 @@ def open_video_source(path, preset, flow_backend='tvl1'):
     Raises:
         ValueError: Nothing to read at ``path``.
     """
-    if os.path.isfile(os.path.join(path, MANIFEST_NAME)):
+    if (os.path.isdir(path) or needs_pfio(path)) \
+            and Storage(path).exists(MANIFEST_NAME):
         return PrecomputedVideoDataset(path)
     video_list = read_video_list('files', path)
     return VideoFileDataset(video_list.records, preset,
@@ -79,8 +83,8 @@ def extract_share(dataset, indices, predictor, output_dir,
             todo.append(i)
     load = VideoViews(dataset, predictor.streams,
                       ClipTransform(predictor.preset, 'center'))
-    with ExampleLoader(load, n_workers,
-                       mp_context=start_method(predictor.device)) as loader:
+    with ExampleLoader(load, n_workers, **loader_options(
+            dataset, predictor)) as loader:
         for i, views, error in loader.iterate(todo):
             video_id = dataset.video_id(i)
             features = None
@@ -101,6 +105,18 @@ def extract_share(dataset, indices, predictor, output_dir,
             if on_video is not None:
                 on_video()
     return counts
+
+
+def loader_options(dataset, predictor):
+    """How the loader's workers start: spawned beside a GPU, and as the
+    flow backend asks when they compute flow from video files."""
+    backend = getattr(dataset, 'flow_backend', None)
+    if backend is None or 'flow' not in predictor.streams:
+        return {'mp_context': start_method(predictor.device)}
+    mp_context = start_method(predictor.device)
+    if backend.mp_context != 'fork':
+        mp_context = backend.mp_context
+    return {'mp_context': mp_context, 'worker_init': backend.worker_init}
 
 
 def save_features(path, features):

@@ -14,7 +14,6 @@ by summing their scores.
 
 import time
 
-import chainer
 import numpy
 
 from chainercv_i3d.datasets.clip_samplers import AllFrames
@@ -27,6 +26,7 @@ from chainercv_i3d.datasets.loader import VideoViews
 from chainercv_i3d.evaluations.metrics import classification_metrics
 from chainercv_i3d.evaluations.metrics import per_class_accuracy
 from chainercv_i3d.label_names import numbered_label_names
+from chainercv_i3d.links.streams import predict
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.scores import final_scores
@@ -76,7 +76,7 @@ class EvalProtocol(object):
         if all_frames:
             sampler = AllFrames()
         else:
-            n_frame = n_frame or preset.eval_sampler.get('n_frame', 251)
+            n_frame = n_frame or make_clip_sampler(preset.eval_sampler).n_frame
             sampler = FirstFrames(n_frame) if num_clips == 1 \
                 else UniformClips(num_clips, n_frame)
         return cls(sampler, num_crops, preset, crop_size)
@@ -117,19 +117,10 @@ def plan_batches(indices, lengths, videos_per_batch):
     return batches
 
 
-def forward(model, x, device):
-    """Logits of a model on a batch, in test mode, as numpy float32."""
-    if device is not None:
-        x = device.send(x)
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        logits = model(x).array
-    return chainer.backends.cuda.to_cpu(logits).astype(numpy.float32)
-
-
 def view_logits(model, views, batch_size, device):
     """Logits of every view, ``batch_size`` views per forward pass."""
     return numpy.concatenate([
-        forward(model, views[start:start + batch_size], device)
+        predict(model, views[start:start + batch_size], device)
         for start in range(0, len(views), batch_size)])
 
 
@@ -138,8 +129,8 @@ def evaluate_share(dataset, indices, models, protocol, batch_size,
     """Evaluates ``indices`` of ``dataset`` with ``models``.
 
     Args:
-        dataset (PrecomputedVideoDataset): Its ``sampler`` is replaced by
-            the protocol's.
+        dataset (PrecomputedVideoDataset): Its ``sampler`` is set to the
+            protocol's (the dataset is changed).
         indices (list of int): The examples of this rank.
         models (dict): stream -> I3D.
         protocol (EvalProtocol): Views per video.
@@ -247,6 +238,23 @@ def check_labels(dataset, n_class, label_names=None):
                 "dataset's classes)".format(
                     label, known[label] if label < len(known) else None,
                     label_names[label]))
+
+
+def preset_differences(data_preset, model_preset):
+    """How data precomputed with ``data_preset`` differs from what a
+    model of ``model_preset`` was trained on (frame rate, short side).
+
+    Returns:
+        list of str: One line per difference (empty when they agree).
+    """
+    differences = []
+    for key, unit in (('fps', 'fps'), ('short_side', 'px short side')):
+        data, model = getattr(data_preset, key), getattr(model_preset, key)
+        if data != model:
+            differences.append('the data was precomputed at {} {}, the '
+                               'model expects {}'.format(
+                                   data or 'native', unit, model or 'native'))
+    return differences
 
 
 def scores_of(results):

@@ -2,13 +2,15 @@
 
 import numpy
 
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+
 
 def _check_bound(bound):
     if not bound > 0:
         raise ValueError('bound must be positive, got {}'.format(bound))
 
 
-def quantize_flow(flow, bound=20):
+def quantize_flow(flow, bound=DEEPMIND_KINETICS.flow_bound):
     """Quantizes flow to uint8, as DeepMind's preprocessing.
 
     Values are truncated to ``[-bound, bound]`` and mapped linearly to the 256
@@ -30,7 +32,7 @@ def quantize_flow(flow, bound=20):
     return numpy.clip(q, 0, 255).astype(numpy.uint8)
 
 
-def dequantize_flow(q, bound=20):
+def dequantize_flow(q, bound=DEEPMIND_KINETICS.flow_bound):
     """Maps uint8 levels back to pixels: ``q * (2 * bound) / 255 - bound``.
 
     The inverse of :func:`quantize_flow` up to half a step (``bound / 255``

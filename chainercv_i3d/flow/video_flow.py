@@ -4,6 +4,7 @@ import cv2
 import numpy
 
 from chainercv_i3d.flow.quantization import quantize_flow
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 
 # Pairs handed to the backend at once by quantized_video_flow: large enough
 # for a batching backend, small enough that the float32 flow of a long video
@@ -86,7 +87,8 @@ def video_flow(rgb_frames, backend):
     return _backend_flow(backend, gray_video(rgb_frames))
 
 
-def quantized_video_flow(rgb_frames, backend, bound=20,
+def quantized_video_flow(rgb_frames, backend,
+                         bound=DEEPMIND_KINETICS.flow_bound,
                          chunk_pairs=QUANTIZE_CHUNK_PAIRS):
     """:func:`video_flow` quantized to uint8 with ``bound`` (as stored).
 

@@ -7,4 +7,5 @@ from chainercv_i3d.links.i3d_predictor import I3DPredictor  # NOQA
 from chainercv_i3d.links.inception_block import InceptionBlock  # NOQA
 from chainercv_i3d.links.pickable_sequential_chain import PickableSequentialChain  # NOQA
 from chainercv_i3d.links.streams import load_streams  # NOQA
+from chainercv_i3d.links.streams import predict  # NOQA
 from chainercv_i3d.links.unit3d import Unit3D  # NOQA

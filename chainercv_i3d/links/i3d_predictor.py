@@ -1,16 +1,17 @@
 """Classification and features of whole videos with one or two I3D streams."""
 
-import chainer
 import numpy
 
 from chainercv_i3d.datasets.video_files import read_video_streams
 from chainercv_i3d.links.streams import load_streams
+from chainercv_i3d.links.streams import predict
 from chainercv_i3d.scores import final_scores
 from chainercv_i3d.scores import fuse_streams
 from chainercv_i3d.scores import softmax
 from chainercv_i3d.scores import top_k
-from chainercv_i3d.transforms.model_range import to_model_range
+from chainercv_i3d.transforms.clip_transform import ClipTransform
 from chainercv_i3d.transforms.temporal_crop import temporal_crop
+from chainercv_i3d.utils.device import select_device
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 
 ENDPOINTS = ('avgpool', 'mixed_5c', 'logits')
@@ -38,8 +39,9 @@ class I3DPredictor(object):
             link, or ``None``.
         flow_model (str or I3D): The same for the flow stream.
         flow_backend (str): Name of the optical-flow backend.
-        device (chainer.backend.Device or str): Where to run (a Chainer
-            device or specifier such as ``'@cupy:0'``); ``None``: the CPU.
+        device (chainer.backend.Device or str): Where to run: a device, or
+            a spec as ``--device`` takes it (``'cpu'``, ``'gpu'``,
+            ``'auto'``, ``'@cupy:0'``); ``None``: the CPU.
 
     Example:
 
@@ -50,7 +52,7 @@ class I3DPredictor(object):
 
     def __init__(self, rgb_model=None, flow_model=None, flow_backend='tvl1',
                  device=None):
-        self.device = chainer.get_device(device or '@numpy')
+        self.device = select_device(device or 'cpu')
         self.models = load_streams(rgb_model, flow_model, self.device)
         first = next(iter(self.models.values()))
         self.n_class = first.n_class
@@ -83,10 +85,9 @@ class I3DPredictor(object):
             return self._load_sample(source)
         videos = read_video_streams(source, self.streams, self.preset,
                                     self.flow_backend)
-        return {s: to_model_range(videos[s], s,
-                                  crop_size or self.preset.crop_size,
-                                  self.preset)
-                for s in self.streams}
+        center = ClipTransform(self.preset, 'center', crop_size=crop_size)
+        return {s: v[0] for s, v in center(
+            {s: v[None] for s, v in videos.items()}).items()}
 
     def _load_sample(self, path):
         clip = read_sample_clip(str(path))[0]
@@ -119,15 +120,7 @@ class I3DPredictor(object):
         return fuse_streams(out)
 
     def _run(self, model, endpoint, x):
-        previous = model.pick
-        model.pick = endpoint
-        try:
-            with chainer.using_config('train', False), \
-                    chainer.no_backprop_mode():
-                y = model(self.device.send(x))
-        finally:
-            model.pick = previous
-        return chainer.backends.cuda.to_cpu(y.array).astype(numpy.float32)
+        return predict(model, x, self.device, endpoint)
 
     def _inputs(self, source):
         return source if isinstance(source, dict) else self.load(source)

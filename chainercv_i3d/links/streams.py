@@ -1,4 +1,7 @@
-"""One or two I3D streams, loaded and checked together."""
+"""One or two I3D streams, loaded and checked together, and run."""
+
+import chainer
+import numpy
 
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.modality import STREAMS
@@ -53,3 +56,29 @@ def _check_same_classes(rgb, flow):
                          'vs {!r}): they cannot be fused'.format(
                              first, rgb.label_names[first],
                              flow.label_names[first]))
+
+
+def predict(model, x, device=None, endpoint=None):
+    """Runs ``model`` on a batch in test mode without backprop.
+
+    Args:
+        model (I3D): The model.
+        x (numpy.ndarray): ``(N, C, T, H, W)`` in model range.
+        device (chainer.backend.Device): Where the model is (``None``: the
+            CPU).
+        endpoint (str): A layer to return instead of the model's ``pick``
+            (restored afterwards).
+
+    Returns:
+        numpy.ndarray: The output on the CPU, float32.
+    """
+    previous = model.pick
+    if endpoint is not None:
+        model.pick = endpoint
+    try:
+        with chainer.using_config('train', False), \
+                chainer.no_backprop_mode():
+            y = model(x if device is None else device.send(x))
+    finally:
+        model.pick = previous
+    return chainer.backends.cuda.to_cpu(y.array).astype(numpy.float32)

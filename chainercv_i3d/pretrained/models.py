@@ -70,6 +70,10 @@ def _deepmind(modality, checkpoint, n_class=400):
             'label_map': label_map, 'sha256': None}
 
 
+# The model the demo and feature extraction use when none is given: the
+# one whose weights the package index carries (no other download needed).
+DEFAULT_MODEL = 'rgb_tfhub_kinetics400'
+
 MODELS = {
     'rgb_imagenet_kinetics400': _deepmind('rgb', 'rgb_imagenet'),
     'rgb_scratch_kinetics400': _deepmind('rgb', 'rgb_scratch'),

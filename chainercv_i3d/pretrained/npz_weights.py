@@ -151,7 +151,7 @@ def _layout(source, shapes):
     return {'n_class': int(bias[0]), 'modality': modality}
 
 
-def save_model_npz(model_or_arrays, path, preset):
+def save_model_npz(model_or_arrays, path, preset=None):
     """Writes I3D weights and their preset to an ``.npz``, atomically.
 
     The file holds what ``chainer.serializers.save_npz`` writes for the
@@ -162,7 +162,8 @@ def save_model_npz(model_or_arrays, path, preset):
             ``{npz key: array}`` (a converter's output).
         path (str): The ``.npz`` to write; its folder must exist.
         preset (Preset): How the weights expect their input, with one class
-            name per class.
+            name per class; ``None``: the model's own ``preset`` (a link
+            only).
 
     Raises:
         ValueError: The arrays are not I3D weights, or the preset does not
@@ -173,6 +174,11 @@ def save_model_npz(model_or_arrays, path, preset):
         >>> save_model_npz(model, 'finetuned.npz', DEEPMIND_KINETICS.replace(
         ...     label_names=('dribbling', 'passing', 'shooting')))
     """
+    if preset is None:
+        if isinstance(model_or_arrays, dict):
+            raise ValueError('save_model_npz: arrays carry no preset; pass '
+                             'preset=')
+        preset = model_or_arrays.preset
     arrays = model_or_arrays if isinstance(model_or_arrays, dict) \
         else model_arrays(model_or_arrays)
     layout = check_npz_arrays(arrays)

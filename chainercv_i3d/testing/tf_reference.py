@@ -13,10 +13,11 @@ TF is absent.
 import collections
 import os
 import shutil
-import sys
 import tempfile
 
 import numpy as np
+
+from chainercv_i3d.pretrained.tf_checkpoint import import_tensorflow
 
 #: Batch-norm epsilon of DeepMind's ``Unit3D`` (snt.BatchNorm default 1e-3).
 BN_EPS = 1e-3
@@ -40,35 +41,6 @@ _STEM = (
     ('Mixed_5b', 'mixed', None, None),
     ('Mixed_5c', 'mixed', None, None),
 )
-
-
-def import_tensorflow():
-    """Imports TensorFlow without its C++ start-up notices.
-
-    TensorFlow 2.21 writes oneDNN and absl notices straight to file
-    descriptor 2 while it loads, whatever ``TF_CPP_MIN_LOG_LEVEL`` says, so
-    descriptor 2 points to ``/dev/null`` during the import only (the
-    benchmarks' output stays readable). Importing again is free.
-
-    Returns:
-        module: ``tensorflow``.
-
-    Raises:
-        ImportError: TensorFlow is not installed (its message kept).
-    """
-    if 'tensorflow' in sys.modules:
-        return sys.modules['tensorflow']
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, 'w') as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    return tensorflow
 
 
 def _list_index(index_path):

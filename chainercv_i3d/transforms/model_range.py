@@ -31,18 +31,21 @@ def scale_to_model_range(clip, stream, preset=DEEPMIND_KINETICS):
     raise ValueError("stream must be 'rgb' or 'flow', not {!r}".format(stream))
 
 
-def to_model_range(clip, stream, crop_size=224, preset=DEEPMIND_KINETICS):
+def to_model_range(clip, stream, crop_size=None, preset=DEEPMIND_KINETICS):
     """Center-crops a clip and scales it to the range I3D was trained on.
 
     Args:
         clip (numpy.ndarray): ``(C, T, H, W)``: RGB in [0, 255]
             (``stream='rgb'``) or flow in pixels (``stream='flow'``).
         stream (str): ``'rgb'`` or ``'flow'``.
-        crop_size (int): Side of the square center crop.
-        preset (Preset): The ranges (see :func:`scale_to_model_range`).
+        crop_size (int): Side of the square center crop (default the
+            preset's).
+        preset (Preset): The crop and ranges (see
+            :func:`scale_to_model_range`).
 
     Returns:
         numpy.ndarray: ``(C, T, crop_size, crop_size)`` float32: by default
         RGB rescaled to [-1, 1], flow clipped to [-20, 20] and divided by 20.
     """
-    return scale_to_model_range(center_crop(clip, crop_size), stream, preset)
+    return scale_to_model_range(
+        center_crop(clip, crop_size or preset.crop_size), stream, preset)

@@ -2,6 +2,8 @@ from fractions import Fraction
 
 import numpy
 
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+
 # Frame rates are rationals with small denominators (29.97 = 2997/100, NTSC's
 # 30000/1001); the nearest such fraction to a float recovers them exactly.
 _MAX_FPS_DENOMINATOR = 10 ** 6
@@ -11,7 +13,8 @@ def _as_fraction(fps):
     return Fraction(fps).limit_denominator(_MAX_FPS_DENOMINATOR)
 
 
-def resample_frame_indices(n_frames, src_fps, dst_fps=25.0):
+def resample_frame_indices(n_frames, src_fps,
+                           dst_fps=DEEPMIND_KINETICS.fps):
     """Chooses the source frames that make up a video at another frame rate.
 
     Resampling by frame index: output frame ``j`` shows source frame

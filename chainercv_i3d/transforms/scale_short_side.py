@@ -1,6 +1,7 @@
 import cv2
 import numpy
 
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.transforms._check import check_video
 
 # The dtypes cv2.resize takes with INTER_LINEAR; others go through float64.
@@ -8,7 +9,7 @@ _CV2_DTYPES = (numpy.uint8, numpy.uint16, numpy.int16, numpy.float32,
                numpy.float64)
 
 
-def short_side_shape(height, width, size=256):
+def short_side_shape(height, width, size=DEEPMIND_KINETICS.short_side):
     """Returns the shape with short side ``size`` and the same aspect ratio.
 
     The long side is rounded to the nearest integer (halves up).
@@ -40,7 +41,7 @@ def short_side_shape(height, width, size=256):
     return int(new_long), int(size)
 
 
-def scale_short_side(video, size=256):
+def scale_short_side(video, size=DEEPMIND_KINETICS.short_side):
     """Resizes every frame bilinearly so that its short side is ``size``.
 
     Uses ``cv2.resize`` with ``INTER_LINEAR`` (pixel centers aligned, as

@@ -2,6 +2,10 @@
 
 import argparse
 import os
+import sys
+import traceback
+
+from chainercv_i3d.utils.comm import get_comm
 
 # The meaning select_device gives --device, for every script's help.
 device_spec_help = (
@@ -58,3 +62,27 @@ def check_output_folder(path):
         raise argparse.ArgumentTypeError('folder {} does not exist'.format(
             folder))
     return path
+
+
+def get_comm_or_exit(prog):
+    """The communicator, or exit with one line when MPI is missing."""
+    try:
+        return get_comm()
+    except ImportError as e:
+        sys.exit('{}: {}'.format(prog, e))
+
+
+# Errors a user can act on (a bad input, a missing file or package).
+USER_ERRORS = (ValueError, OSError, ImportError)
+
+
+def abort_on_error(prog, comm, error, user_errors=USER_ERRORS):
+    """Ends every rank after ``error`` on this one, saying why in one line.
+
+    An error of ``user_errors`` is one line; anything else is a bug, and
+    its traceback is printed too.
+    """
+    if not isinstance(error, user_errors):
+        traceback.print_exception(type(error), error, error.__traceback__)
+    print('{}: rank {}: {}'.format(prog, comm.rank, error), file=sys.stderr)
+    comm.abort(1)

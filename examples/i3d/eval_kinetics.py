@@ -25,15 +25,17 @@ from chainercv_i3d.evaluations import check_labels
 from chainercv_i3d.evaluations import evaluate_share
 from chainercv_i3d.evaluations import EvalProtocol
 from chainercv_i3d.evaluations import format_table
+from chainercv_i3d.evaluations import preset_differences
 from chainercv_i3d.evaluations import summarize
 from chainercv_i3d.evaluations import write_results
 from chainercv_i3d.links import load_streams
+from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import check_output_folder
+from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.progress import progress_bar
-from chainercv_i3d.utils.comm import get_comm
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.device import select_device
 
@@ -90,6 +92,9 @@ def evaluate(args, comm):
     dataset = PrecomputedVideoDataset(args.precomputed_dir, protocol.sampler,
                                       use_pfio=args.use_pfio)
     check_labels(dataset, model.n_class, model.label_names)
+    if comm.rank == 0:
+        for line in preset_differences(dataset.preset, model.preset):
+            print('eval_kinetics: warning: ' + line, file=sys.stderr)
     indices = rank_share(range(len(dataset)), comm.rank, comm.size)
     bar = progress_bar(len(indices), comm, args.quiet)
     results = evaluate_share(
@@ -100,6 +105,10 @@ def evaluate(args, comm):
     if failed and args.strict:
         raise ValueError('{}: {} (--strict)'.format(failed[0]['video_id'],
                                                     failed[0]['error']))
+    if dataset.n_not_done and args.strict:
+        raise ValueError('{} listed video(s) were not precomputed (missing '
+                         'or failed; see its manifest.json) (--strict)'.format(
+                             dataset.n_not_done))
     for record in failed:
         print('eval_kinetics: unreadable, not counted: {} ({})'.format(
             record['video_id'], record['error']), file=sys.stderr)
@@ -117,10 +126,7 @@ def evaluate(args, comm):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        comm = get_comm()
-    except ImportError as e:
-        sys.exit('eval_kinetics: {}'.format(e))
+    comm = get_comm_or_exit('eval_kinetics')
     try:
         outcome = evaluate(args, comm)
         if outcome is not None:
@@ -129,9 +135,7 @@ def main(argv=None):
             if args.out:
                 write_results(args.out, summary, results, label_names)
     except Exception as e:  # any rank's failure must end every rank
-        print('eval_kinetics: rank {}: {}'.format(comm.rank, e),
-              file=sys.stderr)
-        comm.abort(1)
+        abort_on_error('eval_kinetics', comm, e)
 
 
 if __name__ == '__main__':

@@ -14,10 +14,10 @@ import sys
 import time
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
-import chainer
 import numpy
 
 from chainercv_i3d.links import I3D
+from chainercv_i3d.links import predict
 from chainercv_i3d.scores import softmax
 from chainercv_i3d.scores import top_k
 from chainercv_i3d.utils.cli import positive_int
@@ -36,18 +36,13 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def classify(model, clip):
-    with chainer.using_config('train', False), chainer.no_backprop_mode():
-        return model(clip).array[0]
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
         model = I3D(pretrained_model=args.model)
         clip = read_sample_clip(args.clip)
         start = time.perf_counter()
-        logits = classify(model, clip)
+        logits = predict(model, clip)[0]
     except ValueError as e:
         sys.exit('evaluate_sample: {}'.format(e))
     seconds = time.perf_counter() - start

@@ -26,14 +26,17 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.evaluations.features import extract_share
 from chainercv_i3d.evaluations.features import open_video_source
+from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
 from chainercv_i3d.links import min_input_size
 from chainercv_i3d.links.i3d_predictor import ENDPOINTS
+from chainercv_i3d.pretrained.models import DEFAULT_MODEL
+from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import EXIT_SOME_FAILED
+from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
-from chainercv_i3d.utils.comm import get_comm
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.device import select_device
@@ -44,20 +47,21 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('input')
     parser.add_argument('output_dir')
-    parser.add_argument('--rgb_model', help='model name or .npz (default '
-                        'rgb_tfhub_kinetics400 when no model is given)')
+    parser.add_argument('--rgb_model', help='model name or .npz (default {} '
+                        'when no model is given)'.format(DEFAULT_MODEL))
     parser.add_argument('--flow_model')
     parser.add_argument('--endpoint', choices=ENDPOINTS, default='avgpool')
     parser.add_argument('--clip_frames', type=positive_int)
     parser.add_argument('--clip_stride', type=positive_int)
-    parser.add_argument('--flow_backend', default='tvl1')
+    parser.add_argument('--flow_backend', default='tvl1',
+                        choices=flow_backend_names())
     parser.add_argument('--num_preprocess_workers', type=non_negative_int,
                         default=1, help='loader processes per rank')
     add_device_argument(parser)
     parser.add_argument('--quiet', action='store_true')
     args = parser.parse_args(argv)
     if not args.rgb_model and not args.flow_model:
-        args.rgb_model = 'rgb_tfhub_kinetics400'
+        args.rgb_model = DEFAULT_MODEL
     if args.clip_stride and not args.clip_frames:
         parser.error('--clip_stride needs --clip_frames')
     min_frames = min_input_size()[0]
@@ -93,13 +97,11 @@ def extract(args, comm):
 
 def main(argv=None):
     args = parse_args(argv)
-    comm = get_comm()
+    comm = get_comm_or_exit('extract_features')
     try:
         counts = extract(args, comm)
     except Exception as e:  # any rank's failure must end every rank
-        print('extract_features: rank {}: {}'.format(comm.rank, e),
-              file=sys.stderr)
-        comm.abort(1)
+        abort_on_error('extract_features', comm, e)
         return 1
     totals = sum_counts(comm, counts)
     if comm.rank == 0:

@@ -31,12 +31,13 @@ from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.datasets.video_list import video_list_names
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.presets import DEEPMIND_KINETICS
+from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
+from chainercv_i3d.utils.cli import EXIT_SOME_FAILED
+from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import positive_int
-from chainercv_i3d.utils.comm import get_comm
+from chainercv_i3d.utils.cli import USER_ERRORS
 from chainercv_i3d.utils.device import resolve_device_spec
-
-EXIT_SOME_FAILED = 3
 
 
 def parse_args(argv):
@@ -73,7 +74,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    comm = get_comm()
+    comm = get_comm_or_exit('precompute_frames_flow')
     progress = ProgressReport(comm, args.quiet)
     try:
         config = PrecomputeConfig(
@@ -89,11 +90,10 @@ def main(argv=None):
             video_list, args.output_dir, config, comm,
             args.num_preprocess_workers, args.retry_failed,
             progress.on_plan, progress.on_record)
-    except (ValueError, PrecomputeFatalError, OSError) as e:
+    except Exception as e:  # any rank's failure must end every rank
         progress.close()
-        print('precompute_frames_flow: rank {}: {}'.format(comm.rank, e),
-              file=sys.stderr)
-        comm.abort(1)
+        abort_on_error('precompute_frames_flow', comm, e,
+                       USER_ERRORS + (PrecomputeFatalError,))
         return 1
     progress.close()
     if comm.rank != 0:

@@ -1,6 +1,5 @@
 import os
 
-import numpy
 import pytest
 
 from chainercv_i3d.datasets.loader import ExampleLoader
@@ -66,3 +65,17 @@ def test_workers_start_by_fork_on_the_cpu_and_by_spawn_beside_a_gpu():
     assert start_method(Gpu()) == 'spawn'
     with pytest.raises(ValueError, match='n_workers must be 0 or more'):
         ExampleLoader(Draw(), -1)
+
+
+class DiesOnFour(object):
+    def __call__(self, i, rng):
+        if i == 4:
+            os._exit(9)  # a worker killed (say, out of memory)
+        return i
+
+
+def test_a_dead_worker_ends_the_iteration_instead_of_hanging():
+    from concurrent.futures.process import BrokenProcessPool
+    with ExampleLoader(DiesOnFour(), 2) as loader:
+        with pytest.raises(BrokenProcessPool):
+            list(loader.iterate(range(8)))

@@ -2,7 +2,10 @@ import numpy
 import pytest
 
 from chainercv_i3d.evaluations import classification_metrics
+from chainercv_i3d.evaluations import preset_differences
 from chainercv_i3d.evaluations import top_k_hits
+from chainercv_i3d.evaluations.metrics import per_class_accuracy
+from chainercv_i3d.presets import DEEPMIND_KINETICS
 
 
 def test_hand_made_scores():
@@ -36,3 +39,19 @@ def test_ties_are_broken_by_class_index():
 def test_empty_is_an_error_not_a_division_by_zero():
     with pytest.raises(ValueError, match='N >= 1'):
         classification_metrics(numpy.zeros((0, 400)), numpy.zeros(0))
+
+
+def test_preset_differences_name_what_differs():
+    assert preset_differences(DEEPMIND_KINETICS, DEEPMIND_KINETICS) == []
+    native = DEEPMIND_KINETICS.replace(fps=None, short_side=240)
+    assert preset_differences(native, DEEPMIND_KINETICS) == [
+        'the data was precomputed at native fps, the model expects 25.0',
+        'the data was precomputed at 240 px short side, the model expects '
+        '256']
+
+
+def test_per_class_accuracy_names_each_class_present():
+    scores = numpy.array([[2, 1, 0], [0, 1, 2], [0, 3, 1]], numpy.float32)
+    rows = per_class_accuracy(scores, [0, 0, 1], ('a', 'b', 'c'))
+    assert rows == [{'label': 0, 'name': 'a', 'n': 2, 'top1': 0.5},
+                    {'label': 1, 'name': 'b', 'n': 1, 'top1': 1.0}]

@@ -122,6 +122,7 @@ def test_test_mode_uses_running_statistics(rgb_model):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_train_mode_learns_and_updates_statistics():
     model = I3D(n_class=3, dropout_ratio=0.5)
     x = random_input((2, 3, 9, 193, 193), seed=4)

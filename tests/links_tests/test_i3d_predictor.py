@@ -6,6 +6,8 @@ from chainercv_i3d.links import I3DPredictor
 from tests.datasets_tests.videos import translating_texture
 from tests.datasets_tests.videos import write_video
 
+pytestmark = pytest.mark.slow  # real videos through whole networks
+
 
 @pytest.fixture(scope='module')
 def video(tmp_path_factory):
@@ -87,5 +89,5 @@ def test_sample_npy_and_its_errors(tmp_path):
         rgb_only.classify(str(tmp_path / 'flow.npy'))
     with pytest.raises(ValueError, match='give an RGB model'):
         I3DPredictor()
-    with pytest.raises(ValueError, match='different class counts'):
+    with pytest.raises(ValueError, match='two streams must share their classes'):
         I3DPredictor(I3D(n_class=400), I3D(n_class=600, modality='flow'))

@@ -10,7 +10,6 @@ import types
 import pytest
 
 from chainercv_i3d.utils import comm as comm_module
-from chainercv_i3d.utils import mpi
 from chainercv_i3d.utils.comm import get_comm
 from chainercv_i3d.utils.comm import launched_by_mpiexec
 from chainercv_i3d.utils.comm import node_local_rank
@@ -156,12 +155,6 @@ def test_sum_counts_adds_every_ranks_counts():
     assert sum_counts(ThreeRanks(), {'done': 1}) == {
         'done': 3, 'failed': 1, 'skipped': 4}
     assert sum_counts(SerialComm(), {'done': 5}) == {'done': 5}
-
-
-def test_utils_mpi_re_exports_the_same_names():
-    for name in ('get_comm', 'rank_share', 'sum_counts', 'launched_by_mpiexec',
-                 'SerialComm', 'MPIComm', 'Comm'):
-        assert getattr(mpi, name) is getattr(comm_module, name)
 
 
 # Under mpiexec: two ranks on this one node.

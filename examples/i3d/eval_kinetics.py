@@ -92,6 +92,10 @@ def evaluate(args, comm):
     dataset = PrecomputedVideoDataset(args.precomputed_dir, protocol.sampler,
                                       use_pfio=args.use_pfio)
     check_labels(dataset, model.n_class, model.label_names)
+    if dataset.n_not_done and args.strict:
+        raise ValueError('{} listed video(s) were not precomputed (missing '
+                         'or failed; see its manifest.json) (--strict)'.format(
+                             dataset.n_not_done))
     if comm.rank == 0:
         for line in preset_differences(dataset.preset, model.preset):
             print('eval_kinetics: warning: ' + line, file=sys.stderr)
@@ -105,10 +109,6 @@ def evaluate(args, comm):
     if failed and args.strict:
         raise ValueError('{}: {} (--strict)'.format(failed[0]['video_id'],
                                                     failed[0]['error']))
-    if dataset.n_not_done and args.strict:
-        raise ValueError('{} listed video(s) were not precomputed (missing '
-                         'or failed; see its manifest.json) (--strict)'.format(
-                             dataset.n_not_done))
     for record in failed:
         print('eval_kinetics: unreadable, not counted: {} ({})'.format(
             record['video_id'], record['error']), file=sys.stderr)

@@ -292,3 +292,27 @@ def test_a_model_of_other_classes_is_refused(own_classes):
     assert "label 0 is 'pour tea' in the dataset but 'whisk eggs' for the " \
         'model' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_strict_refuses_listed_videos_that_were_not_precomputed(setup,
+                                                                tmp_path):
+    _, precomputed, models = setup
+    partial = str(tmp_path / 'partial')
+    shutil.copytree(precomputed, partial)
+    manifest_path = os.path.join(partial, 'manifest.json')
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest['videos'].append({'video_id': 'zumba/gone', 'status': 'missing',
+                               'error': 'listed, not found on disk'})
+    with open(manifest_path, 'w') as f:
+        json.dump(manifest, f)
+    command = [sys.executable, EVAL, partial, '--rgb_model_checkpoint',
+               models['rgb', 400]] + list(PROTOCOL)
+    result = subprocess.run(command + ['--strict'], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert '1 listed video(s) were not precomputed' in result.stderr
+    result = subprocess.run(command, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert 'missing: 1' in result.stdout

@@ -1,5 +1,3 @@
-import random
-
 import numpy
 
 from chainercv_i3d.transforms._check import check_video
@@ -49,7 +47,8 @@ def flip(video, x_flip=False, is_flow=False):
     return video
 
 
-def random_flip(video, x_random=False, return_param=False, is_flow=False):
+def random_flip(video, x_random=False, return_param=False, is_flow=False,
+                rng=None):
     """Flips every frame horizontally with probability 1/2.
 
     Example:
@@ -62,13 +61,16 @@ def random_flip(video, x_random=False, return_param=False, is_flow=False):
         x_random (bool): Flip at random; if False never flip.
         return_param (bool): Also return whether it flipped.
         is_flow (bool): ``video`` is flow: negate its x channel when flipped.
+        rng (numpy.random.Generator): The randomness; default a generator
+            seeded from the OS (forked workers never repeat each other).
 
     Returns:
         numpy.ndarray or (numpy.ndarray, dict): ``(C, T, H, W)``, a new array
         of the dtype of ``video``; with ``return_param``, also a dict with
         ``x_flip`` (bool).
     """
-    x_flip = bool(x_random) and random.choice([True, False])
+    rng = numpy.random.default_rng() if rng is None else rng
+    x_flip = bool(x_random) and bool(rng.integers(0, 2))
     video = flip(video, x_flip=x_flip, is_flow=is_flow)
     if return_param:
         return video, {'x_flip': x_flip}

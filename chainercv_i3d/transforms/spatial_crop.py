@@ -1,5 +1,6 @@
 import numbers
-import random
+
+import numpy
 
 from chainercv_i3d.transforms._check import check_video
 
@@ -54,7 +55,7 @@ def center_crop(video, size, return_param=False):
                  crop_h, crop_w, return_param)
 
 
-def random_crop(video, size, return_param=False):
+def random_crop(video, size, return_param=False, rng=None):
     """Crops the same uniformly random window of every frame.
 
     Args:
@@ -63,6 +64,10 @@ def random_crop(video, size, return_param=False):
             square.
         return_param (bool): Also return the slices taken, to crop another
             stream (e.g. flow) identically.
+        rng (numpy.random.Generator): The randomness (the loader's
+            per-sample :func:`~chainercv_i3d.datasets.sample_rng`); default
+            a generator seeded from the OS, so that forked worker processes
+            never repeat each other's draws.
 
     Returns:
         numpy.ndarray or (numpy.ndarray, dict): ``(C, T, h, w)``, a new array
@@ -74,8 +79,9 @@ def random_crop(video, size, return_param=False):
     """
     crop_h, crop_w = _crop_size(video, size)
     height, width = video.shape[2:]
-    return _crop(video, random.randint(0, height - crop_h),
-                 random.randint(0, width - crop_w), crop_h, crop_w,
+    rng = numpy.random.default_rng() if rng is None else rng
+    return _crop(video, int(rng.integers(0, height - crop_h + 1)),
+                 int(rng.integers(0, width - crop_w + 1)), crop_h, crop_w,
                  return_param)
 
 

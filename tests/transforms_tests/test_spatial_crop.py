@@ -1,6 +1,7 @@
 import numpy
 import pytest
 
+from chainercv_i3d.datasets.clip_samplers import sample_rng
 from chainercv_i3d.transforms import center_crop
 from chainercv_i3d.transforms import random_crop
 
@@ -69,3 +70,14 @@ def test_return_param_crops_rgb_and_flow_identically():
         flow_crop = flow[:, :, param['y_slice'], param['x_slice']]
         numpy.testing.assert_array_equal(rgb_crop[0], flow_crop[1])  # y
         numpy.testing.assert_array_equal(rgb_crop[1], flow_crop[0])  # x
+
+
+def test_random_crop_follows_the_rng_given():
+    video = numpy.arange(2 * 3 * 9 * 11).reshape(2, 3, 9, 11)
+    a, pa = random_crop(video, 4, return_param=True, rng=sample_rng(0, 0, 1))
+    b, pb = random_crop(video, 4, return_param=True, rng=sample_rng(0, 0, 1))
+    assert pa == pb and numpy.array_equal(a, b)
+    starts = {random_crop(video, 4, return_param=True,
+                          rng=sample_rng(0, 0, i))[1]['x_slice'].start
+              for i in range(100)}
+    assert starts == set(range(8))

@@ -15,6 +15,7 @@ within a rank, over worker processes that start as the flow backend says
 (``mp_context``, ``worker_init``).
 """
 
+import copy
 import glob
 import json
 import multiprocessing
@@ -111,10 +112,10 @@ class PrecomputeConfig(object):
                 'stored labels would index another vocabulary'.format(
                     self.preset.name, len(self.preset.label_names),
                     len(label_names or ())))
-        return PrecomputeConfig(
-            self.preset.replace(label_names=label_names), self.compute_flow,
-            self.flow_backend, self.flow_options, self.jpeg_quality,
-            self.device)
+        # A copy, not a new config: the backend was checked already.
+        named = copy.copy(self)
+        named.preset = self.preset.replace(label_names=label_names)
+        return named
 
     def settings(self):
         """What decides the output, as a JSON-ready dict (the device does
@@ -531,13 +532,14 @@ def write_manifest(output_dir, video_list, preset):
     Every video found gets one record: its last recorded outcome; a video
     whose zip exists but whose record was lost (a run killed between the
     two) is rebuilt from the zip; videos listed but missing on disk are
-    ``missing``. The manifest also holds ``preset`` (its dict, with the
-    list's label names) and ``dataset`` (the list reader's name).
+    ``missing``. The manifest also holds ``preset`` (its dict) and
+    ``dataset`` (the list reader's name).
 
     Args:
         output_dir (str): The output folder.
         video_list (VideoList): The videos.
-        preset (Preset): The preprocessing used.
+        preset (Preset): The preprocessing used, with the list's label
+            names (:meth:`PrecomputeConfig.with_label_names`).
 
     Returns:
         dict: The counts per status.
@@ -565,7 +567,6 @@ def write_manifest(output_dir, video_list, preset):
     counts = {}
     for record in records:
         counts[record['status']] = counts.get(record['status'], 0) + 1
-    preset = preset.replace(label_names=tuple(video_list.label_names) or None)
     path = os.path.join(output_dir, MANIFEST_NAME)
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump({'preset': preset.to_dict(), 'dataset': video_list.name,

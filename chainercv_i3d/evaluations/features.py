@@ -110,10 +110,10 @@ def extract_share(dataset, indices, predictor, output_dir,
 def loader_options(dataset, predictor):
     """How the loader's workers start: spawned beside a GPU, and as the
     flow backend asks when they compute flow from video files."""
+    mp_context = start_method(predictor.device)
     backend = getattr(dataset, 'flow_backend', None)
     if backend is None or 'flow' not in predictor.streams:
-        return {'mp_context': start_method(predictor.device)}
-    mp_context = start_method(predictor.device)
+        return {'mp_context': mp_context}
     if backend.mp_context != 'fork':
         mp_context = backend.mp_context
     return {'mp_context': mp_context, 'worker_init': backend.worker_init}

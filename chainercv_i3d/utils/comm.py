@@ -13,12 +13,16 @@ when it is imported, which must happen only under mpiexec, and ChainerMN
 
 import os
 import sys
+import time
 
 # Set by MPICH/Hydra, Open MPI and PMIx launchers in every rank.
 _LAUNCHER_VARIABLES = ('PMI_RANK', 'PMI_SIZE', 'OMPI_COMM_WORLD_SIZE',
                        'PMIX_RANK')
 
 _INSTALL_HINT = 'pip install "chainercv_i3d[mpi]"'
+
+# Time the launcher gets to forward a rank's last output before its abort.
+ABORT_FORWARD_SECONDS = 0.5
 
 
 def launched_by_mpiexec():
@@ -205,6 +209,11 @@ class MPIComm(Comm):
         # Ends every rank: one rank's fatal error must not leave the others
         # waiting forever in a collective call.
         _flush_output()
+        # The launcher forwards a rank's output on another channel than the
+        # abort and kills every process once the abort arrives: without this
+        # pause the last lines (the reason for the abort) were lost in one
+        # CI run (stdout and stderr both empty).
+        time.sleep(ABORT_FORWARD_SECONDS)
         self._mpi_comm.Abort(code)
         # MPICH 5 returns from MPI_Abort and lets the process run on until
         # the launcher kills it (measured: a barrier after it completed);

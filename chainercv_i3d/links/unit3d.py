@@ -2,12 +2,9 @@ import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from chainercv_i3d.links.tf_same_padding import pad_spatial
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
-
-# Sonnet's BatchNorm defaults, which DeepMind's checkpoints were trained with.
-BN_EPS = 1e-3
-BN_DECAY = 0.999
+from chainercv_i3d.architecture import BN_DECAY
+from chainercv_i3d.architecture import BN_EPS
+from chainercv_i3d.links.conv3d import conv3d_same
 
 
 def _triple(value):
@@ -49,12 +46,5 @@ class Unit3D(chainer.Chain):
                 out_channels, decay=BN_DECAY, eps=BN_EPS, use_gamma=False)
 
     def forward(self, x):
-        pads = same_padding_nd(x.shape[2:], self.ksize, self.stride)
-        if all(before == after for before, after in pads):
-            pad = tuple(before for before, _ in pads)
-        else:
-            # The convolution pads symmetrically only: pad here, exactly.
-            x = pad_spatial(x, pads, 0)
-            pad = 0
-        h = F.convolution_nd(x, self.conv.W, stride=self.stride, pad=pad)
+        h = conv3d_same(x, self.conv.W, self.stride)
         return F.relu(self.bn(h))

@@ -22,6 +22,8 @@ setup(
         'numpy>=1.21',
         # The fast path's CPU threads call BLAS single-threaded.
         'threadpoolctl>=3.0',
+        # Training plots (PNG), through the object API only.
+        'matplotlib',
     ],
     extras_require={
         # Only the checkpoint converter needs TensorFlow.

@@ -50,3 +50,17 @@ def remove_temporaries(path):
 def _temporary_prefix(name):
     # Hidden, and named after the file it becomes.
     return '.' + name + '.'
+
+
+def settings_differences(before, now, prefix=''):
+    """What differs between two recorded settings (nested dicts), as
+    ``'key: <before> there, <now> now'`` lines: why a run may not resume."""
+    found = []
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found.extend(settings_differences(a, b, prefix + key + '.'))
+        elif a != b:
+            found.append('{}{}: {!r} there, {!r} now'.format(
+                prefix, key, a, b))
+    return found

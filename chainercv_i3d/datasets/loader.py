@@ -132,13 +132,18 @@ class ExampleLoader(object):
     def iterate(self, order, epoch=0):
         """Yields ``(i, example, error)`` for each ``i`` of ``order``, in
         that order; ``example`` is ``None`` when ``error`` says why."""
+        return self.iterate_epochs((epoch, i) for i in order)
+
+    def iterate_epochs(self, pairs):
+        """As :meth:`iterate` for ``(epoch, i)`` pairs: a stream of examples
+        that runs across epochs (training)."""
         if self.n_workers == 0:
-            for i in order:
+            for epoch, i in pairs:
                 yield _load_example(self.load, self.seed, epoch, i)
             return
         pool = self._get_pool()
         pending = collections.deque()
-        for i in order:
+        for epoch, i in pairs:
             pending.append(pool.submit(_load_in_worker, self.seed, epoch, i))
             if len(pending) >= self.prefetch:
                 yield pending.popleft().result()

@@ -27,6 +27,7 @@ from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import settings_differences
 from chainercv_i3d.files import remove_temporaries
 from chainercv_i3d.flow import get_flow_backend
 from chainercv_i3d.flow import quantized_video_flow
@@ -284,19 +285,6 @@ def check_output_dir(output_dir):
                                    '{}'.format(output_dir, e))
 
 
-def _differences(before, now, prefix=''):
-    keys = sorted(set(before) | set(now))
-    found = []
-    for key in keys:
-        a, b = before.get(key), now.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found.extend(_differences(a, b, prefix + key + '.'))
-        elif a != b:
-            found.append('{}{}: {!r} there, {!r} now'.format(
-                prefix, key, a, b))
-    return found
-
-
 def check_same_settings(output_dir, settings):
     """Records the settings of the first run into ``output_dir``; a later
     run (a resume) must have the same, or its videos would not match.
@@ -314,7 +302,7 @@ def check_same_settings(output_dir, settings):
     if os.path.exists(path):
         with open(path) as f:
             before = json.load(f)
-        differences = _differences(before, settings)
+        differences = settings_differences(before, settings)
         if differences:
             raise ValueError(
                 '{} was started with other settings ({}{}): resume with '

@@ -4,6 +4,7 @@ from chainercv_i3d.evaluations.metrics import top_k_hits  # NOQA
 from chainercv_i3d.evaluations.results import format_table  # NOQA
 from chainercv_i3d.evaluations.results import write_results  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA
+from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import EvalProtocol  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import preset_differences  # NOQA

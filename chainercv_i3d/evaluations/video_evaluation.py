@@ -32,6 +32,8 @@ from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.scores import final_scores
 from chainercv_i3d.scores import fuse_streams
 from chainercv_i3d.transforms.clip_transform import ClipTransform
+from chainercv_i3d.utils.comm import rank_share
+from chainercv_i3d.utils.progress import progress_bar
 
 CROP_MODES_BY_COUNT = {1: 'center', 3: 'three'}
 
@@ -175,6 +177,42 @@ def evaluate_share(dataset, indices, models, protocol, batch_size,
     if timings is not None:
         timings.update(load_s=load_s, compute_s=compute_s)
     return results
+
+
+def evaluate_ranks(dataset, models, protocol, comm, batch_size=1,
+                   n_workers=0, device=None, quiet=False):
+    """Evaluates every video of ``dataset``, shared out over the ranks.
+
+    Each rank evaluates its share (:func:`chainercv_i3d.utils.comm.
+    rank_share`); rank 0 gathers every video's result, so metrics are
+    computed once over all videos (exact for any number of ranks).
+
+    Args:
+        dataset (PrecomputedVideoDataset): The videos.
+        models (dict): stream -> I3D.
+        protocol (EvalProtocol): Views per video.
+        comm: The communicator (:func:`chainercv_i3d.utils.comm.get_comm`).
+        batch_size (int): Views per forward pass.
+        n_workers (int): Loader processes per rank.
+        device (chainer.backend.Device): Where the models are.
+        quiet (bool): No progress bar.
+
+    Returns:
+        list of dict: On rank 0, every video's result (as
+        :func:`evaluate_share`'s); None on the other ranks.
+    """
+    indices = rank_share(range(len(dataset)), comm.rank, comm.size)
+    bar = progress_bar(len(indices), comm, quiet)
+    try:
+        results = evaluate_share(dataset, indices, models, protocol,
+                                 batch_size, n_workers, device,
+                                 on_video=bar.update)
+    finally:
+        bar.close()
+    gathered = comm.gather(results)
+    if comm.rank != 0:
+        return None
+    return [r for rank_results in gathered for r in rank_results]
 
 
 def _evaluate_batch(dataset, examples, models, streams, batch_size, device):

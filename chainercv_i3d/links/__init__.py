@@ -9,3 +9,4 @@ from chainercv_i3d.links.pickable_sequential_chain import PickableSequentialChai
 from chainercv_i3d.links.streams import load_streams  # NOQA
 from chainercv_i3d.links.streams import predict  # NOQA
 from chainercv_i3d.links.unit3d import Unit3D  # NOQA
+from chainercv_i3d.links.tiny_i3d import TinyI3D  # NOQA

@@ -9,6 +9,7 @@ from chainercv_i3d.architecture import HEAD_LAYERS
 from chainercv_i3d.architecture import LAYERS
 from chainercv_i3d.architecture import max_frame_size
 from chainercv_i3d.architecture import min_input_size
+from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links.fast_inference import fast_forward
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.pickable_sequential_chain import \
@@ -156,6 +157,8 @@ class I3D(PickableSequentialChain):
             self.prob = functools.partial(F.softmax, axis=1)
         self.pick = 'logits'
         self.fast_inference = fast_inference
+        self.dropout_ratio = dropout_ratio
+        self.frozen_upto = None
         self.preset = resolved.preset
         if resolved.path is not None:
             chainer.serializers.load_npz(resolved.path, self)
@@ -165,6 +168,66 @@ class I3D(PickableSequentialChain):
         """tuple of str: The class names in the order of the logits
         (``preset.label_names``)."""
         return self.preset.label_names
+
+    def replace_head(self, n_class, label_names=None, initialW=None):
+        """Replaces the logits layer by a new one for ``n_class`` classes.
+
+        For fine-tuning on another dataset: every other layer keeps its
+        weights, and the layer order (``layer_names``) is unchanged.
+
+        Args:
+            n_class (int): Classes of the new head.
+            label_names (sequence of str): Their names; default
+                ``class_<i>``.
+            initialW (callable): Initializer of the new weights (default
+                Chainer's, as for a model built without weights).
+
+        Raises:
+            ValueError: ``n_class`` is not positive, or ``label_names`` has
+                another length.
+        """
+        if not isinstance(n_class, int) or n_class < 1:
+            raise ValueError('n_class must be a positive int, not {!r}'.format(
+                n_class))
+        if label_names is None:
+            label_names = numbered_label_names(n_class)
+        if len(label_names) != n_class:
+            raise ValueError('{} label names for a head of {} classes'.format(
+                len(label_names), n_class))
+        head = Logits(self.logits.conv.W.shape[1], n_class,
+                      self.dropout_ratio, initialW)
+        head.to_device(self.device)
+        self.replace_layer('logits', head)
+        self.n_class = n_class
+        self.preset = self.preset.replace(label_names=tuple(label_names))
+
+    def freeze(self, upto):
+        """Freezes the layers up to and including ``upto`` (fine-tuning).
+
+        Frozen layers are not updated by an optimizer and run as feature
+        extractors even in train mode: running statistics, no dropout, no
+        backprop, through the fast path when ``fast_inference`` is set.
+        The other layers train as usual. Call it after the optimizer's
+        ``setup`` (Chainer keeps the flag in the update rules it creates).
+
+        Args:
+            upto (str): A layer name; None unfreezes every layer.
+
+        Raises:
+            ValueError: ``upto`` is not a layer name.
+        """
+        if upto is not None and upto not in self.layer_names:
+            raise ValueError('freeze: no layer named {!r}; the layers are: '
+                             '{}'.format(upto, ', '.join(self.layer_names)))
+        stop = -1 if upto is None else self.layer_names.index(upto)
+        for index, name in enumerate(self.layer_names):
+            layer = getattr(self, name)
+            if isinstance(layer, chainer.Link):
+                if index <= stop:
+                    layer.disable_update()
+                else:
+                    layer.enable_update()
+        self.frozen_upto = upto
 
     @staticmethod
     def _make_layer(kind, args, in_channels, initialW):
@@ -184,7 +247,28 @@ class I3D(PickableSequentialChain):
         if self.fast_inference and not chainer.config.train \
                 and not chainer.config.enable_backprop:
             return self._fast_forward(x)
+        if self.frozen_upto is not None:
+            return self._forward_after_frozen(x)
         return super(I3D, self).forward(x)
+
+    def _forward_after_frozen(self, x):
+        stop = self.layer_names.index(self.frozen_upto)
+        picked = [n for n in self._picked_names()
+                  if self.layer_names.index(n) <= stop]
+        with chainer.using_config('train', False), \
+                chainer.no_backprop_mode():
+            if self.fast_inference:
+                names = tuple(picked) + (self.frozen_upto,)
+                outputs = {name: chainer.Variable(h, requires_grad=False)
+                           for name, h in fast_forward(
+                               self, chainer.as_array(x), names).items()}
+                h = outputs[self.frozen_upto]
+            else:
+                h, outputs = self.run_layers(x, 0, stop)
+        if self.last_picked_index() > stop:
+            _, later = self.run_layers(h, stop + 1)
+            outputs.update(later)
+        return self.picked_outputs(outputs)
 
     def _fast_forward(self, x):
         names = self._picked_names()

@@ -35,6 +35,23 @@ class PickableSequentialChain(chainer.Chain):
         if name in self.layer_names:
             self.layer_names.remove(name)
 
+    def replace_layer(self, name, layer):
+        """Replaces layer ``name`` by ``layer`` at the same position.
+
+        Deleting and assigning again would move the layer to the end.
+
+        Raises:
+            ValueError: There is no layer ``name``.
+        """
+        if name not in self.layer_names:
+            raise ValueError('replace_layer: no layer named {!r}; the layers '
+                             'are: {}'.format(name, ', '.join(self.layer_names)))
+        names = list(self.layer_names)
+        delattr(self, name)
+        with self.init_scope():
+            setattr(self, name, layer)
+        self.layer_names[:] = names
+
     @property
     def pick(self):
         """str or tuple of str: The layer names whose outputs are returned.
@@ -68,13 +85,33 @@ class PickableSequentialChain(chainer.Chain):
                    for name in self._picked_names())
 
     def forward(self, x):
+        _, outputs = self.run_layers(x)
+        return self.picked_outputs(outputs)
+
+    def run_layers(self, h, first=0, last=None):
+        """Runs the layers of indices ``first`` to ``last`` on ``h``.
+
+        Args:
+            h: The input of layer ``first``.
+            first (int): Index of the first layer to run.
+            last (int): Index of the last one; default the last picked.
+
+        Returns:
+            tuple: The output of layer ``last`` and a dict of the outputs of
+            the picked layers among those run.
+        """
+        last = self.last_picked_index() if last is None else last
         picked = self._picked_names()
         outputs = {}
-        h = x
-        for name in self.layer_names[:self.last_picked_index() + 1]:
+        for name in self.layer_names[first:last + 1]:
             h = getattr(self, name)(h)
             if name in picked:
                 outputs[name] = h
+        return h, outputs
+
+    def picked_outputs(self, outputs):
+        """What ``forward`` returns, from a dict of the picked outputs."""
+        picked = self._picked_names()
         if self._return_tuple:
             return tuple(outputs[name] for name in picked)
         return outputs[picked[0]]

@@ -17,7 +17,9 @@ class Unit3D(chainer.Chain):
     The convolution has no bias and uses TensorFlow's SAME padding computed
     from the input at run time. The batch normalization has no scale (gamma),
     an offset (beta) and ``eps = 1e-3``; it uses the running statistics when
-    ``chainer.config.train`` is False.
+    ``chainer.config.train`` is False, or always when
+    ``frozen_statistics`` is True (fine-tuning with frozen statistics: the
+    running statistics are neither used from the batch nor updated).
 
     Args:
         in_channels (int): Number of input channels.
@@ -44,7 +46,16 @@ class Unit3D(chainer.Chain):
                 nobias=True, initialW=initialW)
             self.bn = L.BatchNormalization(
                 out_channels, decay=BN_DECAY, eps=BN_EPS, use_gamma=False)
+        self.frozen_statistics = False
 
     def forward(self, x):
         h = conv3d_same(x, self.conv.W, self.stride)
+        if self.frozen_statistics and chainer.config.train:
+            return F.relu(self._normalize_with_running_statistics(h))
         return F.relu(self.bn(h))
+
+    def _normalize_with_running_statistics(self, h):
+        bn = self.bn
+        gamma = bn.xp.ones_like(bn.avg_mean)  # DeepMind's BN has no scale
+        return F.fixed_batch_normalization(h, gamma, bn.beta, bn.avg_mean,
+                                           bn.avg_var, bn.eps)

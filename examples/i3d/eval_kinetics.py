@@ -22,7 +22,7 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.datasets import PrecomputedVideoDataset
 from chainercv_i3d.evaluations import check_labels
-from chainercv_i3d.evaluations import evaluate_share
+from chainercv_i3d.evaluations import evaluate_ranks
 from chainercv_i3d.evaluations import EvalProtocol
 from chainercv_i3d.evaluations import format_table
 from chainercv_i3d.evaluations import preset_differences
@@ -35,8 +35,6 @@ from chainercv_i3d.utils.cli import check_output_folder
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
-from chainercv_i3d.utils.progress import progress_bar
-from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.device import select_device
 
 
@@ -99,23 +97,18 @@ def evaluate(args, comm):
     if comm.rank == 0:
         for line in preset_differences(dataset.preset, model.preset):
             print('eval_kinetics: warning: ' + line, file=sys.stderr)
-    indices = rank_share(range(len(dataset)), comm.rank, comm.size)
-    bar = progress_bar(len(indices), comm, args.quiet)
-    results = evaluate_share(
-        dataset, indices, models, protocol, args.batch_size,
-        args.num_preprocess_workers, device, on_video=bar.update)
-    bar.close()
-    failed = [r for r in results if 'error' in r]
+    everything = evaluate_ranks(
+        dataset, models, protocol, comm, args.batch_size,
+        args.num_preprocess_workers, device, args.quiet)
+    if comm.rank != 0:
+        return None
+    failed = [r for r in everything if 'error' in r]
     if failed and args.strict:
         raise ValueError('{}: {} (--strict)'.format(failed[0]['video_id'],
                                                     failed[0]['error']))
     for record in failed:
         print('eval_kinetics: unreadable, not counted: {} ({})'.format(
             record['video_id'], record['error']), file=sys.stderr)
-    gathered = comm.gather(results)
-    if comm.rank != 0:
-        return None
-    everything = [r for rank_results in gathered for r in rank_results]
     summary = summarize(everything, dataset.n_not_done, model.label_names)
     summary.update(protocol=protocol.describe(),
                    precomputed_dir=args.precomputed_dir,

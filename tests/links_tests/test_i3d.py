@@ -8,6 +8,7 @@ from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import max_frame_size
 from chainercv_i3d.links import min_input_size
+from chainercv_i3d.links import Unit3D
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained import save_model_npz
 
@@ -234,3 +235,41 @@ def test_npz_with_a_preset_gives_its_label_names(tmp_path):
     assert model.label_names == ('run', 'jump', 'swim')
     numpy.testing.assert_array_equal(model.mixed_5c.branch2.conv.W.array,
                                      source.mixed_5c.branch2.conv.W.array)
+
+
+def test_replace_head_keeps_the_layer_order_and_the_trunk():
+    model = I3D(n_class=5, modality='rgb')
+    names = list(model.layer_names)
+    trunk = model.mixed_5c.branch0.conv.W.array.copy()
+    model.replace_head(3, ('a', 'b', 'c'))
+    assert model.layer_names == names
+    assert model.n_class == 3 and model.label_names == ('a', 'b', 'c')
+    assert model.logits.conv.W.shape == (3, 1024, 1, 1, 1)
+    assert numpy.array_equal(model.mixed_5c.branch0.conv.W.array, trunk)
+    with pytest.raises(ValueError, match='2 label names for a head of 3'):
+        model.replace_head(3, ('a', 'b'))
+
+
+def test_freeze_runs_the_frozen_layers_as_a_feature_extractor():
+    model = I3D(n_class=3, modality='rgb', dropout_ratio=0.0)
+    chainer.optimizers.SGD().setup(model)
+    model.freeze('mixed_5b')
+    assert not model.mixed_5b.update_enabled
+    assert model.mixed_5c.update_enabled and model.logits.update_enabled
+    x = numpy.random.RandomState(0).uniform(
+        -1, 1, (1, 3, 9, 193, 193)).astype(numpy.float32)
+    model.cleargrads()
+    y = model(x)  # train mode
+    chainer.functions.sum(y).backward()
+    assert model.mixed_5b.branch0.conv.W.grad is None
+    assert model.mixed_5c.branch0.conv.W.grad is not None
+    # Frozen statistics everywhere: the same function as test mode.
+    for link in model.links():
+        if isinstance(link, Unit3D):
+            link.frozen_statistics = True
+    with chainer.using_config('train', False):
+        expected = model(x).array
+    numpy.testing.assert_allclose(model(x).array, expected, rtol=1e-3,
+                                  atol=1e-4)
+    model.freeze(None)
+    assert model.mixed_5b.update_enabled and model.frozen_upto is None

@@ -1,0 +1,98 @@
+"""Small synthetic precomputed sets for tests and benchmarks: bars that move
+left-to-right or right-to-left (a class appearance cannot tell apart; a
+left-right flip turns one into the other)."""
+
+import json
+import os
+
+import numpy
+
+from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
+from chainercv_i3d.datasets.precomputed_video import precomputed_path
+from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
+from chainercv_i3d.flow.quantization import quantize_flow
+from chainercv_i3d.presets import DEEPMIND_KINETICS
+
+BAR_LABEL_NAMES = ('bar moving left to right', 'bar moving right to left')
+
+
+def moving_bar(n_frames, height, width, direction, rng):
+    """Frames and flow of one bar crossing the frame.
+
+    Args:
+        n_frames (int): Frames.
+        height (int): Frame height.
+        width (int): Frame width.
+        direction (int): +1 moves right, -1 moves left.
+        rng (numpy.random.Generator): Colour, size, speed and start.
+
+    Returns:
+        tuple: RGB frames ``(T, H, W, 3)`` uint8 and flow ``(T - 1, H, W,
+        2)`` float32 in pixels (x then y), the bar's motion.
+    """
+    bar_width = int(rng.integers(3, max(4, width // 6)))
+    speed = int(rng.integers(1, 3))
+    travel = speed * (n_frames - 1)
+    start = int(rng.integers(0, max(1, width - bar_width - travel)))
+    if direction < 0:
+        start = width - bar_width - start
+    colour = rng.integers(120, 256, size=3)
+    background = rng.integers(0, 60, size=(height, width, 3))
+    frames = numpy.empty((n_frames, height, width, 3), numpy.uint8)
+    flow = numpy.zeros((n_frames - 1, height, width, 2), numpy.float32)
+    for t in range(n_frames):
+        x = start + direction * speed * t
+        frames[t] = background
+        frames[t, :, max(x, 0):max(x + bar_width, 0)] = colour
+        if t < n_frames - 1:
+            flow[t, :, max(x, 0):max(x + bar_width, 0), 0] = \
+                direction * speed
+    return frames, flow
+
+
+def write_moving_bars_set(out_dir, n_per_class, n_frames=12, size=40,
+                          with_flow=True, seed=0, preset=None):
+    """Writes a precomputed set of moving bars, as the precompute stage
+    would: one zip per video and ``manifest.json``.
+
+    Args:
+        out_dir (str): The folder to create.
+        n_per_class (int): Videos of each direction.
+        n_frames (int): Frames per video.
+        size (int): Frame height and width (the short side).
+        with_flow (bool): Also store the bars' flow.
+        seed (int): Seed of the bars.
+        preset (Preset): Recorded as the set's preset (default DeepMind's
+            with the short side ``size`` and the two class names).
+
+    Returns:
+        list of dict: The manifest's records.
+    """
+    if preset is None:
+        preset = DEEPMIND_KINETICS.replace(
+            name='moving_bars', short_side=size,
+            label_names=BAR_LABEL_NAMES)
+    rng = numpy.random.default_rng(seed)
+    records = []
+    for k in range(n_per_class):
+        for label, direction in enumerate((1, -1)):
+            video_id = 'bar_{}_{:03d}'.format(label, k)
+            frames, flow = moving_bar(n_frames, size, size, direction, rng)
+            flows = list(quantize_flow(flow, preset.flow_bound)) \
+                if with_flow else []
+            meta = {'video_id': video_id, 'label': label, 'fps': preset.fps,
+                    'source_fps': preset.fps, 'height': size, 'width': size,
+                    'flow_bound': preset.flow_bound,
+                    'preset': preset.to_dict()}
+            write_precomputed_video(precomputed_path(out_dir, video_id),
+                                    meta, list(frames), flows)
+            records.append({'video_id': video_id, 'label': label,
+                            'source': 'synthetic', 'status': 'done',
+                            'n_frames': n_frames,
+                            'n_flow_frames': len(flows),
+                            'source_fps': preset.fps, 'height': size,
+                            'width': size})
+    with open(os.path.join(out_dir, MANIFEST_NAME), 'w') as f:
+        json.dump({'preset': preset.to_dict(), 'dataset': 'moving_bars',
+                   'videos': records}, f, indent=1)
+    return records

@@ -1,0 +1,15 @@
+from chainercv_i3d.training.batches import BatchPlan  # NOQA
+from chainercv_i3d.training.batches import epoch_order  # NOQA
+from chainercv_i3d.training.config import TrainConfig  # NOQA
+from chainercv_i3d.training.model_setup import average_batch_norm_statistics  # NOQA
+from chainercv_i3d.training.model_setup import BN_MODES  # NOQA
+from chainercv_i3d.training.model_setup import build_model  # NOQA
+from chainercv_i3d.training.model_setup import set_batch_norm  # NOQA
+from chainercv_i3d.training.report import TrainingLog  # NOQA
+from chainercv_i3d.training.report import write_plot  # NOQA
+from chainercv_i3d.training.schedule import make_schedule  # NOQA
+from chainercv_i3d.training.schedule import PiecewiseSchedule  # NOQA
+from chainercv_i3d.training.schedule import SCHEDULE_NAMES  # NOQA
+from chainercv_i3d.training.trainer import FINAL_MODEL_NAME  # NOQA
+from chainercv_i3d.training.trainer import SNAPSHOT_NAME  # NOQA
+from chainercv_i3d.training.trainer import Trainer  # NOQA

@@ -1,0 +1,99 @@
+"""What a training run is asked to do (``train_i3d.py``'s options)."""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class TrainConfig(object):
+    """The options of one training run; defaults follow DeepMind's recipe.
+
+    Attributes:
+        train_dir (str): Precomputed training videos (a folder, a zip or a
+            pfio URL).
+        out_dir (str): Snapshots, logs, plot and ``model_final.npz``; a
+            rerun with the same ``out_dir`` resumes.
+        stream (str): ``'rgb'`` or ``'flow'``.
+        val_dir (str): Precomputed validation videos, or None.
+        pretrained_model (str): A pretrained name or ``.npz``; None for
+            random weights.
+        n_class (int): Classes of the head; None for the training set's.
+        schedule (str): ``'deepmind_rgb'``, ``'deepmind_flow'`` or
+            ``'step'``; None for DeepMind's of the stream.
+        lr (float): The schedule's base rate; None for its own.
+        lr_steps (tuple of int): 0.1x drops of ``'step'``.
+        iterations (int): Updates in all; None for the schedule's length.
+        batch_size (int): Clips per sub-batch on each rank.
+        accumulate (int): Sub-batches per update (one allreduce).
+        frames (int): Frames per training clip.
+        crop_size (int): Crop side; None for the preset's (224).
+        bn (str): ``'batch'`` (per rank), ``'sync'`` or ``'frozen'``.
+        freeze_upto (str): Freeze the layers up to this one; None: none.
+        seed (int): Seed of the example order, crops, flips and dropout.
+        momentum (float): Momentum of SGD.
+        weight_decay (float): L2 weight decay (DeepMind: 1e-7).
+        dropout_ratio (float): Dropout before the logits.
+        random_flip (bool): Flip clips left-right (flow: x negated).
+        shuffle (bool): A new example order every epoch.
+        snapshot_interval (int): Updates between snapshots.
+        log_interval (int): Updates per log entry.
+        val_interval (int): Updates between validations; None: at every
+            snapshot.
+        val_n_frame (int): Frames of the validation clips; None for the
+            preset's evaluation protocol (DeepMind: the first 251).
+        val_batch_size (int): Views per validation forward pass.
+        communicator (str): ChainerMN communicator under mpiexec.
+        n_workers (int): Loader processes per rank.
+        use_pfio (bool): Read through pfio.
+        quiet (bool): No progress bar.
+        arch (str): ``'i3d'``, or ``'tiny'`` (a three-layer network to
+            check the training machinery in seconds).
+    """
+
+    train_dir: str
+    out_dir: str
+    stream: str = 'rgb'
+    val_dir: str = None
+    pretrained_model: str = None
+    n_class: int = None
+    schedule: str = None
+    lr: float = None
+    lr_steps: tuple = ()
+    iterations: int = None
+    batch_size: int = 6
+    accumulate: int = 1
+    frames: int = 64
+    crop_size: int = None
+    bn: str = 'batch'
+    freeze_upto: str = None
+    seed: int = 0
+    momentum: float = 0.9
+    weight_decay: float = 1e-7
+    dropout_ratio: float = 0.5
+    random_flip: bool = True
+    shuffle: bool = True
+    snapshot_interval: int = 1000
+    log_interval: int = 20
+    val_interval: int = None
+    val_n_frame: int = None
+    val_batch_size: int = 1
+    communicator: str = 'naive'
+    n_workers: int = 2
+    use_pfio: bool = False
+    quiet: bool = False
+    arch: str = 'i3d'
+
+    def run_settings(self, size, schedule):
+        """What a resumed run must share with the run it continues (the
+        rest, such as ``iterations`` or the intervals, may change)."""
+        return {
+            'train_dir': self.train_dir, 'stream': self.stream,
+            'pretrained_model': self.pretrained_model,
+            'n_class': self.n_class, 'schedule': schedule.describe(),
+            'batch_size': self.batch_size, 'accumulate': self.accumulate,
+            'ranks': size, 'frames': self.frames,
+            'crop_size': self.crop_size, 'bn': self.bn,
+            'freeze_upto': self.freeze_upto, 'seed': self.seed,
+            'momentum': self.momentum, 'weight_decay': self.weight_decay,
+            'dropout_ratio': self.dropout_ratio,
+            'random_flip': self.random_flip, 'shuffle': self.shuffle,
+            'arch': self.arch}

@@ -1,0 +1,108 @@
+"""The training log: printed for people, ``log.json`` for programs, and a
+PNG of loss, accuracy and learning rate."""
+
+import json
+import math
+import os
+
+from chainercv_i3d.files import atomic_path
+
+LOG_NAME = 'log.json'
+PLOT_NAME = 'training.png'
+# Columns printed per log entry, with their widths.
+COLUMNS = (('iteration', 9), ('epoch', 8), ('lr', 9), ('main/loss', 10),
+           ('main/accuracy', 13), ('validation/top1', 15),
+           ('elapsed_time', 12))
+
+
+class TrainingLog(object):
+    """Entries (dicts) of a run, kept in ``out_dir/log.json``.
+
+    A resumed run reads the entries of the run it continues, up to its
+    snapshot's iteration, and appends.
+
+    Args:
+        out_dir (str): The run's output folder.
+        resume_iteration (int): Iteration of the snapshot resumed from (0:
+            a new run).
+    """
+
+    def __init__(self, out_dir, resume_iteration=0):
+        self.path = os.path.join(out_dir, LOG_NAME)
+        self.plot_path = os.path.join(out_dir, PLOT_NAME)
+        self.entries = []
+        if resume_iteration and os.path.exists(self.path):
+            with open(self.path) as f:
+                self.entries = [e for e in json.load(f)
+                                if e['iteration'] <= resume_iteration]
+
+    def append(self, entry):
+        """Adds ``entry`` and rewrites ``log.json``."""
+        self.entries.append(entry)
+        with atomic_path(self.path) as tmp, open(tmp, 'w') as f:
+            json.dump(self.entries, f, indent=1)
+
+    def header(self):
+        """The column titles of :meth:`format_entry`."""
+        return '  '.join(name.ljust(width) for name, width in COLUMNS)
+
+    @staticmethod
+    def format_entry(entry):
+        """One line of the entry's values under :meth:`header`."""
+        cells = []
+        for name, width in COLUMNS:
+            value = entry.get(name)
+            if value is None:
+                text = ''
+            elif name == 'lr':
+                text = '{:.3g}'.format(value)
+            elif isinstance(value, float):
+                text = '{:.5g}'.format(value)
+            else:
+                text = str(value)
+            cells.append(text.ljust(width))
+        return '  '.join(cells).rstrip()
+
+    def plot(self):
+        """Writes loss, accuracy and learning rate against the iteration
+        to ``training.png``."""
+        write_plot(self.entries, self.plot_path)
+
+
+def _series(entries, key):
+    points = [(e['iteration'], e[key]) for e in entries
+              if e.get(key) is not None and math.isfinite(e[key])]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def write_plot(entries, path):
+    """Loss, accuracy (train and validation) and learning rate of log
+    ``entries`` against the iteration, in one PNG of three panels."""
+    # The object API, not pyplot: no global backend or state is touched.
+    from matplotlib.figure import Figure  # heavy: only when a plot is made
+    figure = Figure(figsize=(7, 8), dpi=100, layout='constrained')
+    loss, accuracy, lr = figure.subplots(3, 1, sharex=True)
+    loss.plot(*_series(entries, 'main/loss'), label='train', marker='.')
+    loss.plot(*_series(entries, 'validation/loss'), label='validation',
+              marker='o')
+    loss.set_ylabel('softmax cross-entropy')
+    accuracy.plot(*_series(entries, 'main/accuracy'), label='train (clips)',
+                  marker='.')
+    accuracy.plot(*_series(entries, 'validation/top1'),
+                  label='validation top-1 (videos)', marker='o')
+    accuracy.plot(*_series(entries, 'validation/top5'),
+                  label='validation top-5 (videos)', marker='o')
+    accuracy.set_ylabel('accuracy')
+    accuracy.set_ylim(-0.02, 1.02)
+    lr.plot(*_series(entries, 'lr'), drawstyle='steps-post', marker='.')
+    lr.set_ylabel('learning rate')
+    lr.set_yscale('log')
+    lr.set_xlabel('iteration (updates)')
+    for axes in (loss, accuracy):
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc='best', fontsize='small')
+    for axes in (loss, accuracy, lr):
+        axes.grid(True, alpha=0.3)
+    figure.suptitle('I3D training')
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format='png')

@@ -1,0 +1,429 @@
+"""A training run: set-up checks, the update loop, snapshots and resume.
+
+Written as one explicit loop rather than Chainer's ``Trainer`` because its
+schedule extensions, iterators and ChainerMN's optimizer do not resume
+exactly (measured with chainer 7.8.1; see the issue "Training and
+fine-tuning"): here the learning rate, the examples and every random draw of
+update ``i`` are pure functions of ``(seed, i)``, and the snapshot holds the
+weights, the running statistics (averaged over ranks), the optimizer state
+and the iteration.
+"""
+
+import json
+import os
+import time
+
+import chainer
+import chainer.functions as F
+import numpy
+
+from chainercv_i3d.datasets.clip_samplers import RandomClip
+from chainercv_i3d.datasets.loader import ExampleLoader
+from chainercv_i3d.datasets.loader import start_method
+from chainercv_i3d.datasets.loader import VideoViews
+from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset
+from chainercv_i3d.evaluations.video_evaluation import check_labels
+from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks
+from chainercv_i3d.evaluations.video_evaluation import EvalProtocol
+from chainercv_i3d.evaluations.video_evaluation import preset_differences
+from chainercv_i3d.evaluations.video_evaluation import summarize
+from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import settings_differences
+from chainercv_i3d.pretrained.npz_weights import save_model_npz
+from chainercv_i3d.training.batches import BatchPlan
+from chainercv_i3d.training.model_setup import average_batch_norm_statistics
+from chainercv_i3d.training.model_setup import build_model
+from chainercv_i3d.training.model_setup import check_trainable
+from chainercv_i3d.training.model_setup import set_batch_norm
+from chainercv_i3d.training.report import TrainingLog
+from chainercv_i3d.training.schedule import DEFAULT_SCHEDULE
+from chainercv_i3d.training.schedule import make_schedule
+from chainercv_i3d.transforms.clip_transform import ClipTransform
+from chainercv_i3d.utils.comm import SerialComm
+from chainercv_i3d.utils.comm import sum_counts
+from chainercv_i3d.utils.progress import progress_bar
+
+SNAPSHOT_NAME = 'snapshot.npz'
+FINAL_MODEL_NAME = 'model_final.npz'
+
+
+class TrainingClips(object):
+    """Loads training example ``i``: ``(clip (C, T, s, s), label)``."""
+
+    def __init__(self, dataset, stream, transform):
+        self.views = VideoViews(dataset, (stream,), transform)
+        self.stream = stream
+
+    def __call__(self, i, rng):
+        clip = self.views(i, rng)[self.stream][0]
+        return clip, numpy.int32(self.views.dataset.records[i]['label'])
+
+
+def check_writable_folder(path):
+    """Creates ``path`` if needed and checks that files can be written
+    there; raises ValueError saying why not."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with atomic_path(os.path.join(path, '.write_test')) as tmp:
+            with open(tmp, 'w') as f:
+                f.write('ok')
+        os.remove(os.path.join(path, '.write_test'))
+    except OSError as e:
+        raise ValueError('--out {} is not a writable folder: {}'.format(
+            path, e))
+
+
+def seed_dropout(seed, iteration, chunk, device):
+    """Seeds the generator of dropout's masks for one sub-batch: a pure
+    function of the run's seed, the update and the sub-batch's place in the
+    global batch (so ``-n 2`` equals ``-n 1 --accumulate 2``)."""
+    value = int(numpy.random.SeedSequence(
+        [int(seed), int(iteration), int(chunk)]).generate_state(1)[0])
+    if device.xp is numpy:
+        numpy.random.seed(value)
+    else:
+        device.xp.random.seed(value)
+
+
+class Trainer(object):
+    """One training run on this rank; every rank makes one.
+
+    Everything that can be wrong with the input (the data, the model, the
+    output folder, a resume with other settings) raises ValueError here,
+    before any update.
+
+    Args:
+        config (TrainConfig): The options.
+        comm: The communicator (:func:`chainercv_i3d.utils.comm.get_comm`).
+        device (chainer.backend.Device): This rank's device.
+        say (callable): Prints a message for people (rank 0's are shown).
+    """
+
+    def __init__(self, config, comm, device, say=print):
+        self.config = config
+        self.comm = comm
+        self.device = device
+        self._say = say
+        self.chainermn = None if isinstance(comm, SerialComm) else \
+            comm.create_chainermn(config.communicator)
+        self.schedule = make_schedule(
+            config.schedule or DEFAULT_SCHEDULE[config.stream], config.lr,
+            config.lr_steps)
+        self.iterations = config.iterations or self.schedule.n_iteration
+        if self.iterations is None:
+            raise ValueError('--schedule step needs --iterations')
+        if comm.rank == 0:
+            check_writable_folder(config.out_dir)
+        comm.barrier()
+        self.dataset = self._open_training_set()
+        self.label_names = self._label_names()
+        # Random initial weights are drawn from numpy's global generator:
+        # the same on every rank and in every run of the same seed.
+        numpy.random.seed(config.seed)
+        self.model = self._make_model()
+        self.optimizer = self._make_optimizer()
+        self.plan = BatchPlan(len(self.dataset), config.batch_size,
+                              config.accumulate, comm.size, config.seed,
+                              config.shuffle)
+        self.val_dataset, self.val_protocol = self._open_validation_set()
+        self.settings = config.run_settings(comm.size, self.schedule)
+        self.iteration = self._resume_or_start()
+        self.log = TrainingLog(config.out_dir, self.iteration)
+        self._prime()
+
+    def say(self, message):
+        if self.comm.rank == 0:
+            self._say('train_i3d: ' + message)
+
+    # Set-up -----------------------------------------------------------
+
+    def _open_training_set(self):
+        config = self.config
+        dataset = PrecomputedVideoDataset(
+            config.train_dir, RandomClip(config.frames),
+            use_pfio=config.use_pfio, seed=config.seed)
+        if len(dataset) == 0:
+            raise ValueError(
+                '{} holds no precomputed video ({} listed, none done): run '
+                'precompute_frames_flow.py first'.format(
+                    config.train_dir, dataset.n_not_done))
+        return dataset
+
+    def _label_names(self):
+        names = tuple(self.dataset.label_names)
+        n_class = self.config.n_class or len(names)
+        check_labels(self.dataset, n_class)
+        if len(names) != n_class:
+            # --n_class larger than the labels seen: unnamed classes.
+            names = names[:n_class] + tuple(
+                'class_{}'.format(i) for i in range(len(names), n_class))
+        return names
+
+    def _make_model(self):
+        config = self.config
+        model = build_model(config.stream, config.pretrained_model,
+                            len(self.label_names), self.label_names,
+                            config.dropout_ratio, config.arch)
+        if config.pretrained_model is not None:
+            for line in preset_differences(self.dataset.preset,
+                                           model.preset):
+                self.say('warning: ' + line)
+        # The trained model expects videos prepared as its training set.
+        model.preset = self.dataset.preset.replace(
+            label_names=self.label_names)
+        set_batch_norm(model, config.bn, self.chainermn)
+        model.to_device(self.device)
+        return model
+
+    def _make_optimizer(self):
+        config = self.config
+        optimizer = chainer.optimizers.MomentumSGD(
+            lr=self.schedule(0), momentum=config.momentum)
+        if self.chainermn is not None:
+            import chainermn  # optional: only under mpiexec
+            optimizer = chainermn.create_multi_node_optimizer(
+                optimizer, self.chainermn)
+        optimizer.setup(self.model)
+        if config.weight_decay:
+            optimizer.add_hook(
+                chainer.optimizer_hooks.WeightDecay(config.weight_decay))
+        # After setup: Chainer keeps the frozen flag in the update rules.
+        self.model.freeze(config.freeze_upto)
+        check_trainable(self.model)
+        return optimizer
+
+    def _open_validation_set(self):
+        config = self.config
+        if config.val_dir is None:
+            return None, None
+        protocol = EvalProtocol.multi_view(
+            1, config.val_n_frame, 1, self.model.preset, config.crop_size)
+        dataset = PrecomputedVideoDataset(
+            config.val_dir, protocol.sampler, use_pfio=config.use_pfio)
+        check_labels(dataset, self.model.n_class, self.label_names)
+        return dataset, protocol
+
+    def _actual_optimizer(self):
+        return getattr(self.optimizer, 'actual_optimizer', self.optimizer)
+
+    def _resume_or_start(self):
+        path = os.path.join(self.config.out_dir, SNAPSHOT_NAME)
+        if not os.path.exists(path):
+            self._check_first_example()
+            return 0
+        with numpy.load(path) as snapshot:
+            before = json.loads(str(snapshot['settings']))
+            iteration = int(snapshot['iteration'])
+        differences = settings_differences(
+            before, json.loads(json.dumps(self.settings)))
+        if differences:
+            raise ValueError(
+                '{} holds a run with other settings ({}): rerun it with the '
+                'same options to resume, or give another --out'.format(
+                    self.config.out_dir, '; '.join(differences)))
+        chainer.serializers.load_npz(path, self.model, path='model/')
+        chainer.serializers.load_npz(path, self._actual_optimizer(),
+                                     path='optimizer/')
+        self.say('resumed from {} at iteration {} (its weights and state '
+                 'replace --pretrained_model)'.format(path, iteration))
+        return iteration
+
+    def _check_first_example(self):
+        # An unreadable set or a missing stream fails here, before any work.
+        load = TrainingClips(self.dataset, self.config.stream,
+                             self._transform())
+        load(0, numpy.random.default_rng(0))
+
+    def _transform(self):
+        return ClipTransform(self.dataset.preset, 'random',
+                             self.config.random_flip, self.config.crop_size)
+
+    def _prime(self):
+        # ChainerMN's optimizer only broadcasts on its first update after
+        # every start (and does not update): broadcast rank 0's weights now
+        # and let it record the parameters, so update 1 is a real one.
+        if self.chainermn is not None:
+            self.chainermn.bcast_data(self.model)
+            self.optimizer.is_changed(self.model)
+
+    # The loop ---------------------------------------------------------
+
+    def _rank_examples(self, start):
+        for iteration in range(start, self.iterations):
+            for sub_batch in self.plan.rank_sub_batches(iteration,
+                                                        self.comm.rank):
+                for pair in sub_batch:
+                    yield pair
+
+    def run(self):
+        """Trains up to ``iterations`` updates, then writes
+        ``model_final.npz``; returns the last log entry."""
+        config = self.config
+        start = self.iteration
+        if start >= self.iterations:
+            self.say('nothing to do: the snapshot is at iteration {} and '
+                     '--iterations is {}'.format(start, self.iterations))
+        else:
+            self.say('{} clips, {} classes; {} rank(s) x batch {} x '
+                     'accumulate {} = {} clips per update; iterations {} to '
+                     '{}'.format(len(self.dataset), self.model.n_class,
+                                 self.comm.size, config.batch_size,
+                                 config.accumulate, self.plan.global_batch,
+                                 start, self.iterations))
+        loader = ExampleLoader(
+            TrainingClips(self.dataset, config.stream, self._transform()),
+            config.n_workers, config.seed,
+            mp_context=start_method(self.device))
+        bar = progress_bar(self.iterations, self.comm, config.quiet,
+                           initial=start, unit='update')
+        self._bar = bar
+        self._header_written = False
+        try:
+            examples = loader.iterate_epochs(self._rank_examples(start))
+            self._loop(examples, start)
+        finally:
+            bar.close()
+            loader.close()
+        self._write_final_model()
+        return self.log.entries[-1] if self.log.entries else None
+
+    def _loop(self, examples, start):
+        config = self.config
+        counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
+        started = time.perf_counter()
+        for iteration in range(start, self.iterations):
+            sub_batches = [self._next_batch(examples)
+                           for _ in range(config.accumulate)]
+            for key, value in self.update(iteration, sub_batches).items():
+                counts[key] += value
+            self.iteration = done = iteration + 1
+            self._bar.update()
+            if done % config.log_interval == 0 or done == self.iterations:
+                entry = self._log_entry(done, counts, started)
+                counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
+                val_interval = config.val_interval or config.snapshot_interval
+                if self.val_dataset is not None and (
+                        done % val_interval == 0 or done == self.iterations):
+                    entry.update(self.validate())
+                self._write_log(entry)
+            if done % config.snapshot_interval == 0 \
+                    or done == self.iterations:
+                self.save_snapshot()
+
+    def _next_batch(self, examples):
+        clips, labels = [], []
+        for _ in range(self.config.batch_size):
+            i, example, error = next(examples)
+            if example is None:
+                raise ValueError('training video {} is unreadable: {} (run '
+                                 'precompute_frames_flow.py on it again)'
+                                 .format(self.dataset.video_id(i), error))
+            clips.append(example[0])
+            labels.append(example[1])
+        return numpy.stack(clips), numpy.array(labels, numpy.int32)
+
+    def update(self, iteration, sub_batches):
+        """One update from this rank's sub-batches ``[(clips, labels)]``:
+        their gradients summed, divided by their number, averaged over the
+        ranks (one allreduce), then one SGD step at the schedule's rate.
+
+        Returns:
+            dict: This rank's summed loss, correct clips and clips.
+        """
+        model, device = self.model, self.device
+        self._actual_optimizer().lr = self.schedule(iteration)
+        model.cleargrads()
+        loss_sum, correct = 0.0, 0
+        first_chunk = self.comm.rank * len(sub_batches)
+        for k, (clips, labels) in enumerate(sub_batches):
+            seed_dropout(self.config.seed, iteration, first_chunk + k, device)
+            with chainer.using_config('train', True):
+                logits = model(device.send(clips))
+                t = device.send(labels)
+                loss = F.softmax_cross_entropy(logits, t)
+            loss.backward()
+            loss_sum += float(loss.array) * len(labels)
+            correct += int((logits.array.argmax(axis=1) == t).sum())
+        if len(sub_batches) > 1:
+            for param in model.params():
+                if param.grad is not None:
+                    param.grad /= len(sub_batches)
+        self.optimizer.update()
+        return {'loss': loss_sum, 'correct': correct,
+                'clips': sum(len(labels) for _, labels in sub_batches)}
+
+    def _log_entry(self, done, counts, started):
+        totals = sum_counts(self.comm, counts)
+        return {'iteration': done,
+                'epoch': round(self.plan.epoch_detail(done), 4),
+                'lr': self.schedule(done - 1),
+                'main/loss': totals['loss'] / totals['clips'],
+                'main/accuracy': totals['correct'] / totals['clips'],
+                'elapsed_time': round(time.perf_counter() - started, 2)}
+
+    def _write_log(self, entry):
+        if self.comm.rank != 0:
+            return
+        if not self._header_written:
+            self._bar.write(self.log.header())
+            self._header_written = True
+        self.log.append(entry)
+        self._bar.write(self.log.format_entry(entry))
+
+    def validate(self):
+        """Top-1 and top-5 of the model on the validation set, every video
+        counted once over all ranks; ``{}`` on the other ranks."""
+        average_batch_norm_statistics(self.model, self.chainermn)
+        results = evaluate_ranks(
+            self.val_dataset, {self.config.stream: self.model},
+            self.val_protocol, self.comm, self.config.val_batch_size,
+            self.config.n_workers, self.device, quiet=True)
+        if results is None:
+            return {}
+        summary = summarize(results, self.val_dataset.n_not_done)
+        metrics = summary[self.config.stream]
+        return {'validation/top1': metrics['top1'],
+                'validation/top5': metrics['top5'],
+                'validation/loss': validation_loss(results,
+                                                   self.config.stream)}
+
+    def save_snapshot(self):
+        """Averages the running statistics over the ranks, then rank 0
+        writes the snapshot (atomically) and the plot."""
+        average_batch_norm_statistics(self.model, self.chainermn)
+        if self.comm.rank == 0:
+            serializer = chainer.serializers.DictionarySerializer()
+            serializer['model'].save(self.model)
+            serializer['optimizer'].save(self._actual_optimizer())
+            arrays = dict(serializer.target)
+            arrays['iteration'] = numpy.int64(self.iteration)
+            arrays['settings'] = numpy.array(json.dumps(self.settings))
+            path = os.path.join(self.config.out_dir, SNAPSHOT_NAME)
+            with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+                numpy.savez(f, **arrays)
+            if self.log.entries:
+                self.log.plot()
+        self.comm.barrier()
+
+    def _write_final_model(self):
+        if self.comm.rank == 0:
+            path = os.path.join(self.config.out_dir, FINAL_MODEL_NAME)
+            if self.config.arch == 'i3d':
+                save_model_npz(self.model, path)
+            else:  # not I3D's layout: weights only
+                with atomic_path(path) as tmp:
+                    chainer.serializers.save_npz(tmp, self.model,
+                                                 compression=False)
+            self.say('wrote {} (iteration {})'.format(path, self.iteration))
+        self.comm.barrier()
+
+
+def validation_loss(results, stream):
+    """Mean softmax cross-entropy of the videos' (view-averaged) logits."""
+    good = [r for r in results if 'logits' in r]
+    logits = numpy.array([r['logits'][stream] for r in good], numpy.float64)
+    labels = numpy.array([r['label'] for r in good])
+    logits -= logits.max(axis=1, keepdims=True)
+    log_prob = logits - numpy.log(numpy.exp(logits).sum(axis=1,
+                                                        keepdims=True))
+    return float(-log_prob[numpy.arange(len(labels)), labels].mean())

@@ -108,3 +108,98 @@ def _torch_inception(block, device, dtype):
             outputs.append(branch)
         return torch.cat(outputs, dim=1)
     return run
+
+
+def torch_train_step(model, device='cpu', channels_last=True):
+    """A function ``(x, label) -> loss`` that runs one training forward and
+    backward of ``model`` (an I3D link) with PyTorch's autograd on its
+    weights: batch normalization on the batch's statistics (running
+    statistics updated, decay and eps of the link), dropout before the
+    logits, softmax cross entropy; the gradients land in ``.grad`` of the
+    returned function's ``parameters``.
+
+    Args:
+        model (I3D): The link whose weights are copied (trainable tensors).
+        device (str): A torch device.
+        channels_last (bool): Keep activations in ``channels_last_3d``
+            (oneDNN's preferred layout on a CPU).
+
+    Returns:
+        callable: ``step(x, label)``, ``x`` a numpy NCTHW float32 array and
+        ``label`` a numpy int array; returns the loss as a float.
+    """
+    import torch
+    import torch.nn.functional as F
+    memory_format = torch.channels_last_3d if channels_last \
+        else torch.contiguous_format
+    parameters = []
+
+    def trainable(array, weight=False):
+        array = chainer.backend.CpuDevice().send(array)
+        t = torch.as_tensor(numpy.array(array)).to(device)
+        if weight:
+            t = t.contiguous(memory_format=memory_format)
+        t.requires_grad_(True)
+        parameters.append(t)
+        return t
+
+    def unit_step(unit):
+        weight = trainable(unit.conv.W.array, weight=True)
+        beta = trainable(unit.bn.beta.array)
+        mean = torch.as_tensor(numpy.array(unit.bn.avg_mean)).to(device)
+        var = torch.as_tensor(numpy.array(unit.bn.avg_var)).to(device)
+        # Chainer's decay d keeps d of the old statistic; torch's momentum
+        # is the share of the new one.
+        momentum, eps = 1 - unit.bn.decay, unit.bn.eps
+
+        def run(h):
+            h = _pad_same(h, unit.ksize, unit.stride, 0)
+            h = F.conv3d(h, weight, stride=unit.stride)
+            h = F.batch_norm(h, mean, var, None, beta, True, momentum, eps)
+            return F.relu(h)
+        return run
+
+    def inception_step(block):
+        branches = [(pool, [unit_step(getattr(block, name))
+                            for name in names]) for pool, names in BRANCHES]
+
+        def run(h):
+            outputs = []
+            for pool, units in branches:
+                branch = _max_pool_same(h, (3, 3, 3), (1, 1, 1)) if pool \
+                    else h
+                for unit in units:
+                    branch = unit(branch)
+                outputs.append(branch)
+            return torch.cat(outputs, dim=1)
+        return run
+
+    steps = []
+    for name in model.layer_names[:model.layer_names.index('mixed_5c') + 1]:
+        layer = getattr(model, name)
+        if isinstance(layer, Unit3D):
+            steps.append(unit_step(layer))
+        elif isinstance(layer, InceptionBlock):
+            steps.append(inception_step(layer))
+        else:
+            steps.append(_pool_step(layer.keywords['ksize'],
+                                    layer.keywords['stride']))
+    logit_w = trainable(model.logits.conv.W.array)
+    logit_b = trainable(model.logits.conv.b.array)
+    dropout_ratio = model.logits.dropout_ratio
+
+    def step(x, label):
+        for p in parameters:
+            p.grad = None
+        h = torch.as_tensor(x).to(device).contiguous(
+            memory_format=memory_format)
+        for s in steps:
+            h = s(h)
+        h = F.avg_pool3d(h, (2, 7, 7), stride=1)
+        h = F.dropout(h, dropout_ratio, training=True)
+        logits = F.conv3d(h, logit_w, logit_b).mean(dim=(2, 3, 4))
+        loss = F.cross_entropy(logits, torch.as_tensor(label).to(device).long())
+        loss.backward()
+        return float(loss.detach())
+    step.parameters = parameters
+    return step

@@ -2,13 +2,18 @@
 
 TensorFlow's SAME padding (computed from the input at run time) and a 3D
 convolution without bias, differentiable: what training and the Chainer
-path of the link run.
+path of the link run. On a CPU (numpy arrays) it runs
+:mod:`chainercv_i3d.links.train_conv` (threaded GEMMs, its own backward);
+on a GPU, ``F.convolution_nd`` (cuDNN).
 """
 
+import chainer
 import chainer.functions as F
+import numpy
 
 from chainercv_i3d.links.tf_same_padding import pad_spatial
 from chainercv_i3d.links.tf_same_padding import same_padding_nd
+from chainercv_i3d.links.train_conv import conv3d_padded
 
 
 def conv3d_same(x, W, stride):
@@ -24,6 +29,15 @@ def conv3d_same(x, W, stride):
         ceil(W / sw))``.
     """
     pads = same_padding_nd(x.shape[2:], W.shape[2:], stride)
+    if _on_cpu(x) and _on_cpu(W):
+        return conv3d_padded(x, W, stride, pads)
+    return conv3d_same_chainer(x, W, stride)
+
+
+def conv3d_same_chainer(x, W, stride):
+    """:func:`conv3d_same` with Chainer's ``F.convolution_nd`` on any
+    device (the GPU path, and the reference of the CPU one)."""
+    pads = same_padding_nd(x.shape[2:], W.shape[2:], stride)
     if all(before == after for before, after in pads):
         pad = tuple(before for before, _ in pads)
     else:
@@ -31,3 +45,7 @@ def conv3d_same(x, W, stride):
         x = pad_spatial(x, pads, 0)
         pad = 0
     return F.convolution_nd(x, W, stride=stride, pad=pad)
+
+
+def _on_cpu(a):
+    return isinstance(chainer.as_array(a), numpy.ndarray)

@@ -6,7 +6,11 @@ when a layer is built: the earlier ports that did (symmetric ``k // 2``) drift
 from the original on odd frame counts such as 79 or 251.
 """
 
+import chainer
 import chainer.functions as F
+import numpy
+
+from chainercv_i3d.links.train_pool import max_pool_padded
 
 
 def same_output_size(in_size, stride):
@@ -72,7 +76,9 @@ def max_pooling_nd_same(x, ksize, stride):
 
     TensorFlow ignores padded elements in a max pool; padding with ``-inf``
     does the same (SAME padding never makes a window of padding only, so no
-    output is ``-inf``).
+    output is ``-inf``). On a CPU (numpy) it runs
+    :mod:`chainercv_i3d.links.train_pool` (separable, threaded; the same
+    values and gradients); on a GPU, :func:`max_pooling_nd_same_chainer`.
 
     Args:
         x (chainer.Variable or array): Input of shape ``(N, C, ...)``.
@@ -82,6 +88,16 @@ def max_pooling_nd_same(x, ksize, stride):
     Returns:
         chainer.Variable: Output of spatial shape ``ceil(in / stride)``.
     """
+    if x.ndim == 5 and isinstance(chainer.as_array(x), numpy.ndarray):
+        return max_pool_padded(x, ksize, stride,
+                               same_padding_nd(x.shape[2:], ksize, stride))
+    return max_pooling_nd_same_chainer(x, ksize, stride)
+
+
+def max_pooling_nd_same_chainer(x, ksize, stride):
+    """:func:`max_pooling_nd_same` with Chainer's ``F.max_pooling_nd`` on an
+    input padded with ``-inf``, on any device (the GPU path, and the
+    reference of the CPU one)."""
     pads = same_padding_nd(x.shape[2:], ksize, stride)
     x = pad_spatial(x, pads, -float('inf'))
     return F.max_pooling_nd(x, ksize, stride, pad=0, cover_all=False)

@@ -5,7 +5,10 @@ import numpy
 import pytest
 
 from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same_chainer
 from chainercv_i3d.links.tf_same_padding import same_padding
+from chainercv_i3d.links.train_pool import max_pool_padded
+from chainercv_i3d.links.train_pool import TrainMaxPool3D
 
 
 def tf_same_output_and_padding(n, k, s):
@@ -74,3 +77,54 @@ def test_max_pool_same_backward():
     assert numpy.isfinite(x.grad).all()
     # Each output sends its gradient to exactly one input element.
     assert x.grad.sum() == y.array.size
+
+
+@pytest.mark.parametrize('shape,ksize,stride', [
+    ((2, 3, 5, 8, 7), (3, 3, 3), (1, 1, 1)),
+    ((1, 2, 6, 9, 10), (1, 3, 3), (1, 2, 2)),
+    ((1, 2, 7, 7, 6), (3, 3, 3), (2, 2, 2)),
+    ((1, 3, 3, 5, 4), (2, 2, 2), (2, 2, 2)),
+    ((1, 2, 4, 4, 3), (2, 2, 2), (2, 2, 2)),
+])
+@pytest.mark.parametrize('ties', [False, True])
+def test_cpu_max_pool_routes_gradients_as_chainer(shape, ksize, stride,
+                                                  ties):
+    # The CPU pool (train_pool) against Chainer's im2col pool: the same
+    # values, and each gradient sent to the same input (the first maximum
+    # of the window in t, h, w order), even among ties (as the zeros after
+    # a ReLU): with three distinct values most windows have several maxima.
+    # Integer gradients make every sum exact: bit for bit.
+    rng = numpy.random.RandomState(2)
+    x = rng.randn(*shape).astype('f')
+    if ties:
+        x = rng.randint(-1, 2, shape).astype('f')
+    grads = []
+    for pool in (max_pooling_nd_same, max_pooling_nd_same_chainer):
+        v = chainer.Variable(x.copy())
+        y = pool(v, ksize, stride)
+        if not grads:
+            gy = rng.randint(1, 2 ** 10, y.shape).astype('f')
+        y.grad = gy
+        y.backward()
+        grads.append((y.array, v.grad))
+    (y, gx), (ref_y, ref_gx) = grads
+    assert isinstance(max_pooling_nd_same(x, ksize, stride).creator,
+                      TrainMaxPool3D)
+    numpy.testing.assert_array_equal(y, ref_y)
+    numpy.testing.assert_array_equal(gx, ref_gx)
+
+
+def test_cpu_max_pool_double_backprop_raises_a_clear_error():
+    x = chainer.Variable(
+        numpy.random.RandomState(3).randn(1, 2, 3, 4, 4).astype('f'))
+    y = max_pooling_nd_same(x, (3, 3, 3), (1, 1, 1))
+    gx, = chainer.grad([chainer.functions.sum(y * y)], [x],
+                       enable_double_backprop=True)
+    with pytest.raises(NotImplementedError, match='double backprop'):
+        chainer.functions.sum(gx).backward()
+
+
+def test_cpu_max_pool_rejects_padding_as_wide_as_the_window():
+    x = numpy.zeros((1, 1, 4, 4, 4), 'f')
+    with pytest.raises(ValueError, match='smaller than the window'):
+        max_pool_padded(x, (2, 2, 2), (1, 1, 1), ((2, 0), (0, 0), (0, 0)))

@@ -1,0 +1,379 @@
+"""Training speed: forward+backward, gradient allreduce, data loading.
+
+Three parts, chosen with ``--parts`` (default all three):
+
+``fwdbwd``
+    One training forward and backward (train mode: batch statistics,
+    dropout; softmax cross entropy) of an RGB I3D with random weights and
+    400 classes on random ``batch x 3 x frames x 224 x 224`` clips, per path,
+    each case and path in a fresh process (its peak memory is its own).
+    Paths: ``link`` (the link as training runs it: on a CPU the threaded
+    GEMM convolution of :mod:`chainercv_i3d.links.train_conv` and the max
+    pool of :mod:`chainercv_i3d.links.train_pool`), ``chainer_functions``
+    (the link with Chainer's ``F.convolution_nd`` and ``F.max_pooling_nd``,
+    what it ran before those) and ``torch`` (``benchmarks/torch_i3d.py``:
+    PyTorch's autograd on the same weights, ``channels_last_3d``, as many
+    threads as the CPU has cores).
+``allreduce``
+    The mean over ranks of the gradient of I3D (12.7M parameters) through a
+    ChainerMN communicator (``--communicators``; ``pure_nccl`` needs GPUs).
+    Run it under ``mpiexec -n N``; rank 0 prints.
+``loader``
+    Training examples per second (RandomClip of ``--loader-frames``, random
+    224 crop, random flip, model range) through
+    :class:`~chainercv_i3d.datasets.ExampleLoader` with each count of
+    ``--workers``, on a small precomputed set built in a temporary folder
+    from a video in ``--video``.
+
+Usage::
+
+    python benchmarks/benchmark_train.py                       # all parts
+    python benchmarks/benchmark_train.py --parts fwdbwd --cases 1x16,1x64 \\
+        --paths link,torch --repeat 3 --out train.json
+    mpiexec -n 2 python benchmarks/benchmark_train.py --parts allreduce
+    python benchmarks/benchmark_train.py --parts loader --workers 0,1,2
+
+Columns of ``fwdbwd``: ``sec/clip`` (seconds of forward+backward per clip,
+the median pass), ``clips/s``, ``peak_rss_MiB`` (``getrusage`` ``ru_maxrss``
+of the case's process: model, gradients, activations), and a ratio line per
+case: each path's clips/s over torch's (or the first path's).
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import chainercv_i3d  # NOQA: patches the environment before chainer loads
+
+import chainer
+import chainer.functions as F
+import numpy
+
+N_CLASS = 400
+SIZE = 224
+PARTS = ('fwdbwd', 'allreduce', 'loader')
+PATHS = ('link', 'chainer_functions', 'torch')
+DEFAULT_VIDEO = '/work/shared/i3d/videos/bikes.mp4'
+
+
+def parse_cases(text):
+    cases = []
+    for case in text.split(','):
+        try:
+            batch, frames = (int(v) for v in case.lower().split('x'))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                'a case is BATCHxFRAMES, e.g. 1x16, not {!r}'.format(case))
+        if batch < 1 or frames < 9:
+            raise argparse.ArgumentTypeError(
+                'a case needs batch >= 1 and frames >= 9 (the head of I3D), '
+                'got {!r}'.format(case))
+        cases.append((batch, frames))
+    return cases
+
+
+def parse_names(choices, what):
+    def parse(text):
+        names = [n for n in text.split(',') if n]
+        unknown = [n for n in names if n not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                'unknown {} {!r}; choose from {}'.format(
+                    what, ','.join(unknown), ', '.join(choices)))
+        return names
+    return parse
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--parts', type=parse_names(PARTS, 'part'),
+                        default=list(PARTS),
+                        help='comma-separated: fwdbwd, allreduce, loader '
+                             '(default: all)')
+    parser.add_argument('--cases', type=parse_cases, default='1x16,1x64',
+                        help='fwdbwd: comma-separated BATCHxFRAMES '
+                             '(default: 1x16,1x64)')
+    parser.add_argument('--paths', type=parse_names(PATHS, 'path'),
+                        default=['link', 'torch'],
+                        help='fwdbwd: comma-separated link, '
+                             'chainer_functions, torch (default: '
+                             'link,torch)')
+    parser.add_argument('--warmup', type=int, default=1,
+                        help='fwdbwd: untimed passes first (default: 1)')
+    parser.add_argument('--repeat', type=int, default=2,
+                        help='fwdbwd: timed passes (default: 2)')
+    parser.add_argument('--communicators', default='naive',
+                        help='allreduce: comma-separated ChainerMN '
+                             'communicator names (default: naive)')
+    parser.add_argument('--allreduce-repeat', type=int, default=5,
+                        help='allreduce: timed allreduces (default: 5)')
+    parser.add_argument('--workers', default='0,1,2',
+                        help='loader: comma-separated worker counts '
+                             '(default: 0,1,2)')
+    parser.add_argument('--loader-frames', type=int, default=64,
+                        help='loader: frames per clip (default: 64)')
+    parser.add_argument('--loader-examples', type=int, default=16,
+                        help='loader: examples per worker count (default: '
+                             '16)')
+    parser.add_argument('--video', default=DEFAULT_VIDEO,
+                        help='loader: the video the set is built from')
+    parser.add_argument('--out', metavar='PATH',
+                        help='also write the results to PATH as JSON')
+    parser.add_argument('--one-case', help=argparse.SUPPRESS)
+    parser.add_argument('--path', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0 or args.allreduce_repeat < 1:
+        parser.error('--repeat and --allreduce-repeat must be at least 1, '
+                     '--warmup at least 0')
+    try:
+        args.workers = [int(w) for w in args.workers.split(',')]
+    except ValueError:
+        parser.error('--workers takes comma-separated ints, not {!r}'.format(
+            args.workers))
+    if min(args.workers) < 0:
+        parser.error('--workers must be 0 or more')
+    return args
+
+
+def peak_rss_mib():
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- fwdbwd
+
+
+def use_chainer_functions():
+    """Makes new I3D links use Chainer's convolution and max pool (the
+    path before train_conv and train_pool), in this process only."""
+    from chainercv_i3d.links import conv3d
+    from chainercv_i3d.links import i3d
+    from chainercv_i3d.links import inception_block
+    from chainercv_i3d.links import tf_same_padding
+    from chainercv_i3d.links import unit3d
+    unit3d.conv3d_same = conv3d.conv3d_same_chainer
+    i3d.max_pooling_nd_same = tf_same_padding.max_pooling_nd_same_chainer
+    inception_block.max_pooling_nd_same = \
+        tf_same_padding.max_pooling_nd_same_chainer
+
+
+def chainer_train_step(model):
+    def step(x, label):
+        model.cleargrads()
+        with chainer.using_config('train', True):
+            loss = F.softmax_cross_entropy(model(x), label)
+        loss.backward()
+        return float(loss.array)
+    return step
+
+
+def run_fwdbwd_case(batch, frames, path, warmup, repeat):
+    """Times ``repeat`` forward+backward passes of one path in this
+    process."""
+    from chainercv_i3d.links import I3D
+    if path == 'chainer_functions':
+        use_chainer_functions()
+    numpy.random.seed(0)  # the same random weights in every process
+    model = I3D(n_class=N_CLASS, modality='rgb')
+    rng = numpy.random.RandomState(0)
+    x = rng.uniform(-1, 1, (batch, 3, frames, SIZE, SIZE)).astype(
+        numpy.float32)
+    label = rng.randint(0, N_CLASS, batch).astype(numpy.int32)
+    if path == 'torch':
+        import torch
+        torch.set_num_threads(os.cpu_count() or 1)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_i3d import torch_train_step
+        step = torch_train_step(model)
+    else:
+        step = chainer_train_step(model)
+    times, losses = [], []
+    for i in range(warmup + repeat):
+        start = time.perf_counter()
+        losses.append(step(x, label))
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    median = float(numpy.median(times))
+    return {'part': 'fwdbwd', 'path': path, 'batch': batch,
+            'frames': frames, 'size': SIZE, 'sec_per_clip': median / batch,
+            'clips_per_s': batch / median, 'times_s': times,
+            'peak_rss_mib': peak_rss_mib(), 'first_loss': losses[0],
+            'warmup': warmup, 'repeat': repeat}
+
+
+def run_in_subprocess(case, path, args):
+    command = [sys.executable, os.path.abspath(__file__), '--parts',
+               'fwdbwd', '--one-case', '{}x{}'.format(*case), '--path', path,
+               '--warmup', str(args.warmup), '--repeat', str(args.repeat)]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        why = ('killed by signal {}, out of memory?'.format(-proc.returncode)
+               if proc.returncode < 0 else 'exit {}'.format(proc.returncode))
+        sys.exit('benchmark_train.py: case {}x{} path {} failed ({})'.format(
+            case[0], case[1], path, why))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fwdbwd(args):
+    results = []
+    print('{:<18} {:>5} {:>6} {:>9} {:>8} {:>12} {:>9}'.format(
+        'path', 'batch', 'frames', 'sec/clip', 'clips/s', 'peak_rss_MiB',
+        'loss'), flush=True)
+    for case in args.cases:
+        rows = []
+        for path in args.paths:
+            r = run_in_subprocess(case, path, args)
+            rows.append(r)
+            print('{path:<18} {batch:>5} {frames:>6} {sec_per_clip:>9.3f} '
+                  '{clips_per_s:>8.3f} {peak_rss_mib:>12.0f} '
+                  '{first_loss:>9.4f}'.format(**r), flush=True)
+        base = next((r for r in rows if r['path'] == 'torch'), rows[0])
+        print('ratio {}x{}: '.format(*case) + ' '.join(
+            '{}/{}={:.2f}'.format(r['path'], base['path'],
+                                  r['clips_per_s'] / base['clips_per_s'])
+            for r in rows if r is not base), flush=True)
+        results.extend(rows)
+    return results
+
+
+# ------------------------------------------------------------- allreduce
+
+
+def allreduce(args):
+    """Times ``multi_node_mean_grad`` of I3D's gradient per communicator."""
+    try:
+        import chainermn
+    except ImportError as e:
+        sys.exit('benchmark_train.py: the allreduce part needs chainermn '
+                 'and mpi4py ({})'.format(e))
+    from chainercv_i3d.links import I3D
+    model = I3D(n_class=N_CLASS, modality='rgb')
+    rng = numpy.random.RandomState(0)
+    for param in model.params():
+        param.grad = rng.randn(*param.shape).astype(param.dtype)
+    n_params = sum(p.size for p in model.params())
+    results = []
+    for name in args.communicators.split(','):
+        comm = chainermn.create_communicator(name)
+        times = []
+        for i in range(args.allreduce_repeat + 1):
+            comm.mpi_comm.Barrier()
+            start = time.perf_counter()
+            comm.multi_node_mean_grad(model)
+            comm.mpi_comm.Barrier()
+            if i:  # the first call allocates buffers
+                times.append(time.perf_counter() - start)
+        if comm.rank == 0:
+            r = {'part': 'allreduce', 'communicator': name,
+                 'ranks': comm.size, 'n_params': int(n_params),
+                 'mib': n_params * 4 / 2 ** 20,
+                 'median_ms': float(numpy.median(times)) * 1e3,
+                 'times_s': times}
+            print('allreduce communicator={communicator} ranks={ranks} '
+                  'params={n_params} ({mib:.1f} MiB) median={median_ms:.1f} '
+                  'ms'.format(**r), flush=True)
+            results.append(r)
+    return results
+
+
+# ---------------------------------------------------------------- loader
+
+
+def build_precomputed_set(video_path, root):
+    """RGB frames of one video (twice, two classes) precomputed under
+    ``root`` with DeepMind's Kinetics preset; returns the output folder."""
+    from chainercv_i3d.datasets.precompute import PrecomputeConfig
+    from chainercv_i3d.datasets.precompute import run_precompute
+    from chainercv_i3d.datasets.video_list import read_video_list
+    from chainercv_i3d.presets import DEEPMIND_KINETICS
+    from chainercv_i3d.utils.comm import SerialComm
+    if not os.path.isfile(video_path):
+        sys.exit('benchmark_train.py: no video at {} (give one with '
+                 '--video)'.format(video_path))
+    video_dir = os.path.join(root, 'videos')
+    for name in ('a', 'b'):
+        os.makedirs(os.path.join(video_dir, name))
+        os.symlink(os.path.abspath(video_path), os.path.join(
+            video_dir, name, 'v' + os.path.splitext(video_path)[1]))
+    out = os.path.join(root, 'precomputed')
+    config = PrecomputeConfig(DEEPMIND_KINETICS, compute_flow=False)
+    run_precompute(read_video_list('folders', video_dir), out, config,
+                   SerialComm())
+    return out
+
+
+def loader(args):
+    from chainercv_i3d.datasets import PrecomputedVideoDataset
+    from chainercv_i3d.datasets import RandomClip
+    from chainercv_i3d.datasets.loader import ExampleLoader
+    from chainercv_i3d.datasets.loader import VideoViews
+    from chainercv_i3d.transforms import ClipTransform
+    root = tempfile.mkdtemp(prefix='benchmark_train_')
+    results = []
+    try:
+        start = time.perf_counter()
+        out = build_precomputed_set(args.video, root)
+        print('loader: precomputed {} in {:.1f} s'.format(
+            os.path.basename(args.video), time.perf_counter() - start),
+            flush=True)
+        dataset = PrecomputedVideoDataset(
+            out, sampler=RandomClip(args.loader_frames), keys=('rgb',))
+        load = VideoViews(dataset, ('rgb',), ClipTransform(
+            dataset.preset, crop_mode='random', random_flip=True))
+        order = [i % len(dataset) for i in range(args.loader_examples)]
+        for n_workers in args.workers:
+            example_loader = ExampleLoader(load, n_workers=n_workers)
+            try:
+                # The first example starts the workers: not timed.
+                list(example_loader.iterate(order[:1], epoch=0))
+                start = time.perf_counter()
+                for i, example, error in example_loader.iterate(order,
+                                                                epoch=1):
+                    if error is not None:
+                        sys.exit('benchmark_train.py: example {} failed: '
+                                 '{}'.format(i, error))
+                elapsed = time.perf_counter() - start
+            finally:
+                example_loader.close()
+            r = {'part': 'loader', 'workers': n_workers,
+                 'frames': args.loader_frames,
+                 'examples': len(order), 'clips_per_s': len(order) / elapsed,
+                 'clips_per_s_per_worker': len(order) / elapsed
+                 / max(n_workers, 1),
+                 'shape': list(example['rgb'].shape)}
+            print('loader workers={workers} frames={frames} clips/s='
+                  '{clips_per_s:.2f} per worker={clips_per_s_per_worker:.2f}'
+                  ' (clip {shape})'.format(**r), flush=True)
+            results.append(r)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.one_case:
+        batch, frames = parse_cases(args.one_case)[0]
+        print(json.dumps(run_fwdbwd_case(batch, frames, args.path,
+                                         args.warmup, args.repeat)))
+        return
+    results = []
+    if 'fwdbwd' in args.parts:
+        results += fwdbwd(args)
+    if 'allreduce' in args.parts:
+        results += allreduce(args)
+    if 'loader' in args.parts:
+        results += loader(args)
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,285 @@
+"""The padded 3D convolution of training on a CPU, as threaded GEMMs.
+
+The same function as ``F.convolution_nd`` on an explicitly padded input (and
+the same gradients, to float32 rounding), computed the way the fast
+inference path computes its convolutions: each sample is cut into chunks of
+output rows, every chunk copies its im2col (a few MiB, in the cache) and
+makes one matrix product, and the chunks run in threads with
+single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`). Chainer instead
+builds the im2col of the whole batch (27 to 343 times the input) and makes
+one product. Activations stay NCTHW, the layout of the rest of the graph:
+a 1x1x1 convolution is then a plain product per sample, with no copy.
+
+Backward:
+
+* ``gW`` is the product of ``gy`` with the same im2col chunks, summed;
+* ``gx`` of a convolution with stride 1 is itself a convolution: of ``gy``
+  with the kernel flipped and its channel axes swapped, padded by
+  ``k - 1 - before`` and ``k - 1 - after``; it runs through the forward
+  kernel. Strided convolutions (in I3D only the stem, whose input needs no
+  gradient in training) take ``gx`` from Chainer's deconvolution.
+
+Double backpropagation is not implemented (nothing in training needs it):
+it raises ``NotImplementedError``.
+"""
+
+import chainer
+import chainer.functions as F
+import numpy
+
+from chainercv_i3d.links.parallel import chunk_elements
+from chainercv_i3d.links.parallel import cpu_chunks
+from chainercv_i3d.links.parallel import run_chunks
+from chainercv_i3d.links.parallel import split
+from chainercv_i3d.links.parallel import workers
+
+# Upper bound of one chunk's im2col on a CPU, in elements (4 MiB).
+CHUNK_ELEMENTS = 2 ** 20
+
+
+def conv3d_padded(x, W, stride, pads):
+    """3D convolution of ``x`` padded with zeros by ``pads``, no bias, on the
+    CPU (numpy arrays), with its gradients.
+
+    Args:
+        x (chainer.Variable or numpy.ndarray): Input ``(N, C, T, H, W)``.
+        W (chainer.Variable or numpy.ndarray): Weight
+            ``(O, C, kt, kh, kw)``.
+        stride (tuple of int): ``(st, sh, sw)``.
+        pads (tuple of tuple of int): ``(before, after)`` zeros per spatial
+            axis (TensorFlow's SAME padding is one choice).
+
+    Returns:
+        chainer.Variable: ``(N, O, T', H', W')``, ``T' = (T + before + after
+        - kt) // st + 1`` and so on.
+
+    Raises:
+        ValueError: On arrays that are not numpy, shapes that do not match
+            or a kernel larger than the padded input.
+    """
+    return TrainConv3D(stride, pads).apply((x, W))[0]
+
+
+def output_size(size, ksize, stride, pads):
+    """Spatial output shape of a convolution of a padded input."""
+    return tuple((n + before + after - k) // s + 1 for n, k, s, (before, after)
+                 in zip(size, ksize, stride, pads))
+
+
+class TrainConv3D(chainer.function_node.FunctionNode):
+    """``F.convolution_nd(pad(x, pads), W, stride)`` as threaded GEMMs."""
+
+    def __init__(self, stride, pads):
+        self.stride = tuple(int(s) for s in stride)
+        self.pads = tuple((int(b), int(a)) for b, a in pads)
+
+    def check_type_forward(self, in_types):
+        chainer.utils.type_check._argname(in_types, ('x', 'W'))
+        x_type, w_type = in_types
+        chainer.utils.type_check.expect(
+            x_type.dtype.kind == 'f', w_type.dtype == x_type.dtype,
+            x_type.ndim == 5, w_type.ndim == 5,
+            x_type.shape[1] == w_type.shape[1])
+
+    def forward(self, inputs):
+        x, W = inputs
+        if not all(isinstance(a, numpy.ndarray) for a in inputs):
+            raise ValueError(
+                'the training convolution of chainercv_i3d.links.train_conv '
+                'runs on numpy arrays only, got {}; use '
+                'chainer.functions.convolution_nd on a GPU'.format(
+                    ', '.join(type(a).__name__ for a in inputs)))
+        if len(self.stride) != 3 or len(self.pads) != 3 \
+                or min(self.stride) < 1 \
+                or min(min(p) for p in self.pads) < 0:
+            raise ValueError(
+                'stride must be 3 positive ints and pads 3 (before, after) '
+                'pairs >= 0, got stride={} pads={}'.format(
+                    self.stride, self.pads))
+        padded = [n + b + a for n, (b, a) in zip(x.shape[2:], self.pads)]
+        if any(k > p for k, p in zip(W.shape[2:], padded)):
+            raise ValueError(
+                'kernel {} is larger than the padded input {}'.format(
+                    W.shape[2:], tuple(padded)))
+        self.retain_inputs((0, 1))
+        return correlate(x, W, self.stride, self.pads),
+
+    def backward(self, indexes, grad_outputs):
+        x, W = self.get_retained_inputs()
+        gy, = grad_outputs
+        grads = TrainConv3DGrad(self.stride, self.pads, 0 in indexes,
+                                1 in indexes).apply((x, W, gy))
+        grads = list(grads)
+        return tuple(grads.pop(0) if i in indexes else None for i in (0, 1))
+
+
+class TrainConv3DGrad(chainer.function_node.FunctionNode):
+    """The gradients of :class:`TrainConv3D`: ``gx`` and/or ``gW``."""
+
+    def __init__(self, stride, pads, need_x, need_w):
+        self.stride = stride
+        self.pads = pads
+        self.need_x = need_x
+        self.need_w = need_w
+
+    def forward(self, inputs):
+        x, W, gy = inputs
+        outputs = []
+        if self.need_x:
+            outputs.append(input_grad(x.shape, W, gy, self.stride, self.pads))
+        if self.need_w:
+            outputs.append(weight_grad(x, gy, W.shape, self.stride,
+                                       self.pads))
+        return tuple(outputs)
+
+    def backward(self, indexes, grad_outputs):
+        raise NotImplementedError(
+            'double backpropagation through the training convolution of '
+            'chainercv_i3d.links.train_conv is not implemented; use '
+            'chainer.functions.convolution_nd for it')
+
+
+def correlate(x, W, stride, pads):
+    """The forward computation on arrays: ``(N, O, T', H', W')``."""
+    n, c = x.shape[:2]
+    o, ksize = W.shape[0], W.shape[2:]
+    out_size = output_size(x.shape[2:], ksize, stride, pads)
+    y = numpy.empty((n, o) + out_size, dtype=x.dtype)
+    w2 = W.reshape(o, -1)
+    with cpu_chunks(numpy):
+        if _is_pointwise(ksize, stride, pads):
+            for i in range(n):
+                _pointwise(x[i].reshape(c, -1), w2, y[i].reshape(o, -1))
+        else:
+            for i in range(n):
+                view = _im2col_view(_pad(x[i], pads), ksize, stride, out_size)
+                run_chunks(lambda f, r0, r1: numpy.matmul(
+                    w2, _cols(view, f, r0, r1),
+                    out=y[i, :, f, r0:r1].reshape(o, -1)),
+                    _row_chunks(out_size, w2.shape[1]))
+    return y
+
+
+def weight_grad(x, gy, w_shape, stride, pads):
+    """``gW`` on arrays: ``sum gy @ im2col(x)^T`` over every chunk."""
+    n, c = x.shape[:2]
+    o, ksize = w_shape[0], w_shape[2:]
+    out_size = gy.shape[2:]
+    k = int(numpy.prod(w_shape[1:]))
+    with cpu_chunks(numpy):
+        if _is_pointwise(ksize, stride, pads):
+            rows = [(x[i].reshape(c, -1), gy[i].reshape(o, -1))
+                    for i in range(n)]
+            tasks = [(i, p0, p1) for i in range(n)
+                     for p0, p1 in split(rows[i][0].shape[1], workers())]
+
+            def product(i, p0, p1):
+                return numpy.matmul(rows[i][1][:, p0:p1],
+                                    rows[i][0][:, p0:p1].T)
+        else:
+            views = [_im2col_view(_pad(x[i], pads), ksize, stride, out_size)
+                     for i in range(n)]
+            tasks = [(i,) + chunk for i in range(n)
+                     for chunk in _row_chunks(out_size, k)]
+
+            def product(i, f, r0, r1):
+                return numpy.matmul(gy[i, :, f, r0:r1].reshape(o, -1),
+                                    _cols(views[i], f, r0, r1).T)
+        partials = [None] * workers()
+
+        def accumulate(group, t0, t1):
+            total = numpy.zeros((o, k), dtype=x.dtype)
+            for task in tasks[t0:t1]:
+                total += product(*task)
+            partials[group] = total
+
+        groups = split(len(tasks), workers())
+        run_chunks(accumulate, [(g,) + bounds
+                                for g, bounds in enumerate(groups)])
+        gw = sum(p for p in partials if p is not None)
+    return gw.reshape(w_shape)
+
+
+def input_grad(x_shape, W, gy, stride, pads):
+    """``gx`` on arrays, of shape ``x_shape``."""
+    ksize = W.shape[2:]
+    if stride != (1, 1, 1):
+        return _strided_input_grad(x_shape, W, gy, stride, pads)
+    # Stride 1: correlate gy with the flipped, transposed kernel.
+    flipped = numpy.ascontiguousarray(
+        W.transpose(1, 0, 2, 3, 4)[:, :, ::-1, ::-1, ::-1])
+    # gx[j] = sum_d gy[j + d - (k - 1 - before)] W'[d]: gy padded by
+    # k - 1 - before and k - 1 - after; a negative padding (a padding wider
+    # than the kernel) crops gy instead.
+    grad_pads = [(k - 1 - before, k - 1 - after)
+                 for k, (before, after) in zip(ksize, pads)]
+    gy = gy[(slice(None), slice(None)) + tuple(
+        slice(max(-b, 0), m - max(-a, 0))
+        for (b, a), m in zip(grad_pads, gy.shape[2:]))]
+    grad_pads = tuple((max(b, 0), max(a, 0)) for b, a in grad_pads)
+    gx = correlate(gy, flipped, (1, 1, 1), grad_pads)
+    assert gx.shape == tuple(x_shape)
+    return gx
+
+
+def _strided_input_grad(x_shape, W, gy, stride, pads):
+    # Chainer's own transposed convolution, then the padding cut away.
+    padded = tuple(n + b + a for n, (b, a) in zip(x_shape[2:], pads))
+    gx = F.deconvolution_nd(gy, W, stride=stride, outsize=padded).array
+    return gx[(slice(None), slice(None)) + tuple(
+        slice(b, b + n) for (b, _), n in zip(pads, x_shape[2:]))]
+
+
+def _is_pointwise(ksize, stride, pads):
+    return tuple(ksize) == (1, 1, 1) and tuple(stride) == (1, 1, 1) \
+        and not any(b or a for b, a in pads)
+
+
+def _pointwise(rows, w2, y):
+    """``y = w2 @ rows`` in column chunks, in threads."""
+    pieces = max(workers(), -(-(rows.size + y.size) //
+                              chunk_elements(CHUNK_ELEMENTS)))
+    run_chunks(lambda p0, p1: numpy.matmul(w2, rows[:, p0:p1],
+                                           out=y[:, p0:p1]),
+               split(rows.shape[1], pieces))
+
+
+def _pad(x, pads):
+    """One sample ``(C, T, H, W)`` padded with zeros."""
+    if not any(b or a for b, a in pads):
+        return x
+    shape = (x.shape[0],) + tuple(n + b + a for n, (b, a)
+                                  in zip(x.shape[1:], pads))
+    padded = numpy.zeros(shape, dtype=x.dtype)
+    padded[(slice(None),) + tuple(slice(b, b + n) for n, (b, _)
+                                  in zip(x.shape[1:], pads))] = x
+    return padded
+
+
+def _im2col_view(x, ksize, stride, out_size):
+    """``(C, kt, kh, kw, T', H', W')`` view of a padded sample: the input
+    each tap of the kernel meets at each output position."""
+    c, tp, hp, wp = x.shape
+    x = numpy.ascontiguousarray(x)
+    e = x.itemsize
+    st, sh, sw = stride
+    return numpy.lib.stride_tricks.as_strided(
+        x, shape=(c,) + tuple(ksize) + tuple(out_size),
+        strides=(tp * hp * wp * e, hp * wp * e, wp * e, e,
+                 st * hp * wp * e, sh * wp * e, sw * e),
+        writeable=False)
+
+
+def _cols(view, f, r0, r1):
+    """The im2col of output frame ``f``, rows ``r0:r1``: ``(K, rows * W')``."""
+    cols = numpy.ascontiguousarray(view[:, :, :, :, f, r0:r1])
+    return cols.reshape(-1, (r1 - r0) * view.shape[-1])
+
+
+def _row_chunks(out_size, k):
+    """``[(frame, r0, r1)]`` covering the output, each chunk's im2col
+    (``k`` values per output position) bounded by ``CHUNK_ELEMENTS``."""
+    out_t, out_h, out_w = out_size
+    rows = max(1, min(out_h, chunk_elements(CHUNK_ELEMENTS) // (out_w * k)))
+    return [(f, r0, min(r0 + rows, out_h)) for f in range(out_t)
+            for r0 in range(0, out_h, rows)]

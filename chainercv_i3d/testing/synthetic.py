@@ -14,6 +14,9 @@ from chainercv_i3d.flow.quantization import quantize_flow
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 
 BAR_LABEL_NAMES = ('bar moving left to right', 'bar moving right to left')
+# kind='orientation': classes that appearance tells apart.
+ORIENTATION_LABEL_NAMES = ('vertical bar moving right',
+                           'horizontal bar moving down')
 
 
 def moving_bar(n_frames, height, width, direction, rng):
@@ -31,7 +34,8 @@ def moving_bar(n_frames, height, width, direction, rng):
         2)`` float32 in pixels (x then y), the bar's motion.
     """
     bar_width = int(rng.integers(3, max(4, width // 6)))
-    speed = int(rng.integers(1, 3))
+    # 1 or 2 pixels per frame in 40, as fast relative to larger frames.
+    speed = int(rng.integers(1, 3)) * max(1, width // 40)
     travel = speed * (n_frames - 1)
     start = int(rng.integers(0, max(1, width - bar_width - travel)))
     if direction < 0:
@@ -51,7 +55,8 @@ def moving_bar(n_frames, height, width, direction, rng):
 
 
 def write_moving_bars_set(out_dir, n_per_class, n_frames=12, size=40,
-                          with_flow=True, seed=0, preset=None):
+                          with_flow=True, seed=0, preset=None,
+                          kind='direction'):
     """Writes a precomputed set of moving bars, as the precompute stage
     would: one zip per video and ``manifest.json``.
 
@@ -64,20 +69,33 @@ def write_moving_bars_set(out_dir, n_per_class, n_frames=12, size=40,
         seed (int): Seed of the bars.
         preset (Preset): Recorded as the set's preset (default DeepMind's
             with the short side ``size`` and the two class names).
+        kind (str): ``'direction'``: vertical bars moving right (label 0) or
+            left (1); ``'orientation'``: vertical bars moving right (0) or
+            horizontal bars moving down (1).
 
     Returns:
         list of dict: The manifest's records.
     """
+    if kind not in ('direction', 'orientation'):
+        raise ValueError("kind must be 'direction' or 'orientation', not "
+                         "{!r}".format(kind))
     if preset is None:
         preset = DEEPMIND_KINETICS.replace(
             name='moving_bars', short_side=size,
-            label_names=BAR_LABEL_NAMES)
+            label_names=BAR_LABEL_NAMES if kind == 'direction'
+            else ORIENTATION_LABEL_NAMES)
     rng = numpy.random.default_rng(seed)
     records = []
     for k in range(n_per_class):
         for label, direction in enumerate((1, -1)):
             video_id = 'bar_{}_{:03d}'.format(label, k)
             frames, flow = moving_bar(n_frames, size, size, direction, rng)
+            if kind == 'orientation' and label == 1:
+                # The bar of the other class, turned: a horizontal bar
+                # moving down (x and y swapped, flow components too).
+                frames, flow = moving_bar(n_frames, size, size, 1, rng)
+                frames = frames.transpose(0, 2, 1, 3).copy()
+                flow = flow.transpose(0, 2, 1, 3)[..., ::-1].copy()
             flows = list(quantize_flow(flow, preset.flow_bound)) \
                 if with_flow else []
             meta = {'video_id': video_id, 'label': label, 'fps': preset.fps,

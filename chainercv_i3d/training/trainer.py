@@ -168,9 +168,11 @@ class Trainer(object):
             for line in preset_differences(self.dataset.preset,
                                            model.preset):
                 self.say('warning: ' + line)
-        # The trained model expects videos prepared as its training set.
+        # The trained model expects videos prepared as its training set,
+        # cropped as in training.
         model.preset = self.dataset.preset.replace(
-            label_names=self.label_names)
+            label_names=self.label_names,
+            crop_size=config.crop_size or self.dataset.preset.crop_size)
         set_batch_norm(model, config.bn, self.chainermn)
         model.to_device(self.device)
         return model

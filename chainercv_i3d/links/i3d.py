@@ -139,13 +139,8 @@ class I3D(PickableSequentialChain):
         super(I3D, self).__init__()
         resolved = resolve_pretrained_model(pretrained_model, n_class,
                                             modality)
-        n_class, modality = resolved.n_class, resolved.modality
-        if modality not in MODALITY_CHANNELS:
-            raise ValueError('modality must be one of {}, not {!r}'.format(
-                sorted(MODALITY_CHANNELS), modality))
-        self.n_class = n_class
-        self.modality = modality
-        self.in_channels = MODALITY_CHANNELS[modality]
+        self._set_classes_and_modality(resolved.n_class, resolved.modality)
+        n_class = self.n_class
         channels = self.in_channels
         with self.init_scope():
             for name, kind, args in LAYERS:
@@ -162,6 +157,14 @@ class I3D(PickableSequentialChain):
         self.preset = resolved.preset
         if resolved.path is not None:
             chainer.serializers.load_npz(resolved.path, self)
+
+    def _set_classes_and_modality(self, n_class, modality):
+        if modality not in MODALITY_CHANNELS:
+            raise ValueError('modality must be one of {}, not {!r}'.format(
+                sorted(MODALITY_CHANNELS), modality))
+        self.n_class = n_class
+        self.modality = modality
+        self.in_channels = MODALITY_CHANNELS[modality]
 
     @property
     def label_names(self):

@@ -19,7 +19,6 @@ from chainercv_i3d.links.pickable_sequential_chain import \
     PickableSequentialChain
 from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.links.unit3d import Unit3D
-from chainercv_i3d.modality import MODALITY_CHANNELS
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 
 
@@ -42,12 +41,7 @@ class TinyI3D(I3D):
     def __init__(self, n_class=2, modality='rgb', pretrained_model=None,
                  dropout_ratio=0.5, initialW=None):
         PickableSequentialChain.__init__(self)
-        if modality not in MODALITY_CHANNELS:
-            raise ValueError('modality must be one of {}, not {!r}'.format(
-                sorted(MODALITY_CHANNELS), modality))
-        self.n_class = n_class
-        self.modality = modality
-        self.in_channels = MODALITY_CHANNELS[modality]
+        self._set_classes_and_modality(n_class, modality)
         with self.init_scope():
             self.conv1 = Unit3D(self.in_channels, 8, 3, (1, 2, 2), initialW)
             self.pool1 = functools.partial(

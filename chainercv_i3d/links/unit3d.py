@@ -1,10 +1,12 @@
 import chainer
 import chainer.functions as F
 import chainer.links as L
+import numpy
 
 from chainercv_i3d.architecture import BN_DECAY
 from chainercv_i3d.architecture import BN_EPS
 from chainercv_i3d.links.conv3d import conv3d_same
+from chainercv_i3d.links.train_bn import batch_norm_relu
 
 
 def _triple(value):
@@ -52,7 +54,21 @@ class Unit3D(chainer.Chain):
         h = conv3d_same(x, self.conv.W, self.stride)
         if self.frozen_statistics and chainer.config.train:
             return F.relu(self._normalize_with_running_statistics(h))
+        if self._fused_batch_norm_applies(h):
+            bn = self.bn
+            return batch_norm_relu(h, bn.beta, bn.eps, bn.avg_mean,
+                                   bn.avg_var, bn.decay)
         return F.relu(self.bn(h))
+
+    def _fused_batch_norm_applies(self, h):
+        # Training on a CPU with this link's own L.BatchNormalization (not a
+        # replacement such as ChainerMN's synchronized one): the fused node
+        # of train_bn computes the same, faster.
+        return chainer.config.train \
+            and type(self.bn) is L.BatchNormalization \
+            and not getattr(chainer.config, 'in_recomputing', False) \
+            and isinstance(h.array, numpy.ndarray) \
+            and isinstance(self.bn.avg_mean, numpy.ndarray)
 
     def _normalize_with_running_statistics(self, h):
         bn = self.bn

@@ -321,3 +321,19 @@ def test_the_first_update_under_mpiexec_is_a_real_one(bars, tmp_path,
     with open(tmp_path / 'result.json') as f:
         outcome = json.load(f)
     assert outcome['changed'] == outcome['params'] > 0
+
+
+def test_a_stream_the_set_lacks_is_refused(tmp_path):
+    rgb_only = str(tmp_path / 'rgb_only')
+    write_moving_bars_set(rgb_only, 1, with_flow=False)
+    with pytest.raises(ValueError, match='precomputed without flow'):
+        train(rgb_only, tmp_path / 'out', stream='flow', iterations=1,
+              batch_size=1)
+
+
+def test_a_validation_set_of_other_classes_is_refused(bars, tmp_path):
+    other = str(tmp_path / 'other')
+    write_moving_bars_set(other, 1, kind='orientation')
+    with pytest.raises(ValueError, match='different classes'):
+        train(bars, tmp_path / 'out', iterations=1, batch_size=1,
+              val_dir=other)

@@ -120,3 +120,23 @@ DEEPMIND_KINETICS = Preset(name='deepmind_kinetics')
 25 fps, short side 256 (bilinear), 224x224 center crop, RGB in [-1, 1],
 TV-L1 flow clipped to [-20, 20] and divided by 20; evaluation on the first
 251 frames of each video (repeated from its start when shorter)."""
+
+SOMETHING_SOMETHING_V2 = Preset(
+    name='something_something_v2', fps=None,
+    eval_sampler={'name': 'segments', 'n_segment': 32})
+"""Something-Something V2 (12 fps WebM, short side 240): frames kept at
+their native rate (resampling 12 fps to 25 duplicates frames, and TV-L1
+between a frame and its copy is zero), short side 256 as for Kinetics (a
+small upscale, as MMAction2's ``Resize(-1, 256)``), 224 crops, and clips of
+32 frames, one from each of 32 equal segments of the whole video (the
+middle one in test mode; SlowFast's and TSN's sampling): the videos are a
+few seconds, 2 to 6 s, i.e. 24 to 72 frames."""
+
+# The preset a list reader's videos are prepared with by default.
+DATASET_PRESETS = {'something_something_v2': SOMETHING_SOMETHING_V2}
+
+
+def dataset_preset(dataset):
+    """The default preset of the videos of list reader ``dataset``:
+    :data:`DATASET_PRESETS`' entry, else :data:`DEEPMIND_KINETICS`."""
+    return DATASET_PRESETS.get(dataset, DEEPMIND_KINETICS)

@@ -185,18 +185,25 @@ def segment_bounds(n_frames, n_segments):
 class Segments(ClipSampler):
     """One frame from each of ``n_segment`` equal segments (TSN sampling).
 
-    In test mode each segment gives its middle frame; in training a random
-    frame of it. A video of fewer than ``n_segment`` frames repeats frames,
-    in order.
+    In test mode each segment gives its middle frame, or with ``num_clips
+    = K`` views the frames ``(2k + 1) / 2K`` of the way from its first frame
+    to its last (k = 0 .. K - 1; "twice sampling" for K = 2); in training one view of a random
+    frame of each segment. A video of fewer than ``n_segment`` frames
+    repeats frames, in order.
 
     Args:
         n_segment (int): Segments, i.e. frames of the clip.
         random (bool): Draw a random frame per segment (training).
+        num_clips (int): Views in test mode.
     """
 
-    def __init__(self, n_segment, random=False):
+    def __init__(self, n_segment, random=False, num_clips=1):
         self.n_frame = _positive('n_segment', n_segment)
         self.random = random
+        self.n_views = _positive('num_clips', num_clips)
+        if random and num_clips != 1:
+            raise ValueError('random segments give one view (num_clips=1), '
+                             'not {}'.format(num_clips))
 
     def __call__(self, n_frames, rng=None):
         _check_length(n_frames)
@@ -204,11 +211,15 @@ class Segments(ClipSampler):
         if self.random:
             rng = _need_rng(rng, self)
             return [rng.integers(low, high).astype(numpy.int64)]
-        return [(low + high - 1) // 2]
+        k = self.n_views
+        # (2j + 1) / 2k of the way from a segment's first frame to its
+        # last, floored: the middle frame for k = 1.
+        return [low + ((high - low - 1) * (2 * j + 1)) // (2 * k)
+                for j in range(k)]
 
     def describe(self):
         return {'name': 'segments', 'n_segment': self.n_frame,
-                'random': self.random}
+                'random': self.random, 'num_clips': self.n_views}
 
 
 class AllFrames(ClipSampler):

@@ -19,6 +19,7 @@ import numpy
 from chainercv_i3d.datasets.clip_samplers import AllFrames
 from chainercv_i3d.datasets.clip_samplers import FirstFrames
 from chainercv_i3d.datasets.clip_samplers import make_clip_sampler
+from chainercv_i3d.datasets.clip_samplers import Segments
 from chainercv_i3d.datasets.clip_samplers import UniformClips
 from chainercv_i3d.datasets.loader import ExampleLoader
 from chainercv_i3d.datasets.loader import start_method
@@ -71,16 +72,25 @@ class EvalProtocol(object):
     def multi_view(cls, num_clips=1, n_frame=None, num_crops=1,
                    preset=DEEPMIND_KINETICS, crop_size=None,
                    all_frames=False):
-        """``num_clips`` uniform clips of ``n_frame`` frames (default the
-        preset's clip length) times ``num_crops`` crops; one clip is
-        DeepMind's first-frames clip; ``all_frames`` evaluates whole
-        videos."""
+        """``num_clips`` clips of ``n_frame`` frames (default the preset's
+        clip length) times ``num_crops`` crops.
+
+        The clips are of the preset's kind: for a preset that samples
+        segments (Something-Something), ``num_clips`` views of ``n_frame``
+        segments each (:class:`~chainercv_i3d.datasets.Segments`);
+        otherwise uniform clips, one clip being DeepMind's first-frames
+        clip. ``all_frames`` evaluates whole videos.
+        """
         if all_frames:
-            sampler = AllFrames()
+            return cls(AllFrames(), num_crops, preset, crop_size)
+        base = make_clip_sampler(preset.eval_sampler)
+        n_frame = n_frame or base.n_frame
+        if isinstance(base, Segments):
+            sampler = Segments(n_frame, num_clips=num_clips)
+        elif num_clips == 1:
+            sampler = FirstFrames(n_frame)
         else:
-            n_frame = n_frame or make_clip_sampler(preset.eval_sampler).n_frame
-            sampler = FirstFrames(n_frame) if num_clips == 1 \
-                else UniformClips(num_clips, n_frame)
+            sampler = UniformClips(num_clips, n_frame)
         return cls(sampler, num_crops, preset, crop_size)
 
     @property

@@ -13,3 +13,7 @@ from chainercv_i3d.training.schedule import SCHEDULE_NAMES  # NOQA
 from chainercv_i3d.training.trainer import FINAL_MODEL_NAME  # NOQA
 from chainercv_i3d.training.trainer import SNAPSHOT_NAME  # NOQA
 from chainercv_i3d.training.trainer import Trainer  # NOQA
+from chainercv_i3d.training.trainer import FLIPS  # NOQA
+from chainercv_i3d.training.trainer import resolve_defaults  # NOQA
+from chainercv_i3d.training.trainer import SAMPLERS  # NOQA
+from chainercv_i3d.training.trainer import TrainingClips  # NOQA

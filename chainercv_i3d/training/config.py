@@ -24,7 +24,12 @@ class TrainConfig(object):
         iterations (int): Updates in all; None for the schedule's length.
         batch_size (int): Clips per sub-batch on each rank.
         accumulate (int): Sub-batches per update (one allreduce).
-        frames (int): Frames per training clip.
+        frames (int): Frames per training clip; None for 64, or for
+            ``'segments'`` the preset's segment count.
+        sampler (str): ``'random_clip'`` (consecutive frames from a random
+            start, DeepMind's) or ``'segments'`` (a random frame of each of
+            ``frames`` equal segments); None for the training set preset's
+            kind (segments for Something-Something).
         crop_size (int): Crop side; None for the preset's (224).
         bn (str): ``'batch'`` (per rank), ``'sync'`` or ``'frozen'``.
         freeze_upto (str): Freeze the layers up to this one; None: none.
@@ -32,7 +37,12 @@ class TrainConfig(object):
         momentum (float): Momentum of SGD.
         weight_decay (float): L2 weight decay (DeepMind: 1e-7).
         dropout_ratio (float): Dropout before the logits.
-        random_flip (bool): Flip clips left-right (flow: x negated).
+        flip (str): Left-right flips (flow: x negated) of half the clips:
+            ``'swap'`` (flip, and give a flipped clip of a class that names
+            a direction its mirrored class: Something-Something's "left to
+            right" pairs), ``'naive'`` (flip, labels unchanged), ``'none'``;
+            None for ``'swap'`` when the class names have mirrored pairs,
+            else ``'naive'``.
         shuffle (bool): A new example order every epoch.
         snapshot_interval (int): Updates between snapshots.
         log_interval (int): Updates per log entry.
@@ -61,7 +71,8 @@ class TrainConfig(object):
     iterations: int = None
     batch_size: int = 6
     accumulate: int = 1
-    frames: int = 64
+    frames: int = None
+    sampler: str = None
     crop_size: int = None
     bn: str = 'batch'
     freeze_upto: str = None
@@ -69,7 +80,7 @@ class TrainConfig(object):
     momentum: float = 0.9
     weight_decay: float = 1e-7
     dropout_ratio: float = 0.5
-    random_flip: bool = True
+    flip: str = None
     shuffle: bool = True
     snapshot_interval: int = 1000
     log_interval: int = 20
@@ -95,5 +106,6 @@ class TrainConfig(object):
             'freeze_upto': self.freeze_upto, 'seed': self.seed,
             'momentum': self.momentum, 'weight_decay': self.weight_decay,
             'dropout_ratio': self.dropout_ratio,
-            'random_flip': self.random_flip, 'shuffle': self.shuffle,
+            'flip': self.flip, 'sampler': self.sampler,
+            'shuffle': self.shuffle,
             'arch': self.arch}

@@ -9,6 +9,7 @@ weights, the running statistics (averaged over ranks), the optimizer state
 and the iteration.
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -17,10 +18,11 @@ import chainer
 import chainer.functions as F
 import numpy
 
+from chainercv_i3d.datasets.clip_samplers import make_clip_sampler
 from chainercv_i3d.datasets.clip_samplers import RandomClip
+from chainercv_i3d.datasets.clip_samplers import Segments
 from chainercv_i3d.datasets.loader import ExampleLoader
 from chainercv_i3d.datasets.loader import start_method
-from chainercv_i3d.datasets.loader import VideoViews
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset
 from chainercv_i3d.evaluations.video_evaluation import check_labels
 from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks
@@ -39,6 +41,7 @@ from chainercv_i3d.training.report import TrainingLog
 from chainercv_i3d.training.schedule import DEFAULT_SCHEDULE
 from chainercv_i3d.training.schedule import make_schedule
 from chainercv_i3d.transforms.clip_transform import ClipTransform
+from chainercv_i3d.transforms.flip import flip_label_map
 from chainercv_i3d.utils.comm import SerialComm
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.progress import progress_bar
@@ -48,15 +51,71 @@ FINAL_MODEL_NAME = 'model_final.npz'
 
 
 class TrainingClips(object):
-    """Loads training example ``i``: ``(clip (C, T, s, s), label)``."""
+    """Loads training example ``i``: ``(clip (C, T, s, s), label)``.
 
-    def __init__(self, dataset, stream, transform):
-        self.views = VideoViews(dataset, (stream,), transform)
+    Args:
+        dataset (PrecomputedVideoDataset): With the training sampler.
+        stream (str): ``'rgb'`` or ``'flow'``.
+        transform (ClipTransform): Random crop and flip.
+        flip_labels (dict): The label of a flipped clip of each class that
+            a flip changes (:func:`chainercv_i3d.transforms.flip_label_map`);
+            empty: labels never change.
+    """
+
+    def __init__(self, dataset, stream, transform, flip_labels=None):
+        self.dataset = dataset
         self.stream = stream
+        self.transform = transform
+        self.flip_labels = dict(flip_labels or {})
 
     def __call__(self, i, rng):
-        clip = self.views(i, rng)[self.stream][0]
-        return clip, numpy.int32(self.views.dataset.records[i]['label'])
+        views = self.dataset.read_views(i, (self.stream,), rng)
+        inputs, flipped = self.transform.apply(views, rng)
+        label = int(self.dataset.records[i]['label'])
+        if flipped:
+            label = self.flip_labels.get(label, label)
+        return inputs[self.stream][0], numpy.int32(label)
+
+
+# --sampler: DeepMind's consecutive frames, or TSN/SlowFast segments.
+SAMPLERS = ('random_clip', 'segments')
+FLIPS = ('swap', 'naive', 'none')
+DEFAULT_FRAMES = 64  # Carreira in google-deepmind/kinetics-i3d#93
+
+
+def resolve_defaults(config, preset):
+    """``config`` with the defaults a training set's preset implies: its
+    sampler kind and clip length (segments and 32 for Something-Something,
+    DeepMind's 64 consecutive frames otherwise), and the flip policy
+    (``'swap'`` when the class names have mirrored pairs).
+
+    Raises:
+        ValueError: An unknown sampler or flip policy.
+    """
+    evaluation = make_clip_sampler(preset.eval_sampler)
+    sampler = config.sampler or (
+        'segments' if isinstance(evaluation, Segments) else 'random_clip')
+    if sampler not in SAMPLERS:
+        raise ValueError('unknown sampler {!r}: give one of {}'.format(
+            sampler, ', '.join(SAMPLERS)))
+    frames = config.frames or (
+        evaluation.n_frame if sampler == 'segments' else DEFAULT_FRAMES)
+    flip = config.flip
+    if flip is None:
+        names = preset.label_names or ()
+        flip = 'swap' if flip_label_map(names) else 'naive'
+    if flip not in FLIPS:
+        raise ValueError('unknown flip policy {!r}: give one of {}'.format(
+            flip, ', '.join(FLIPS)))
+    return dataclasses.replace(config, sampler=sampler, frames=frames,
+                               flip=flip)
+
+
+def training_sampler(config):
+    """The clip sampler of a resolved ``config``."""
+    if config.sampler == 'segments':
+        return Segments(config.frames, random=True)
+    return RandomClip(config.frames)
 
 
 def check_writable_folder(path):
@@ -116,7 +175,11 @@ class Trainer(object):
             check_writable_folder(config.out_dir)
         comm.barrier()
         self.dataset = self._open_training_set()
+        self.config = config = resolve_defaults(config, self.dataset.preset)
+        self.dataset.sampler = training_sampler(config)
         self.label_names = self._label_names()
+        self.flip_labels = flip_label_map(self.label_names) \
+            if config.flip == 'swap' else {}
         # Random initial weights are drawn from numpy's global generator:
         # the same on every rank and in every run of the same seed.
         numpy.random.seed(config.seed)
@@ -140,8 +203,7 @@ class Trainer(object):
     def _open_training_set(self):
         config = self.config
         dataset = PrecomputedVideoDataset(
-            config.train_dir, RandomClip(config.frames),
-            use_pfio=config.use_pfio, seed=config.seed)
+            config.train_dir, use_pfio=config.use_pfio, seed=config.seed)
         if len(dataset) == 0:
             raise ValueError(
                 '{} holds no precomputed video ({} listed, none done): run '
@@ -232,13 +294,14 @@ class Trainer(object):
 
     def _check_first_example(self):
         # An unreadable set or a missing stream fails here, before any work.
-        load = TrainingClips(self.dataset, self.config.stream,
-                             self._transform())
-        load(0, numpy.random.default_rng(0))
+        self._training_clips()(0, numpy.random.default_rng(0))
 
-    def _transform(self):
-        return ClipTransform(self.dataset.preset, 'random',
-                             self.config.random_flip, self.config.crop_size)
+    def _training_clips(self):
+        transform = ClipTransform(self.dataset.preset, 'random',
+                                  self.config.flip != 'none',
+                                  self.config.crop_size)
+        return TrainingClips(self.dataset, self.config.stream, transform,
+                             self.flip_labels)
 
     def _prime(self):
         # ChainerMN's optimizer only broadcasts on its first update after
@@ -273,8 +336,7 @@ class Trainer(object):
                                  config.accumulate, self.plan.global_batch,
                                  start, self.iterations))
         loader = ExampleLoader(
-            TrainingClips(self.dataset, config.stream, self._transform()),
-            config.n_workers, config.seed,
+            self._training_clips(), config.n_workers, config.seed,
             mp_context=start_method(self.device))
         bar = progress_bar(self.iterations, self.comm, config.quiet,
                            initial=start, unit='update')

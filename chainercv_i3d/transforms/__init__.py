@@ -1,5 +1,6 @@
 from chainercv_i3d.transforms.clip_transform import ClipTransform  # NOQA
 from chainercv_i3d.transforms.flip import flip  # NOQA
+from chainercv_i3d.transforms.flip import flip_label_map  # NOQA
 from chainercv_i3d.transforms.flip import random_flip  # NOQA
 from chainercv_i3d.transforms.model_range import scale_to_model_range  # NOQA
 from chainercv_i3d.transforms.model_range import to_model_range  # NOQA

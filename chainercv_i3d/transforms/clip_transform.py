@@ -61,6 +61,16 @@ class ClipTransform(object):
             dict: stream -> ``(V * n_crops, C, T, crop, crop)`` float32 in
             model range.
         """
+        return self.apply(views, rng)[0]
+
+    def apply(self, views, rng=None):
+        """As calling the transform, and says whether it flipped: a flip
+        changes the class of a video whose class names a direction (see
+        :func:`chainercv_i3d.transforms.flip_label_map`).
+
+        Returns:
+            tuple: The dict of model inputs and ``flipped`` (bool).
+        """
         height, width = next(iter(views.values())).shape[-2:]
         windows = crop_windows(height, width, self.crop_size, self.crop_mode,
                                rng)
@@ -71,7 +81,7 @@ class ClipTransform(object):
                                  'numpy.random.Generator')
             x_flip = bool(rng.integers(0, 2))
         return {stream: self._transform(stream, video, windows, x_flip)
-                for stream, video in views.items()}
+                for stream, video in views.items()}, x_flip
 
     def _transform(self, stream, views, windows, x_flip):
         crops = [flip_video(view[:, :, y, x], x_flip, is_flow=stream == 'flow')

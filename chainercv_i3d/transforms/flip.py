@@ -1,3 +1,5 @@
+import re
+
 import numpy
 
 from chainercv_i3d.transforms._check import check_video
@@ -75,3 +77,48 @@ def random_flip(video, x_random=False, return_param=False, is_flow=False,
     if return_param:
         return video, {'x_flip': x_flip}
     return video
+
+
+# What a left-right flip does to a class name that says a direction.
+_MIRRORED_PHRASES = (('left to right', 'right to left'),
+                     ('left', 'right'))
+
+
+def _mirrored_name(name):
+    for a, b in _MIRRORED_PHRASES:
+        swapped = re.sub(r'\b({}|{})\b'.format(a, b),
+                         lambda m: b if m.group(1) == a else a, name)
+        if swapped != name:
+            return swapped
+    return None
+
+
+def flip_label_map(label_names):
+    """The classes a left-right flip turns into each other, by name.
+
+    A class whose name says "left to right" (or "left") becomes the class
+    of the same name with "right to left" (or "right"), and back: in
+    Something-Something V2 the pairs "Pulling / Pushing something from left
+    to right" and "... right to left", and "Turning the camera left / right
+    while filming something". Names without such a twin are unchanged.
+
+    Args:
+        label_names (sequence of str): Class names in label order.
+
+    Returns:
+        dict: ``{label: label of the mirrored class}`` for every class that
+        has a twin (both directions); empty when none has.
+
+    Example:
+
+        >>> flip_label_map(['push left to right', 'push right to left',
+        ...                 'wave'])
+        {0: 1, 1: 0}
+    """
+    index = {name: i for i, name in enumerate(label_names)}
+    mapping = {}
+    for i, name in enumerate(label_names):
+        twin = _mirrored_name(name)
+        if twin in index and twin != name:
+            mapping[i] = index[twin]
+    return mapping

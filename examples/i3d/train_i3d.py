@@ -26,6 +26,8 @@ import sys
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.training import BN_MODES
+from chainercv_i3d.training import FLIPS
+from chainercv_i3d.training import SAMPLERS
 from chainercv_i3d.training import SCHEDULE_NAMES
 from chainercv_i3d.training import TrainConfig
 from chainercv_i3d.training import Trainer
@@ -88,8 +90,15 @@ def parse_args(argv):
                         help='clips per rank per sub-batch')
     parser.add_argument('--accumulate', type=positive_int, default=1,
                         help='sub-batches per update (one allreduce)')
-    parser.add_argument('--frames', type=positive_int, default=64,
-                        help='frames per training clip')
+    parser.add_argument('--frames', type=positive_int,
+                        help="frames per training clip (default 64, or the "
+                        "preset's segment count with --sampler segments)")
+    parser.add_argument('--sampler', choices=SAMPLERS,
+                        help='random_clip: consecutive frames from a random '
+                        'start (DeepMind); segments: a random frame of each '
+                        "of --frames equal segments (default: the training "
+                        "set preset's kind, segments for Something-"
+                        "Something)")
     parser.add_argument('--crop_size', type=positive_int,
                         help="crop side (default the preset's: 224)")
     parser.add_argument('--bn', choices=BN_MODES, default='batch',
@@ -105,8 +114,15 @@ def parse_args(argv):
                         default=1e-7)
     parser.add_argument('--dropout_ratio', type=non_negative_float,
                         default=0.5)
-    parser.add_argument('--no_flip', dest='random_flip', action='store_false',
-                        help='no left-right flips')
+    parser.add_argument('--flip', choices=FLIPS,
+                        help='left-right flips of half the clips: swap '
+                        '(and give a clip of a class naming a direction, '
+                        'such as "pushing something from left to right", '
+                        'its mirrored class), naive (labels unchanged) or '
+                        'none (default: swap when the class names have '
+                        'such pairs, else naive)')
+    parser.add_argument('--no_flip', dest='flip', action='store_const',
+                        const='none', help='the same as --flip none')
     parser.add_argument('--no_shuffle', dest='shuffle', action='store_false',
                         help="the dataset's order every epoch")
     parser.add_argument('--snapshot_interval', type=positive_int,
@@ -148,7 +164,8 @@ def config_of(args):
         frames=args.frames, crop_size=args.crop_size, bn=args.bn,
         freeze_upto=args.freeze_upto, seed=args.seed,
         momentum=args.momentum, weight_decay=args.weight_decay,
-        dropout_ratio=args.dropout_ratio, random_flip=args.random_flip,
+        dropout_ratio=args.dropout_ratio, flip=args.flip,
+        sampler=args.sampler,
         shuffle=args.shuffle, snapshot_interval=args.snapshot_interval,
         log_interval=args.log_interval, val_interval=args.val_interval,
         val_n_frame=args.val_n_frame, val_batch_size=args.val_batch_size,

@@ -106,3 +106,22 @@ def test_sample_rngs_differ_by_index_epoch_and_seed():
 
 def test_the_last_frame_reuses_the_last_flow():
     assert flow_frame_indices([0, 3, 4, 4], 4).tolist() == [0, 3, 3, 3]
+
+
+def test_segments_twice_sampling_gives_two_views_inside_each_segment():
+    sampler = Segments(4, num_clips=2)
+    assert sampler.n_views == 2
+    first, second = sampler(40)
+    assert first.tolist() == [2, 12, 22, 32]
+    assert second.tolist() == [6, 16, 26, 36]
+    assert sampler.describe() == {'name': 'segments', 'n_segment': 4,
+                                  'random': False, 'num_clips': 2}
+    assert make_clip_sampler(sampler.describe()).n_views == 2
+
+
+def test_twice_sampling_of_a_short_video_repeats_frames_in_order():
+    for view in Segments(8, num_clips=2)(3):
+        assert view.tolist() == sorted(view.tolist())
+        assert set(view.tolist()) <= {0, 1, 2}
+    with pytest.raises(ValueError, match='one view'):
+        Segments(8, random=True, num_clips=2)

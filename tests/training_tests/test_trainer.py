@@ -11,10 +11,13 @@ import numpy
 import pytest
 from PIL import Image
 
+from chainercv_i3d.datasets import PrecomputedVideoDataset
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained import save_model_npz
 from chainercv_i3d.testing.synthetic import write_moving_bars_set
 from chainercv_i3d.training import TrainConfig
+from chainercv_i3d.training import TrainingClips
+from chainercv_i3d.transforms import ClipTransform
 from chainercv_i3d.training import Trainer
 from chainercv_i3d.utils.comm import SerialComm
 from tests.conftest import ROOT
@@ -66,7 +69,7 @@ def test_the_tiny_network_learns_the_direction_of_motion(bars, tmp_path,
     # the bar. RGB: batch statistics of clips of one direction would hide
     # the direction; flow (a few pixels in 20) needs normalizing.
     trainer, _ = train(bars, tmp_path, stream=stream, iterations=60,
-                       batch_size=6, random_flip=False, dropout_ratio=0.0,
+                       batch_size=6, flip='none', dropout_ratio=0.0,
                        log_interval=10, lr_steps=(30,), crop_size=40, bn=bn)
     accuracies = [e['main/accuracy'] for e in trainer.log.entries]
     assert accuracies[0] < 1.0
@@ -97,7 +100,7 @@ def test_outputs_and_the_final_model(bars, tmp_path):
 def test_resume_is_exact_across_an_epoch_boundary(bars, tmp_path):
     # 12 clips, 5 per update: epochs end inside updates 3 and 5.
     options = dict(batch_size=5, log_interval=1, snapshot_interval=3,
-                   random_flip=True, lr_steps=(2, 4))
+                   flip='naive', lr_steps=(2, 4))
     train(bars, tmp_path / 'whole', iterations=6, **options)
     _, messages = train(bars, tmp_path / 'parts', iterations=3, **options)
     assert not any('resumed' in m for m in messages)
@@ -134,7 +137,7 @@ def test_accumulation_is_one_update_of_the_whole_batch(bars, tmp_path):
     # Without batch normalization's per-batch statistics (frozen) and
     # dropout, 2 sub-batches of 3 are the gradient of the batch of 6.
     common = dict(iterations=2, bn='frozen', dropout_ratio=0.0,
-                  shuffle=False, random_flip=False, weight_decay=0.0)
+                  shuffle=False, flip='none', weight_decay=0.0)
     train(bars, tmp_path / 'acc', batch_size=3, accumulate=2, **common)
     train(bars, tmp_path / 'one', batch_size=6, **common)
     a = snapshot_arrays(tmp_path / 'acc')
@@ -337,3 +340,39 @@ def test_a_validation_set_of_other_classes_is_refused(bars, tmp_path):
     with pytest.raises(ValueError, match='different classes'):
         train(bars, tmp_path / 'out', iterations=1, batch_size=1,
               val_dir=other)
+
+
+@pytest.mark.parametrize('flip', ['swap', 'naive', None])
+def test_flips_that_swap_mirrored_classes(bars, tmp_path, flip):
+    # Left-to-right against right-to-left: a flipped clip shows the other
+    # class. 'swap' (the default for these names) relabels it and learns;
+    # 'naive' teaches both labels for both motions and stays near chance.
+    trainer, _ = train(bars, tmp_path, iterations=60, batch_size=6,
+                       flip=flip, dropout_ratio=0.0, log_interval=10,
+                       lr_steps=(30,), crop_size=40, bn='frozen')
+    assert trainer.config.flip == (flip or 'swap')
+    assert trainer.flip_labels == ({0: 1, 1: 0} if flip != 'naive' else {})
+    accuracies = [e['main/accuracy'] for e in trainer.log.entries]
+    if flip == 'naive':
+        assert max(accuracies[-3:]) <= 0.75
+    else:
+        assert accuracies[-2:] == [1.0, 1.0]
+
+
+def test_a_flipped_clip_of_a_mirrored_class_gets_the_mirrored_label(bars):
+    dataset = PrecomputedVideoDataset(bars, n_frame=8)
+    transform = ClipTransform(dataset.preset, 'random', True, 40)
+    load = TrainingClips(dataset, 'flow', transform, {0: 1, 1: 0})
+    seen = set()
+    for seed in range(8):
+        rng = numpy.random.default_rng(seed)
+        clip, label = load(0, rng)
+        flipped = transform.apply(dataset.read_views(
+            0, ('flow',), numpy.random.default_rng(seed)),
+            numpy.random.default_rng(seed))[1]
+        assert label == (1 if flipped else 0)
+        # The bar moves right (x flow > 0) exactly when the label says so.
+        moving = clip[0][numpy.abs(clip[0]) > 0.01]
+        assert (moving.mean() > 0) == (label == 0)
+        seen.add(flipped)
+    assert seen == {True, False}

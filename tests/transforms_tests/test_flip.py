@@ -4,6 +4,7 @@ import pytest
 from chainercv_i3d.flow import dequantize_flow
 from chainercv_i3d.flow import quantize_flow
 from chainercv_i3d.transforms import flip
+from chainercv_i3d.transforms import flip_label_map
 from chainercv_i3d.transforms import random_flip
 
 
@@ -106,3 +107,17 @@ def test_random_flip_of_flow_negates_x():
         cols = slice(None, None, -1 if param['x_flip'] else 1)
         numpy.testing.assert_array_equal(out[0], sign * flow[0, ..., cols])
         numpy.testing.assert_array_equal(out[1], flow[1, ..., cols])
+
+
+def test_flip_label_map_pairs_mirrored_class_names():
+    names = ['Pulling something from left to right',
+             'Pulling something from right to left',
+             'Pushing something from left to right',
+             'Pushing something from right to left',
+             'Turning the camera left while filming something',
+             'Turning the camera right while filming something',
+             'Turning the camera upwards while filming something',
+             'Moving something closer to something', 'leftover pizza']
+    assert flip_label_map(names) == {0: 1, 1: 0, 2: 3, 3: 2, 4: 5, 5: 4}
+    assert flip_label_map(['walking left', 'waving']) == {}  # no twin
+    assert flip_label_map([]) == {}

@@ -13,6 +13,10 @@ from chainercv_i3d.datasets.loader import VideoViews  # NOQA
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedKineticsDataset  # NOQA
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset  # NOQA
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo  # NOQA
+from chainercv_i3d.datasets.something_something import read_ssv2_label_names  # NOQA
+from chainercv_i3d.datasets.something_something import read_ssv2_list  # NOQA
+from chainercv_i3d.datasets.something_something import ssv2_class_name  # NOQA
+from chainercv_i3d.datasets.something_something import SSV2_SPLITS  # NOQA
 from chainercv_i3d.datasets.video_files import read_video_streams  # NOQA
 from chainercv_i3d.datasets.video_files import VideoFileDataset  # NOQA
 from chainercv_i3d.label_names import kinetics400_label_names  # NOQA

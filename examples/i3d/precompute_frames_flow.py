@@ -1,15 +1,22 @@
 """Precomputes RGB frames and optical flow of a list of videos.
 
     python examples/i3d/precompute_frames_flow.py VIDEO_DIR OUTPUT_DIR \\
-        [--dataset kinetics|folders|files] [--annotations CSV] \\
-        [--no_compute_flow] [--num_preprocess_workers N]
+        [--dataset kinetics|folders|files|something_something_v2] \\
+        [--annotations CSV_OR_DIR] [--split SPLIT] [--fps FPS] \\
+        [--short_side N] [--no_compute_flow] [--num_preprocess_workers N]
     mpiexec -n K python examples/i3d/precompute_frames_flow.py ...
 
 VIDEO_DIR is read by the --dataset list reader: kinetics (the official
 layout with --annotations, or a folder per Kinetics class), folders (a folder
-per class, any names) or files (videos searched recursively, unlabelled).
-The preprocessing is DeepMind's (25 fps, short side 256, flow bound 20)
-unless --fps or --short_side say otherwise; it is stored with the output.
+per class, any names), files (videos searched recursively, unlabelled) or
+something_something_v2 (VIDEO_DIR holds the <id>.webm files, --annotations
+the folder of the release's JSON files, --split train, validation or test;
+only that split is processed, the test split unlabelled).
+The preprocessing is the dataset's preset unless --fps or --short_side say
+otherwise: DeepMind's for Kinetics and the others (25 fps, short side 256,
+flow bound 20), each video's own rate for Something-Something V2 (12 fps;
+resampling to 25 would duplicate frames, whose flow is zero) with short side
+256. It is stored with the output.
 Each rank takes a disjoint share of the videos and runs N worker processes.
 Killed and started again, it redoes only unfinished videos. Exit status: 0
 when every video is done, 3 when some failed (see OUTPUT_DIR/manifest.json),
@@ -30,6 +37,7 @@ from chainercv_i3d.datasets.precompute import summary_line
 from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.datasets.video_list import video_list_names
 from chainercv_i3d.flow import flow_backend_names
+from chainercv_i3d.presets import dataset_preset
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
@@ -48,13 +56,22 @@ def parse_args(argv):
                         default='kinetics', help='list reader (default '
                         'kinetics)')
     parser.add_argument('--annotations', help='kinetics: the official '
-                        'annotation CSV (without it: a folder per class)')
-    parser.add_argument('--split', help='with --annotations: only this '
-                        'split (train, val, test)')
-    parser.add_argument('--fps', type=float, default=DEEPMIND_KINETICS.fps,
-                        help='frame rate; 0 keeps each video\'s own rate')
+                        'annotation CSV (without it: a folder per class); '
+                        'something_something_v2: the folder of the JSON '
+                        'files')
+    parser.add_argument('--split', help='only this split: kinetics (with '
+                        '--annotations): train, val, test; '
+                        'something_something_v2 (required): train, '
+                        'validation, test')
+    parser.add_argument('--fps', type=float, help='frame rate; 0 keeps '
+                        'each video\'s own rate (default: the dataset\'s '
+                        'preset: {:g}, or the own rate for '
+                        'something_something_v2)'.format(
+                            DEEPMIND_KINETICS.fps))
     parser.add_argument('--short_side', type=positive_int,
-                        default=DEEPMIND_KINETICS.short_side)
+                        help='short side of the stored frames (default: '
+                        'the dataset\'s preset: {})'.format(
+                            DEEPMIND_KINETICS.short_side))
     parser.add_argument('--no_compute_flow', action='store_true')
     parser.add_argument('--flow_backend', choices=flow_backend_names(),
                         default='tvl1')
@@ -67,9 +84,18 @@ def parse_args(argv):
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar (for logs)')
     args = parser.parse_args(argv)
-    if args.fps < 0:
+    if args.fps is not None and args.fps < 0:
         parser.error('--fps must be positive, or 0 for the native rate')
     return args
+
+
+def preprocessing_preset(args):
+    """The dataset's preset, with the --fps and --short_side given."""
+    base = dataset_preset(args.dataset)
+    fps = base.fps if args.fps is None else args.fps or None
+    short_side = base.short_side if args.short_side is None \
+        else args.short_side
+    return make_preset(fps, short_side, base)
 
 
 def main(argv=None):
@@ -78,7 +104,7 @@ def main(argv=None):
     progress = ProgressReport(comm, args.quiet)
     try:
         config = PrecomputeConfig(
-            make_preset(args.fps or None, args.short_side),
+            preprocessing_preset(args),
             compute_flow=not args.no_compute_flow,
             flow_backend=args.flow_backend, jpeg_quality=args.jpeg_quality,
             device=resolve_device_spec(args.device, comm))

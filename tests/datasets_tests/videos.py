@@ -5,8 +5,9 @@ import os
 import numpy
 
 
-# FFV1 is lossless; .mp4 takes only lossy codecs.
-_FOURCC = {'.mp4': 'mp4v', '.webm': 'VP80'}
+# FFV1 is lossless; .mp4 takes only lossy codecs; Something-Something V2's
+# .webm files are VP9.
+_FOURCC = {'.mp4': 'mp4v', '.webm': 'VP90'}
 
 
 def write_video(path, frames, fps=25.0, fourcc=None):

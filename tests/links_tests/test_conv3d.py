@@ -129,3 +129,22 @@ def test_bad_pads_raise_value_error():
         conv3d_padded(x, W, (1, 1, 1), ((-1, 0), (0, 0), (0, 0)))
     with pytest.raises(ValueError, match='larger than the padded input'):
         conv3d_padded(x[:, :, :2], W, (1, 1, 1), ((0, 0), (0, 0), (0, 0)))
+
+
+@pytest.mark.parametrize('shape,out_channels', [
+    ((2, 6, 5, 7, 8), 4), ((1, 5, 4, 6, 9), 7), ((1, 4, 2, 2, 1), 3)])
+def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
+    # 3x3x3 convolutions on large frames (and their gx) run Winograd's
+    # algorithm: force it on these small ones.
+    from chainercv_i3d.links import train_conv
+    monkeypatch.setattr(train_conv, 'WINOGRAD_MIN_PIXELS', 0)
+    rng = numpy.random.RandomState(5)
+    x = rng.randn(*shape).astype(numpy.float32)
+    W = rng.randn(out_channels, shape[1], 3, 3, 3).astype(numpy.float32)
+    reference = conv3d_same_chainer(x, W, (1, 1, 1))
+    gy = rng.randn(*reference.shape).astype(numpy.float32)
+    y, gx, gw = _run(conv3d_same, x, W, (1, 1, 1), gy)
+    ref_y, ref_gx, ref_gw = _run(conv3d_same_chainer, x, W, (1, 1, 1), gy)
+    for actual, expected in ((y.array, ref_y.array), (gx, ref_gx),
+                             (gw, ref_gw)):
+        assert _relative_error(actual, expected) < 1e-5

@@ -335,6 +335,10 @@ class Trainer(object):
                                  self.comm.size, config.batch_size,
                                  config.accumulate, self.plan.global_batch,
                                  start, self.iterations))
+            self.say('clips: {} of {} frames, flips: {}{}'.format(
+                config.sampler, config.frames, config.flip,
+                ' ({} classes change when flipped)'.format(
+                    len(self.flip_labels)) if self.flip_labels else ''))
         loader = ExampleLoader(
             self._training_clips(), config.n_workers, config.seed,
             mp_context=start_method(self.device))

@@ -59,7 +59,13 @@ N_CLASS = 400
 SIZE = 224
 PARTS = ('fwdbwd', 'allreduce', 'loader')
 PATHS = ('link', 'chainer_functions', 'torch')
-DEFAULT_VIDEO = '/work/shared/i3d/videos/bikes.mp4'
+# The repository's reference data beside it: ../shared/i3d (the folder the
+# tests read, CHAINERCV_I3D_SHARED to move it).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_I3D = os.environ.get(
+    'CHAINERCV_I3D_SHARED',
+    os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'i3d'))
+DEFAULT_VIDEO = os.path.join(SHARED_I3D, 'videos', 'bikes.mp4')
 
 
 def parse_cases(text):
@@ -122,7 +128,9 @@ def parse_args(argv=None):
                         help='loader: examples per worker count (default: '
                              '16)')
     parser.add_argument('--video', default=DEFAULT_VIDEO,
-                        help='loader: the video the set is built from')
+                        help='loader: the video the set is built from '
+                             '(default: ../shared/i3d/videos/bikes.mp4 '
+                             'beside the repository)')
     parser.add_argument('--out', metavar='PATH',
                         help='also write the results to PATH as JSON')
     parser.add_argument('--one-case', help=argparse.SUPPRESS)
@@ -294,8 +302,10 @@ def build_precomputed_set(video_path, root):
     from chainercv_i3d.presets import DEEPMIND_KINETICS
     from chainercv_i3d.utils.comm import SerialComm
     if not os.path.isfile(video_path):
-        sys.exit('benchmark_train.py: no video at {} (give one with '
-                 '--video)'.format(video_path))
+        sys.exit('benchmark_train.py: no video at {}: put the reference '
+                 'data at ../shared/i3d beside the repository (or set '
+                 'CHAINERCV_I3D_SHARED), or give a video with --video'.format(
+                     video_path))
     video_dir = os.path.join(root, 'videos')
     for name in ('a', 'b'):
         os.makedirs(os.path.join(video_dir, name))

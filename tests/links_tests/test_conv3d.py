@@ -9,7 +9,6 @@ forward (``check_backward`` in float64).
 """
 
 import chainer
-from chainer import gradient_check
 import chainer.functions as F
 import numpy
 import pytest
@@ -19,6 +18,7 @@ from chainercv_i3d.links.conv3d import conv3d_same_chainer
 from chainercv_i3d.links.tf_same_padding import same_padding_nd
 from chainercv_i3d.links.train_conv import conv3d_padded
 from chainercv_i3d.links.train_conv import TrainConv3D
+from chainercv_i3d.testing.gradients import check_backward
 
 # (x shape, out channels, ksize, stride): I3D's stem on RGB and flow, its
 # 1x1x1 and 3x3x3 convolutions; odd and even T, H, W.
@@ -77,9 +77,9 @@ def test_gradients_are_the_derivative(shape, out_channels, ksize, stride):
     W = rng.randn(out_channels, shape[1], *ksize)
     pads = same_padding_nd(shape[2:], ksize, stride)
     gy = rng.randn(*conv3d_padded(x, W, stride, pads).shape)
-    gradient_check.check_backward(
+    check_backward(
         lambda x, W: conv3d_padded(x, W, stride, pads), (x, W), gy,
-        dtype=numpy.float64, atol=1e-6, rtol=1e-5)
+        atol=1e-6, rtol=1e-5)
 
 
 def test_padding_wider_than_kernel_matches_chainer():

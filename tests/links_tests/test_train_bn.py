@@ -8,7 +8,6 @@ its batch norm is replaced or frozen.
 """
 
 import chainer
-from chainer import gradient_check
 import chainer.functions as F
 import chainer.links as L
 import numpy
@@ -17,6 +16,7 @@ import pytest
 from chainercv_i3d.links.train_bn import batch_norm_relu
 from chainercv_i3d.links.train_bn import TrainBatchNormReLU
 from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.testing.gradients import check_backward
 
 SHAPES = [(2, 5, 3, 4, 6), (1, 7, 2, 3, 3), (3, 2, 1, 1, 2), (2, 4, 9)]
 
@@ -72,9 +72,9 @@ def test_gradients_are_the_derivative():
     x = rng.randn(2, 3, 2, 3, 2)
     beta = rng.randn(3)
     gy = rng.randn(*x.shape)
-    gradient_check.check_backward(
+    check_backward(
         lambda x, beta: batch_norm_relu(x, beta, 1e-3), (x, beta), gy,
-        dtype=numpy.float64, atol=1e-4, rtol=1e-3)
+        atol=1e-4, rtol=1e-3)
 
 
 def test_result_does_not_depend_on_channel_grouping(monkeypatch):

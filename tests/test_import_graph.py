@@ -29,7 +29,7 @@ LAYERS = (
     ('datasets', ('datasets',)),
     ('pretrained', ('pretrained',)),
     ('links', ('links',)),
-    ('evaluations', ('evaluations', 'training')),
+    ('evaluations', ('evaluations', 'training', 'visualization')),
 )
 # Test helpers: may import anything; nothing of the package imports them.
 TESTING = 'testing'

@@ -1,0 +1,69 @@
+"""Writing pictures: animated GIFs and PNGs (Pillow), into a folder checked
+before any long work."""
+
+import os
+import tempfile
+
+from PIL import Image
+
+from chainercv_i3d.files import atomic_path
+
+
+def prepare_output_dir(path):
+    """Creates ``path`` if needed and checks that files can be written in it.
+
+    Called before the work, so that a long run does not fail at its end.
+
+    Args:
+        path (str): The output folder.
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        ValueError: The folder cannot be created or written to.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError('cannot write pictures to --out {}: {}; pass a '
+                         'folder you can write to'.format(
+                             path, e.strerror or e))
+    return path
+
+
+def write_gif(path, frames, frame_ms):
+    """Writes frames as an animated GIF that loops forever.
+
+    Each frame gets its own palette of 256 colours, without dithering
+    (dithering adds noise to small tiles and bytes to the file). Identical
+    consecutive
+    frames would be merged by the writer: give distinct frames (see
+    :func:`~chainercv_i3d.visualization.grid.add_timeline`).
+
+    Args:
+        path (str): The ``.gif`` to write (whole or not at all).
+        frames (list of numpy.ndarray): ``(H, W, 3)`` uint8 RGB, one size.
+        frame_ms (int): Display time of each frame in milliseconds.
+
+    Returns:
+        str: ``path``.
+    """
+    if not frames:
+        raise ValueError('no frame to write to {}'.format(path))
+    images = [Image.fromarray(frame).quantize(256, dither=Image.Dither.NONE)
+              for frame in frames]
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format='GIF', save_all=True,
+                       append_images=images[1:], duration=int(frame_ms),
+                       loop=0)
+    return path
+
+
+def write_png(path, image):
+    """Writes an ``(H, W, 3)`` uint8 RGB image as a PNG; returns ``path``."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format='PNG', optimize=True)
+    return path

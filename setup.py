@@ -34,5 +34,7 @@ setup(
         # Precomputed data in zip archives and object stores.
         'pfio': ['pfio>=2.2'],
         'test': ['pytest>=7', 'mpi4py>=3.1', 'mpich', 'pfio>=2.2'],
+        # The Sphinx site (scripts/build_docs.sh); 8.2 needs Python 3.11.
+        'docs': ['sphinx>=8.2,<9'],
     },
 )

@@ -1,10 +1,28 @@
-# Sphinx configuration: sphinx-build -b html docs docs/_build
+# Sphinx configuration. Built by scripts/build_docs.sh (warnings are errors):
+#   sphinx-build -W --keep-going -b html docs docs/_build/html
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath('..'))
+DOCS_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(DOCS_DIR))  # the package, from the clone
+sys.path.insert(0, os.path.join(DOCS_DIR, '_ext'))  # model_zoo
+
+import chainercv_i3d  # NOQA: E402, before chainer (chainer_compat)
 
 project = 'chainercv_i3d'
-extensions = ['sphinx.ext.autodoc', 'sphinx.ext.napoleon']
+author = 'chainercv_i3d authors'
+release = '0.1.0'
+extensions = ['sphinx.ext.autodoc', 'sphinx.ext.napoleon', 'model_zoo']
+exclude_patterns = ['_build']
+html_theme = 'alabaster'
+html_static_path = []
+
 napoleon_google_docstring = True
-autodoc_mock_imports = ['tensorflow', 'cupy']
+napoleon_numpy_docstring = False
+# "Attributes:" as fields of the class, not as attribute entries that
+# autodoc's :members: would describe a second time.
+napoleon_use_ivar = True
+autodoc_member_order = 'bysource'
+# Optional heavy dependencies: the reference never needs them installed.
+autodoc_mock_imports = ['tensorflow', 'cupy', 'cupyx', 'mpi4py',
+                        'chainermn', 'pfio']

@@ -5,12 +5,15 @@
 #  2. .venv-numpy2: numpy 2 and the newest setuptools, no TensorFlow: the
 #     suite again (the TensorFlow tests skip), which checks that
 #     chainercv_i3d.chainer_compat makes chainer 7.8.1 work there (as on the
-#     GPU machines).
-# Exits non-zero when any test fails.
+#     GPU machines);
+#  3. the Sphinx site, built in .venv with warnings as errors
+#     (scripts/build_docs.sh).
+# Exits non-zero when any test fails or the site has a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh .venv tf,test -c constraints/runtime.txt
+bash scripts/install.sh .venv tf,test,docs -c constraints/runtime.txt
 .venv/bin/python -m pytest -ra tests
 bash scripts/install.sh .venv-numpy2 test "numpy>=2" "setuptools>=82"
 .venv-numpy2/bin/python -c "import numpy, setuptools; print('numpy', numpy.__version__, 'setuptools', setuptools.__version__)"
 .venv-numpy2/bin/python -m pytest -ra tests
+bash scripts/build_docs.sh .venv/bin/python

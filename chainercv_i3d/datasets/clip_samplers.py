@@ -6,9 +6,9 @@ dataset reads exactly those frames. Samplers that draw at random take a
 ``numpy.random.Generator``, which the loader seeds per sample, so a run is
 reproducible and worker processes never repeat each other's draws.
 
-=====================  =======================================================
+====================== =======================================================
 sampler                views
-=====================  =======================================================
+====================== =======================================================
 ``FirstFrames(n)``     one: frames ``0 .. n-1``, the video repeated from its
                        start when shorter (DeepMind's evaluation, n = 251)
 ``UniformClips(k, n)`` k clips of n frames, starts spread evenly from the first
@@ -19,7 +19,7 @@ sampler                views
                        frame in test mode, a random one in training (TSN);
                        frames repeat when the video is shorter than n
 ``AllFrames()``        one view: every frame
-=====================  =======================================================
+====================== =======================================================
 """
 
 import numpy

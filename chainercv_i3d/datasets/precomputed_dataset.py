@@ -50,14 +50,14 @@ def manifest_preset(manifest):
 class PrecomputedVideoDataset(GetterDataset):
     """Precomputed videos, reading only the frames a clip sampler picks.
 
-    ===========  ==================  ========  ==============================
+    ============ ==================  ========  ==============================
     key          shape               dtype     range / meaning
-    ===========  ==================  ========  ==============================
+    ============ ==================  ========  ==============================
     ``rgb``      (3, T, H, W)        float32   RGB in [0, 255]
     ``flow``     (2, T, H, W)        float32   pixels in ``[-b, b]``, x then y
     ``label``    ()                  int32     [0, n_class - 1]
     ``video_id`` ()                  str
-    ===========  ==================  ========  ==============================
+    ============ ==================  ========  ==============================
 
     ``H`` is the short side the precompute stage used (``preset``), ``b``
     its flow bound. ``T`` and the frames are the ``sampler``'s; a sampler

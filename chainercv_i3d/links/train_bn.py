@@ -20,6 +20,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.parallel import cpu_chunks
+from chainercv_i3d.links.parallel import require_numpy
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
 
@@ -71,12 +72,9 @@ class TrainBatchNormReLU(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, beta = inputs
-        if not all(isinstance(a, numpy.ndarray) for a in inputs):
-            raise ValueError(
-                'the fused batch norm of chainercv_i3d.links.train_bn runs '
-                'on numpy arrays only, got {}; use '
-                'chainer.links.BatchNormalization on a GPU'.format(
-                    ', '.join(type(a).__name__ for a in inputs)))
+        require_numpy(inputs, 'the fused batch norm of '
+                      'chainercv_i3d.links.train_bn',
+                      'chainer.links.BatchNormalization')
         if beta.shape != (x.shape[1],):
             raise ValueError(
                 'beta must have one value per channel of x: x {} beta '

@@ -29,6 +29,7 @@ import numpy
 
 from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import cpu_chunks
+from chainercv_i3d.links.parallel import require_numpy
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
@@ -87,12 +88,9 @@ class TrainConv3D(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, W = inputs
-        if not all(isinstance(a, numpy.ndarray) for a in inputs):
-            raise ValueError(
-                'the training convolution of chainercv_i3d.links.train_conv '
-                'runs on numpy arrays only, got {}; use '
-                'chainer.functions.convolution_nd on a GPU'.format(
-                    ', '.join(type(a).__name__ for a in inputs)))
+        require_numpy(inputs, 'the training convolution of '
+                      'chainercv_i3d.links.train_conv',
+                      'chainer.functions.convolution_nd')
         if len(self.stride) != 3 or len(self.pads) != 3 \
                 or min(self.stride) < 1 \
                 or min(min(p) for p in self.pads) < 0:

@@ -24,6 +24,7 @@ import numpy
 
 from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import cpu_chunks
+from chainercv_i3d.links.parallel import require_numpy
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
@@ -69,12 +70,9 @@ class TrainMaxPool3D(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, = inputs
-        if not isinstance(x, numpy.ndarray):
-            raise ValueError(
-                'the training max pool of chainercv_i3d.links.train_pool '
-                'runs on numpy arrays only, got {}; use '
-                'chainer.functions.max_pooling_nd on a GPU'.format(
-                    type(x).__name__))
+        require_numpy((x,), 'the training max pool of '
+                      'chainercv_i3d.links.train_pool',
+                      'chainer.functions.max_pooling_nd')
         self._check(x.shape)
         self.retain_inputs((0,))
         y = numpy.empty(x.shape[:2] + self._out_size(x.shape), x.dtype)

@@ -1,7 +1,7 @@
 """Files that appear only whole: written under a temporary name beside
 them, then renamed over the final name (a rename within a folder is
 atomic), so that a reader, or a run resumed after a crash, never sees half a
-file."""
+file; and the folders they go into, checked before the work."""
 
 import contextlib
 import glob
@@ -50,6 +50,19 @@ def remove_temporaries(path):
 def _temporary_prefix(name):
     # Hidden, and named after the file it becomes.
     return '.' + name + '.'
+
+
+def make_writable_dir(path):
+    """Creates the folder ``path`` if needed and writes (and removes) a
+    probe file in it: called before long work, so that a folder that cannot
+    be written fails the run at its start, not at its end.
+
+    Raises:
+        OSError: The folder cannot be created or written to.
+    """
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+        pass
 
 
 def settings_differences(before, now, prefix=''):

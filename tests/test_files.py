@@ -4,6 +4,7 @@ import stat
 import pytest
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.files import remove_temporaries
 
 
@@ -46,3 +47,13 @@ def test_a_missing_folder_is_an_error_not_created(tmp_path):
         with atomic_path(str(tmp_path / 'missing' / 'a.zip')):
             pass
     assert not (tmp_path / 'missing').exists()
+
+
+def test_make_writable_dir_creates_and_probes(tmp_path):
+    folder = tmp_path / 'a' / 'b'
+    make_writable_dir(str(folder))
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    with pytest.raises(OSError):
+        make_writable_dir(str(blocker / 'out'))

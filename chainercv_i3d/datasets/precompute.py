@@ -27,6 +27,7 @@ from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.files import settings_differences
 from chainercv_i3d.files import remove_temporaries
 from chainercv_i3d.flow import get_flow_backend
@@ -274,12 +275,9 @@ def check_output_dir(output_dir):
     Raises:
         PrecomputeFatalError: It cannot be created or written.
     """
-    probe = os.path.join(output_dir, '.write_test{}'.format(os.getpid()))
     try:
+        make_writable_dir(output_dir)
         os.makedirs(os.path.join(output_dir, 'videos'), exist_ok=True)
-        with open(probe, 'w') as f:
-            f.write('ok')
-        os.unlink(probe)
     except OSError as e:
         raise PrecomputeFatalError('output folder {} is not writable: '
                                    '{}'.format(output_dir, e))

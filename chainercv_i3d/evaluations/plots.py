@@ -15,6 +15,7 @@ import numpy
 
 from chainercv_i3d.evaluations.results import output_paths
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.pretrained.models import MODELS
 from chainercv_i3d.pretrained.npz_weights import describe_npz
@@ -353,10 +354,10 @@ def plot_results(summary_path, out_dir, classes_per_image=CLASSES_PER_IMAGE,
 
 def _make_output_dir(out_dir):
     try:
-        os.makedirs(out_dir, exist_ok=True)
+        make_writable_dir(out_dir)
     except OSError as e:
+        if os.path.isdir(out_dir):
+            raise ValueError('cannot write into the output folder {} '
+                             '({})'.format(out_dir, e.strerror or e))
         raise ValueError('cannot make the output folder {} ({})'.format(
             out_dir, e.strerror or e))
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise ValueError('cannot write into the output folder {}'.format(
-            out_dir))

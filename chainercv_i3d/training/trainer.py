@@ -30,6 +30,7 @@ from chainercv_i3d.evaluations.video_evaluation import EvalProtocol
 from chainercv_i3d.evaluations.video_evaluation import preset_differences
 from chainercv_i3d.evaluations.video_evaluation import summarize
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.files import settings_differences
 from chainercv_i3d.pretrained.npz_weights import save_model_npz
 from chainercv_i3d.training.batches import BatchPlan
@@ -122,11 +123,7 @@ def check_writable_folder(path):
     """Creates ``path`` if needed and checks that files can be written
     there; raises ValueError saying why not."""
     try:
-        os.makedirs(path, exist_ok=True)
-        with atomic_path(os.path.join(path, '.write_test')) as tmp:
-            with open(tmp, 'w') as f:
-                f.write('ok')
-        os.remove(os.path.join(path, '.write_test'))
+        make_writable_dir(path)
     except OSError as e:
         raise ValueError('--out {} is not a writable folder: {}'.format(
             path, e))

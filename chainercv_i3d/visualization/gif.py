@@ -1,12 +1,10 @@
 """Writing pictures: animated GIFs and PNGs (Pillow), into a folder checked
 before any long work."""
 
-import os
-import tempfile
-
 from PIL import Image
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import make_writable_dir
 
 
 def prepare_output_dir(path):
@@ -24,9 +22,7 @@ def prepare_output_dir(path):
         ValueError: The folder cannot be created or written to.
     """
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        make_writable_dir(path)
     except OSError as e:
         raise ValueError('cannot write pictures to --out {}: {}; pass a '
                          'folder you can write to'.format(

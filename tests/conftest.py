@@ -4,6 +4,7 @@ Tests that need ``../shared/i3d`` (set ``CHAINERCV_I3D_SHARED`` to move it) or
 TensorFlow skip with the reason when it is absent.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -64,6 +65,16 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section('fidelity against TensorFlow')
         for line in _FIDELITY_LINES:
             terminalreporter.write_line(line)
+
+
+def load_example(name):
+    """Imports ``examples/i3d/<name>`` as a module (to call its functions
+    in this process)."""
+    spec = importlib.util.spec_from_file_location(
+        os.path.splitext(name)[0], os.path.join(ROOT, 'examples', 'i3d', name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(name, *args, env=None):

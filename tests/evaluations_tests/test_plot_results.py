@@ -6,7 +6,6 @@ with the evaluation's own writers (summarize, write_results) from scores
 chosen by the test, so that what the pictures show is known.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -27,6 +26,7 @@ from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained.npz_weights import save_model_npz
 from chainercv_i3d.testing.synthetic import BAR_LABEL_NAMES
 from chainercv_i3d.testing.synthetic import write_moving_bars_set
+from tests.conftest import load_example
 from tests.conftest import ROOT
 
 EVAL = os.path.join(ROOT, 'examples', 'i3d', 'eval_kinetics.py')
@@ -40,17 +40,10 @@ def run_plot(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-def plot_script():
-    spec = importlib.util.spec_from_file_location('plot_results', PLOT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def exit_message(*args):
     """The message the script exits with, run in this process."""
     with pytest.raises(SystemExit) as exited:
-        plot_script().main([str(a) for a in args])
+        load_example('plot_results.py').main([str(a) for a in args])
     return exited.value.code
 
 

@@ -1,5 +1,4 @@
 import filecmp
-import importlib.util
 import json
 import os
 
@@ -9,22 +8,14 @@ import pytest
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained.npz_weights import save_model_npz
 from chainercv_i3d.presets import DEEPMIND_KINETICS
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import run_script
 from tests.datasets_tests.videos import translating_texture
 from tests.datasets_tests.videos import write_video
 
 
-def load_demo_module():
-    spec = importlib.util.spec_from_file_location(
-        'demo', os.path.join(ROOT, 'examples', 'i3d', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_embedded_sample_is_scikit_videos_bigbuckbunny(shared_i3d):
-    path = load_demo_module().embedded_sample()
+    path = load_example('demo.py').embedded_sample()
     assert filecmp.cmp(path, os.path.join(shared_i3d, 'videos',
                                           'bigbuckbunny.mp4'), shallow=False)
 

@@ -4,7 +4,6 @@ Fast tests use random-weight models and tiny synthetic clips; slow ones the
 shared cricket sample and ``rgb_tfhub_kinetics400``.
 """
 
-import importlib.util
 import math
 import os
 
@@ -21,7 +20,7 @@ from chainercv_i3d.visualization import flow_to_color
 from chainercv_i3d.visualization import write_flow_pictures
 from chainercv_i3d.visualization.grid import SEPARATOR
 from chainercv_i3d.visualization.grid import TIMELINE_HEIGHT
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import run_script
 from tests.datasets_tests.videos import write_video
 
@@ -29,17 +28,9 @@ CRICKET = os.path.join('samples', 'v_CricketShot_g04_c01_rgb.gif')
 N_FILTERS, FILTER_TAPS, FILTER_SIDE = 64, 7, 7
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location(
-        'visualize', os.path.join(ROOT, 'examples', 'i3d', 'visualize.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def visualize():
-    return load_script().main
+    return load_example('visualize.py').main
 
 
 def random_model_npz(folder, modality, seed):

@@ -80,25 +80,11 @@ from chainercv_i3d.testing.tf_reference import deepmind_tensors_of_link
 from chainercv_i3d.testing.tf_reference import import_tensorflow
 from chainercv_i3d.testing.tf_reference import tf_i3d_logits
 
+from benchmark_cases import parse_case  # benchmarks/, beside this script
+from benchmark_cases import parse_cases
+
 N_CLASS = 400
 PATHS = ('reference', 'fast', 'tensorflow', 'tensorflow_eager', 'torch')
-
-
-def parse_case(text):
-    """Parses ``'BxT'`` into ``(batch, frames)``."""
-    try:
-        batch, frames = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            'a case is BATCHxFRAMES, e.g. 1x64, not {!r}'.format(text))
-    if batch < 1 or frames < 1:
-        raise argparse.ArgumentTypeError(
-            'batch and frames must be positive in {!r}'.format(text))
-    return batch, frames
-
-
-def parse_cases(text):
-    return [parse_case(case) for case in text.split(',') if case]
 
 
 def parse_args(argv=None):

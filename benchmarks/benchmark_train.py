@@ -55,6 +55,10 @@ import chainer
 import chainer.functions as F
 import numpy
 
+from chainercv_i3d.links import min_input_size
+
+from benchmark_cases import parse_cases  # benchmarks/, beside this script
+
 N_CLASS = 400
 SIZE = 224
 PARTS = ('fwdbwd', 'allreduce', 'loader')
@@ -68,20 +72,9 @@ SHARED_I3D = os.environ.get(
 DEFAULT_VIDEO = os.path.join(SHARED_I3D, 'videos', 'bikes.mp4')
 
 
-def parse_cases(text):
-    cases = []
-    for case in text.split(','):
-        try:
-            batch, frames = (int(v) for v in case.lower().split('x'))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                'a case is BATCHxFRAMES, e.g. 1x16, not {!r}'.format(case))
-        if batch < 1 or frames < 9:
-            raise argparse.ArgumentTypeError(
-                'a case needs batch >= 1 and frames >= 9 (the head of I3D), '
-                'got {!r}'.format(case))
-        cases.append((batch, frames))
-    return cases
+def parse_training_cases(text):
+    # Training runs the head: at least I3D's 9 frames.
+    return parse_cases(text, min_frames=min_input_size()[0])
 
 
 def parse_names(choices, what):
@@ -102,7 +95,7 @@ def parse_args(argv=None):
                         default=list(PARTS),
                         help='comma-separated: fwdbwd, allreduce, loader '
                              '(default: all)')
-    parser.add_argument('--cases', type=parse_cases, default='1x16,1x64',
+    parser.add_argument('--cases', type=parse_training_cases, default='1x16,1x64',
                         help='fwdbwd: comma-separated BATCHxFRAMES '
                              '(default: 1x16,1x64)')
     parser.add_argument('--paths', type=parse_names(PATHS, 'path'),
@@ -369,7 +362,7 @@ def loader(args):
 def main(argv=None):
     args = parse_args(argv)
     if args.one_case:
-        batch, frames = parse_cases(args.one_case)[0]
+        batch, frames = parse_training_cases(args.one_case)[0]
         print(json.dumps(run_fwdbwd_case(batch, frames, args.path,
                                          args.warmup, args.repeat)))
         return

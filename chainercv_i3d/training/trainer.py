@@ -363,16 +363,23 @@ class Trainer(object):
                 counts[key] += value
             self.iteration = done = iteration + 1
             self._bar.update()
-            if done % config.log_interval == 0 or done == self.iterations:
+            last = done == self.iterations
+            log_due = done % config.log_interval == 0 or last
+            val_interval = config.val_interval or config.snapshot_interval
+            val_due = log_due and self.val_dataset is not None and (
+                done % val_interval == 0 or last)
+            snapshot_due = done % config.snapshot_interval == 0 or last
+            if val_due or snapshot_due:
+                # Once per point: validation and the snapshot see the same
+                # statistics, averaged over the ranks.
+                average_batch_norm_statistics(self.model, self.chainermn)
+            if log_due:
                 entry = self._log_entry(done, counts, started)
                 counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
-                val_interval = config.val_interval or config.snapshot_interval
-                if self.val_dataset is not None and (
-                        done % val_interval == 0 or done == self.iterations):
+                if val_due:
                     entry.update(self.validate())
                 self._write_log(entry)
-            if done % config.snapshot_interval == 0 \
-                    or done == self.iterations:
+            if snapshot_due:
                 self.save_snapshot()
 
     def _next_batch(self, examples):
@@ -437,8 +444,9 @@ class Trainer(object):
 
     def validate(self):
         """Top-1 and top-5 of the model on the validation set, every video
-        counted once over all ranks; ``{}`` on the other ranks."""
-        average_batch_norm_statistics(self.model, self.chainermn)
+        counted once over all ranks; ``{}`` on the other ranks. Average the
+        running statistics over the ranks first
+        (:func:`average_batch_norm_statistics`)."""
         results = evaluate_ranks(
             self.val_dataset, {self.config.stream: self.model},
             self.val_protocol, self.comm, self.config.val_batch_size,
@@ -453,9 +461,10 @@ class Trainer(object):
                                                    self.config.stream)}
 
     def save_snapshot(self):
-        """Averages the running statistics over the ranks, then rank 0
-        writes the snapshot (atomically) and the plot."""
-        average_batch_norm_statistics(self.model, self.chainermn)
+        """Rank 0 writes the snapshot (atomically) and the plot; the
+        running statistics must have been averaged over the ranks
+        (:func:`average_batch_norm_statistics`), so that a resumed run holds
+        what an uninterrupted one does."""
         if self.comm.rank == 0:
             serializer = chainer.serializers.DictionarySerializer()
             serializer['model'].save(self.model)

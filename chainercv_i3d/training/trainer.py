@@ -366,14 +366,14 @@ class Trainer(object):
             last = done == self.iterations
             log_due = done % config.log_interval == 0 or last
             val_interval = config.val_interval or config.snapshot_interval
-            val_due = log_due and self.val_dataset is not None and (
+            val_due = self.val_dataset is not None and (
                 done % val_interval == 0 or last)
             snapshot_due = done % config.snapshot_interval == 0 or last
             if val_due or snapshot_due:
                 # Once per point: validation and the snapshot see the same
                 # statistics, averaged over the ranks.
                 average_batch_norm_statistics(self.model, self.chainermn)
-            if log_due:
+            if log_due or val_due:
                 entry = self._log_entry(done, counts, started)
                 counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
                 if val_due:

@@ -376,3 +376,13 @@ def test_a_flipped_clip_of_a_mirrored_class_gets_the_mirrored_label(bars):
         assert (moving.mean() > 0) == (label == 0)
         seen.add(flipped)
     assert seen == {True, False}
+
+
+def test_validation_follows_its_own_interval(bars, tmp_path):
+    trainer, _ = train(bars, tmp_path, iterations=6, batch_size=2,
+                       log_interval=4, val_interval=3, val_dir=bars,
+                       val_n_frame=8)
+    entries = trainer.log.entries
+    assert [e['iteration'] for e in entries] == [3, 4, 6]
+    assert [e['iteration'] for e in entries
+            if 'validation/top1' in e] == [3, 6]

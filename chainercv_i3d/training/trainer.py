@@ -405,7 +405,9 @@ class Trainer(object):
         model, device = self.model, self.device
         self._actual_optimizer().lr = self.schedule(iteration)
         model.cleargrads()
-        loss_sum, correct = 0.0, 0
+        # Summed on the device and read once, after the update: on a GPU a
+        # read per sub-batch would wait for each sub-batch to finish.
+        loss_sums, corrects = [], []
         first_chunk = self.comm.rank * len(sub_batches)
         for k, (clips, labels) in enumerate(sub_batches):
             seed_dropout(self.config.seed, iteration, first_chunk + k, device)
@@ -414,14 +416,15 @@ class Trainer(object):
                 t = device.send(labels)
                 loss = F.softmax_cross_entropy(logits, t)
             loss.backward()
-            loss_sum += float(loss.array) * len(labels)
-            correct += int((logits.array.argmax(axis=1) == t).sum())
+            loss_sums.append(loss.array * len(labels))
+            corrects.append((logits.array.argmax(axis=1) == t).sum())
         if len(sub_batches) > 1:
             for param in model.params():
                 if param.grad is not None:
                     param.grad /= len(sub_batches)
         self.optimizer.update()
-        return {'loss': loss_sum, 'correct': correct,
+        return {'loss': sum(float(s) for s in loss_sums),
+                'correct': sum(int(c) for c in corrects),
                 'clips': sum(len(labels) for _, labels in sub_batches)}
 
     def _log_entry(self, done, counts, started):

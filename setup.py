@@ -28,7 +28,19 @@ setup(
     extras_require={
         # Only the checkpoint converter needs TensorFlow.
         'tf': ['tensorflow-cpu>=2.12'],
-        'gpu': ['cupy'],
+        # GPUs, from prebuilt wheels (no CUDA toolkit needed; a driver for
+        # CUDA 12 is). CuPy 14 needs numpy >= 2 and has no cuDNN: chainer
+        # then convolves with im2col and cuBLAS. [ctk] brings the CUDA
+        # libraries as wheels; NCCL is not among them, and the
+        # --communicator pure_nccl of multi-GPU training needs it.
+        'gpu': ['cupy-cuda12x[ctk]==14.2.0', 'nvidia-nccl-cu12>=2.18.1,<3'],
+        # The same for a CUDA 13 driver (>= 580).
+        'gpu-cuda13': ['cupy-cuda13x[ctk]==14.2.0',
+                       'nvidia-nccl-cu13>=2.27.7,<3'],
+        # CUDA 11 (driver >= 450): CuPy 13.6 is the last release for it and
+        # keeps cuDNN 8 (used when it loads). It has no [ctk]: the CUDA 11
+        # libraries (libcublas.so.11, ...) must be on the loader's path.
+        'gpu-cuda11': ['cupy-cuda11x==13.6.0', 'nvidia-nccl-cu11>=2.16,<3'],
         # mpiexec runs: mpi4py, and MPICH as a wheel (gives mpiexec).
         'mpi': ['mpi4py>=3.1', 'mpich'],
         # Precomputed data in zip archives and object stores.

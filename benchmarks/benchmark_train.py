@@ -13,7 +13,11 @@ Three parts, chosen with ``--parts`` (default all three):
     (the link with Chainer's ``F.convolution_nd`` and ``F.max_pooling_nd``,
     what it ran before those) and ``torch`` (``benchmarks/torch_i3d.py``:
     PyTorch's autograd on the same weights, ``channels_last_3d``, as many
-    threads as the CPU has cores).
+    threads as the CPU has cores). With ``--device N`` every path runs on
+    GPU N: the link and ``chainer_functions`` both with chainer's
+    ``F.convolution_nd`` through CuPy (cuDNN where CuPy has it: not on
+    CuPy 14, which convolves with im2col and cuBLAS), ``torch`` with cuDNN
+    (``cudnn.benchmark``).
 ``allreduce``
     The mean over ranks of the gradient of I3D (12.7M parameters) through a
     ChainerMN communicator (``--communicators``; ``pure_nccl`` needs GPUs).
@@ -30,6 +34,8 @@ Usage::
     python benchmarks/benchmark_train.py                       # all parts
     python benchmarks/benchmark_train.py --parts fwdbwd --cases 1x16,1x64 \\
         --paths link,torch --repeat 3 --out train.json
+    python benchmarks/benchmark_train.py --parts fwdbwd --device 0 \\
+        --cases 6x64 --paths link,torch               # on GPU 0
     mpiexec -n 2 python benchmarks/benchmark_train.py --parts allreduce
     python benchmarks/benchmark_train.py --parts loader --workers 0,1,2
 
@@ -105,6 +111,9 @@ def parse_args(argv=None):
                              'link,torch)')
     parser.add_argument('--warmup', type=int, default=1,
                         help='fwdbwd: untimed passes first (default: 1)')
+    parser.add_argument('--device', type=int, default=-1,
+                        help='fwdbwd: -1: CPU (default); N >= 0: GPU N '
+                             '(CuPy for chainer, CUDA for PyTorch)')
     parser.add_argument('--repeat', type=int, default=2,
                         help='fwdbwd: timed passes (default: 2)')
     parser.add_argument('--communicators', default='naive',
@@ -174,12 +183,31 @@ def chainer_train_step(model):
     return step
 
 
-def run_fwdbwd_case(batch, frames, path, warmup, repeat):
+def use_gpu(device):
+    """Makes GPU ``device`` CuPy's current one; exits saying why not."""
+    try:
+        import cupy
+    except ImportError as e:
+        sys.exit('benchmark_train.py: --device {} needs CuPy ({}; pip '
+                 'install "chainercv_i3d[gpu]")'.format(device, e))
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as e:
+        sys.exit('benchmark_train.py: no GPU {} ({})'.format(device, e))
+    if device >= count:
+        sys.exit('benchmark_train.py: no GPU {} ({} found)'.format(
+            device, count))
+    cupy.cuda.Device(device).use()
+    return cupy
+
+
+def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1):
     """Times ``repeat`` forward+backward passes of one path in this
-    process."""
+    process, on the CPU (``device`` -1) or GPU ``device``."""
     from chainercv_i3d.links import I3D
     if path == 'chainer_functions':
         use_chainer_functions()
+    xp = use_gpu(device) if device >= 0 else numpy
     numpy.random.seed(0)  # the same random weights in every process
     model = I3D(n_class=N_CLASS, modality='rgb')
     rng = numpy.random.RandomState(0)
@@ -191,9 +219,14 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat):
         torch.set_num_threads(os.cpu_count() or 1)
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_i3d import torch_train_step
-        step = torch_train_step(model)
+        # The loss comes back as a float: each step ends synchronized.
+        step = torch_train_step(model, 'cuda:{}'.format(device)
+                                if device >= 0 else 'cpu')
     else:
-        step = chainer_train_step(model)
+        if xp is not numpy:
+            model.to_gpu(device)
+            x, label = xp.asarray(x), xp.asarray(label)
+        step = chainer_train_step(model)  # float(loss) synchronizes
     times, losses = [], []
     for i in range(warmup + repeat):
         start = time.perf_counter()
@@ -201,17 +234,23 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat):
         if i >= warmup:
             times.append(time.perf_counter() - start)
     median = float(numpy.median(times))
-    return {'part': 'fwdbwd', 'path': path, 'batch': batch,
-            'frames': frames, 'size': SIZE, 'sec_per_clip': median / batch,
-            'clips_per_s': batch / median, 'times_s': times,
-            'peak_rss_mib': peak_rss_mib(), 'first_loss': losses[0],
-            'warmup': warmup, 'repeat': repeat}
+    result = {'part': 'fwdbwd', 'path': path,
+              'device': 'gpu{}'.format(device) if device >= 0 else 'cpu',
+              'batch': batch, 'frames': frames, 'size': SIZE,
+              'sec_per_clip': median / batch, 'clips_per_s': batch / median,
+              'times_s': times, 'peak_rss_mib': peak_rss_mib(),
+              'first_loss': losses[0], 'warmup': warmup, 'repeat': repeat}
+    if xp is not numpy and path != 'torch':
+        result['gpu_pool_mib'] = \
+            xp.get_default_memory_pool().total_bytes() / 2 ** 20
+    return result
 
 
 def run_in_subprocess(case, path, args):
     command = [sys.executable, os.path.abspath(__file__), '--parts',
                'fwdbwd', '--one-case', '{}x{}'.format(*case), '--path', path,
-               '--warmup', str(args.warmup), '--repeat', str(args.repeat)]
+               '--warmup', str(args.warmup), '--repeat', str(args.repeat),
+               '--device', str(args.device)]
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         why = ('killed by signal {}, out of memory?'.format(-proc.returncode)
@@ -223,15 +262,16 @@ def run_in_subprocess(case, path, args):
 
 def fwdbwd(args):
     results = []
-    print('{:<18} {:>5} {:>6} {:>9} {:>8} {:>12} {:>9}'.format(
-        'path', 'batch', 'frames', 'sec/clip', 'clips/s', 'peak_rss_MiB',
-        'loss'), flush=True)
+    print('{:<18} {:<6} {:>5} {:>6} {:>9} {:>8} {:>12} {:>9}'.format(
+        'path', 'device', 'batch', 'frames', 'sec/clip', 'clips/s',
+        'peak_rss_MiB', 'loss'), flush=True)
     for case in args.cases:
         rows = []
         for path in args.paths:
             r = run_in_subprocess(case, path, args)
             rows.append(r)
-            print('{path:<18} {batch:>5} {frames:>6} {sec_per_clip:>9.3f} '
+            print('{path:<18} {device:<6} {batch:>5} {frames:>6} '
+                  '{sec_per_clip:>9.3f} '
                   '{clips_per_s:>8.3f} {peak_rss_mib:>12.0f} '
                   '{first_loss:>9.4f}'.format(**r), flush=True)
         base = next((r for r in rows if r['path'] == 'torch'), rows[0])
@@ -364,7 +404,8 @@ def main(argv=None):
     if args.one_case:
         batch, frames = parse_training_cases(args.one_case)[0]
         print(json.dumps(run_fwdbwd_case(batch, frames, args.path,
-                                         args.warmup, args.repeat)))
+                                         args.warmup, args.repeat,
+                                         args.device)))
         return
     results = []
     if 'fwdbwd' in args.parts:

@@ -56,11 +56,27 @@ def _max_pool_same(h, ksize, stride):
                         stride)
 
 
+def prepare_device(device):
+    """Makes a CUDA ``device`` current, with cuDNN choosing its fastest
+    algorithm per shape (``cudnn.benchmark``), as users run PyTorch."""
+    import torch
+    device = torch.device(device)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise RuntimeError('PyTorch sees no CUDA GPU for {} (a CPU-only '
+                               'PyTorch, or no driver)'.format(device))
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.set_device(device)
+    return device
+
+
 def torch_forward(model, device='cpu', dtype='float32'):
     """A function ``x (numpy NCTHW) -> logits (numpy (N, n_class))``
-    computing ``model`` (an I3D link) with PyTorch on ``device``."""
+    computing ``model`` (an I3D link) with PyTorch on ``device`` (on a GPU
+    with cuDNN autotuning: see :func:`prepare_device`)."""
     import torch
     import torch.nn.functional as F
+    device = prepare_device(device)
     dtype = getattr(torch, dtype)
     steps = []
     for name in model.layer_names[:model.layer_names.index('mixed_5c') + 1]:
@@ -120,7 +136,8 @@ def torch_train_step(model, device='cpu', channels_last=True):
 
     Args:
         model (I3D): The link whose weights are copied (trainable tensors).
-        device (str): A torch device.
+        device (str): A torch device (CUDA: cuDNN autotuning on, see
+            :func:`prepare_device`).
         channels_last (bool): Keep activations in ``channels_last_3d``
             (oneDNN's preferred layout on a CPU).
 
@@ -130,6 +147,7 @@ def torch_train_step(model, device='cpu', channels_last=True):
     """
     import torch
     import torch.nn.functional as F
+    device = prepare_device(device)
     memory_format = torch.channels_last_3d if channels_last \
         else torch.contiguous_format
     parameters = []

@@ -1,4 +1,4 @@
-"""Make chainer 7.8.1 import and run on today's Python, numpy and setuptools.
+"""Make chainer 7.8.1 import and run on today's Python, numpy, setuptools and CuPy.
 
 chainer 7.8.1 (2020) is the last release. Importing it fails today in three ways:
 
@@ -20,11 +20,33 @@ other libraries see the real state of the environment. The removed numpy
 names are restored permanently, with the values numpy 1.x gave them, because
 chainer looks them up at run time too.
 
+With CuPy (12 to 14) three more things need help:
+
+4. CuPy 14 has no cuDNN. chainer notices (``cudnn_enabled`` is False, every
+   cuDNN call sits behind it) and convolves with im2col and cuBLAS, but warns
+   "cuDNN is not enabled ... reinstall CuPy" at import, advice no CuPy 14
+   can follow. When CuPy has no ``cupy.cuda.cudnn`` module at all,
+   ``CHAINER_CUDNN=0`` is set while chainer imports (and removed after, so
+   child processes see the user's environment): chainer then takes cuDNN to
+   be switched off on purpose and stays quiet. Nothing else reads it. The
+   cuDNN modules are never stood in for: chainer would call them.
+5. ChainerMN's ``_memory_utility.unpack_params`` casts with
+   ``xp.array(v, copy=False, dtype=...)``, which numpy 2 (and CuPy 14, which
+   follows it) rejects whenever a cast is needed (fp16 parameters, or
+   ``allreduce_grad_dtype``). With numpy 2, :func:`unpack_params` (the same
+   with ``astype``) replaces it as soon as that module is imported.
+6. cupy-cuda11x (CuPy 13.6) needs the CUDA 11 libraries on the loader's path;
+   without ``libcublas.so.11`` chainer just reports CUDA as unavailable.
+   :func:`cuda_unavailable_reason` says why and what to do.
+
 ``import chainercv_i3d`` calls :func:`apply` before anything imports chainer,
 so import ``chainercv_i3d`` (or this module) before ``chainer`` itself.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import os
 import sys
 import types
 
@@ -105,14 +127,54 @@ def _stubs_needed():
     return stubs
 
 
+def _cupy_installed():
+    try:
+        return importlib.util.find_spec('cupy') is not None
+    except ValueError:  # a None entry in sys.modules: hidden on purpose
+        return False
+
+
+def cupy_lacks_cudnn():
+    """True when CuPy is installed but has no cuDNN module (CuPy 14).
+
+    False without CuPy, with a CuPy that fails to import (chainer reports
+    that itself), and with a CuPy 13 or older whose cuDNN module exists,
+    even if libcudnn cannot load there (then chainer's warning is right).
+    """
+    if not _cupy_installed():
+        return False
+    try:
+        return importlib.util.find_spec('cupy.cuda.cudnn') is None
+    except Exception:  # CuPy fails to import (missing CUDA libraries)
+        return False
+
+
+def _import_chainer(cudnn_off):
+    """Imports chainer, with ``CHAINER_CUDNN=0`` meanwhile if ``cudnn_off``
+    and the user has not set it."""
+    set_here = cudnn_off and 'CHAINER_CUDNN' not in os.environ
+    if set_here:
+        os.environ['CHAINER_CUDNN'] = '0'
+    try:
+        importlib.import_module('chainer')
+    finally:
+        if set_here:
+            del os.environ['CHAINER_CUDNN']
+
+
 def apply():
     """Imports chainer, standing in for what it needs and today's stack lacks.
+
+    Also quiets chainer's cuDNN warning where CuPy has no cuDNN, and patches
+    ChainerMN's :func:`unpack_params` with numpy 2 (see the module).
 
     Returns:
         list of str: the names of the modules that were stood in for while
         chainer imported (empty when the environment needed no help).
     """
     restore_numpy_aliases()
+    if numpy_copy_false_never_copies():
+        patch_when_imported(MEMORY_UTILITY, patch_unpack_params)
     if 'chainer' in sys.modules:
         return []
     stubs = _stubs_needed()
@@ -123,7 +185,7 @@ def apply():
         # `import numpy.distutils.system_info` reads the attribute path too.
         numpy.distutils = stubs['numpy.distutils']
     try:
-        importlib.import_module('chainer')
+        _import_chainer(cudnn_off=cupy_lacks_cudnn())
     finally:
         for name in stubs:
             del sys.modules[name]
@@ -131,6 +193,154 @@ def apply():
         if 'numpy.distutils' in stubs and not had_distutils_attr:
             del numpy.distutils
     return sorted(stubs)
+
+
+# ---------------------------------------------------------------- ChainerMN
+
+MEMORY_UTILITY = 'chainermn.communicators._memory_utility'
+
+
+def numpy_copy_false_never_copies():
+    """True with numpy 2: ``array(a, copy=False, dtype=other)`` raises
+    instead of copying (CuPy 14 does the same)."""
+    return int(numpy.__version__.split('.')[0]) >= 2
+
+
+def unpack_params(params, attr_name, buffer, transfer_dtype, zero_fill,
+                  stream=None):
+    """ChainerMN's ``_memory_utility.unpack_params`` with a cast numpy 2
+    accepts.
+
+    Fills ``getattr(param, attr_name)`` of every parameter, in order, from
+    consecutive pieces of ``buffer`` holding ``transfer_dtype`` values, cast
+    back to each array's own dtype.
+
+    Args:
+        params (list of chainer.Parameter): The parameters.
+        attr_name (str): ``'grad'`` or ``'data'``.
+        buffer: A ChainerMN ``DeviceMemory`` (or anything with
+            ``to_device(array, size, offset, stream)`` copying ``size``
+            bytes at ``offset`` into ``array``).
+        transfer_dtype (numpy.dtype): The dtype in the buffer.
+        zero_fill (bool): Give parameters without a gradient one (its values
+            come from the buffer).
+        stream: A CuPy stream, or None.
+    """
+    offset = 0
+    itemsize = numpy.dtype(transfer_dtype).itemsize
+    for param in params:
+        v = getattr(param, attr_name)
+        if attr_name == 'grad' and v is None and zero_fill:
+            v = param.xp.empty_like(param.data)
+            setattr(param, attr_name, v)
+        own_dtype = v.dtype
+        if own_dtype != transfer_dtype:
+            # ChainerMN's xp.array(v, copy=False, dtype=...) raises here with
+            # numpy 2; astype copies once, as that did with numpy 1.
+            v = v.astype(transfer_dtype)
+        size = v.size * itemsize
+        buffer.to_device(v, size, offset, stream)
+        offset += size
+        if own_dtype != transfer_dtype:
+            getattr(param, attr_name)[...] = v.astype(own_dtype)
+
+
+def patch_unpack_params(memory_utility):
+    """Puts :func:`unpack_params` into ChainerMN's ``_memory_utility``."""
+    memory_utility.unpack_params = unpack_params
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    """A module's own loader, then ``patch(module)`` before anyone sees it."""
+
+    def __init__(self, loader, patch):
+        self._loader = loader
+        self._patch = patch
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._patch(module)
+
+    def __getattr__(self, name):  # get_source and the like, for tracebacks
+        return getattr(self._loader, name)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds module ``name`` through the other finders and patches it as it
+    is executed: ``from name import f`` then also gets the patched ``f``."""
+
+    def __init__(self, name, patch):
+        self.name = name
+        self.patch = patch
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                spec.loader = _PatchingLoader(spec.loader, self.patch)
+                return spec
+        return None
+
+
+def patch_when_imported(name, patch):
+    """Calls ``patch(module)`` on module ``name`` now if it is imported,
+    else as soon as it is (once).
+
+    Returns:
+        bool: True if it was patched now.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        patch(module)
+        return True
+    if not any(isinstance(f, _PatchOnImport) and f.name == name
+               for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport(name, patch))
+    return False
+
+
+# -------------------------------------------------------------------- CUDA
+
+CUDA11_LIBRARIES_HELP = (
+    'cupy-cuda11x needs the CUDA 11 libraries on the loader\'s path: load a '
+    'CUDA 11 toolkit (e.g. `module load cuda/11.8`), or pip install '
+    'nvidia-cublas-cu11 nvidia-cuda-runtime-cu11 nvidia-cuda-nvrtc-cu11 '
+    'nvidia-cufft-cu11 nvidia-curand-cu11 nvidia-cusolver-cu11 '
+    'nvidia-cusparse-cu11 and put their nvidia/*/lib folders on '
+    'LD_LIBRARY_PATH; on a CUDA 12 or 13 driver, use the CuPy 14 wheels '
+    'instead (pip install "chainercv_i3d[gpu]" or "[gpu-cuda13]")')
+
+
+def cuda_unavailable_reason(cuda_backend=None):
+    """Why chainer's CUDA backend is off although CuPy is installed.
+
+    Args:
+        cuda_backend: ``chainer.backends.cuda`` (the default), or a stand-in
+            with ``available`` and ``_resolution_error``.
+
+    Returns:
+        str or None: None when the backend is available or CuPy is not
+        installed; else chainer's error, followed by what to do when a
+        CUDA 11 library failed to load.
+    """
+    if cuda_backend is None:
+        if not _cupy_installed():
+            return None
+        cuda_backend = importlib.import_module('chainer.backends.cuda')
+    if cuda_backend.available:
+        return None
+    error = str(getattr(cuda_backend, '_resolution_error', 'unknown error'))
+    reason = 'chainer cannot use CuPy: {}'.format(error)
+    if '.so.11' in error:
+        reason += '. ' + CUDA11_LIBRARIES_HELP
+    return reason
 
 
 STOOD_IN_FOR = apply()

@@ -13,6 +13,8 @@ import re
 
 import chainer
 
+from chainercv_i3d.chainer_compat import cuda_unavailable_reason
+
 
 class DeviceError(ValueError):
     """A device spec that is malformed or names a device this node lacks."""
@@ -135,14 +137,22 @@ def _gpu_count():
     """How many GPUs CuPy sees on this node (initialises CUDA).
 
     Raises:
-        DeviceError: CuPy is not installed, or cannot reach a CUDA driver.
+        DeviceError: CuPy is not installed, fails to import, cannot reach a
+            CUDA driver, or chainer cannot use it.
     """
     try:
         import cupy
-    except ImportError as e:
-        raise DeviceError('CuPy is not installed ({}): install the CuPy '
-                          'wheel for your CUDA, e.g. pip install '
-                          'cupy-cuda12x'.format(e))
+    except ModuleNotFoundError as e:
+        if e.name != 'cupy':  # CuPy is there; something it needs is not
+            raise DeviceError('CuPy fails to import ({})'.format(e))
+        raise DeviceError('CuPy is not installed ({}): pip install '
+                          '"chainercv_i3d[gpu]" (CUDA 12; [gpu-cuda13] or '
+                          '[gpu-cuda11] for other drivers)'.format(e))
+    except ImportError as e:  # e.g. a CUDA library that does not load
+        raise DeviceError('CuPy fails to import ({})'.format(e))
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise DeviceError(reason)
     try:
         return cupy.cuda.runtime.getDeviceCount()
     except cupy.cuda.runtime.CUDARuntimeError as e:

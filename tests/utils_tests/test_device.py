@@ -13,6 +13,7 @@ import pytest
 
 import chainer
 
+from chainercv_i3d import chainer_compat
 from chainercv_i3d.utils import device as device_module
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import device_spec_help
@@ -129,6 +130,64 @@ def test_gpu_when_cuda_cannot_start(monkeypatch):
 def test_gpu_count_comes_from_cupy(monkeypatch):
     stand_in_cupy(monkeypatch, count=3)
     assert resolve_device_spec('gpu', Comm(4)) == '@cupy:1'
+
+
+class FailingCupyFinder(object):
+    """A finder that makes `import cupy` fail as a CuPy whose CUDA
+    libraries do not load does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == 'cupy':
+            raise ImportError('libcublas.so.11: cannot open shared object '
+                              'file: No such file or directory')
+        return None
+
+
+@pytest.fixture
+def broken_cupy(monkeypatch):
+    monkeypatch.delitem(sys.modules, 'cupy', raising=False)
+    monkeypatch.setattr(sys, 'meta_path', [FailingCupyFinder()]
+                        + sys.meta_path)
+
+
+@pytest.mark.parametrize('spec', ['gpu', '@cupy:0', 0])
+def test_a_cupy_that_fails_to_import_is_named_not_missing(broken_cupy, spec):
+    with pytest.raises(DeviceError) as raised:
+        select_device(spec)
+    message = str(raised.value)
+    assert 'CuPy fails to import' in message and 'libcublas.so.11' in message
+    assert 'not installed' not in message
+
+
+def test_auto_with_a_cupy_that_fails_to_import_is_the_cpu(broken_cupy):
+    assert resolve_device_spec('auto') == '@numpy'
+
+
+@pytest.fixture
+def chainer_without_cuda(monkeypatch):
+    """CuPy imports and sees a GPU, but chainer's CUDA backend is off (as
+    with cupy-cuda11x and no libcublas.so.11)."""
+    stand_in_cupy(monkeypatch, count=1)
+    backend = types.SimpleNamespace(available=False, _resolution_error=(
+        ImportError('libcublas.so.11: cannot open shared object file')))
+    monkeypatch.setattr(device_module, 'cuda_unavailable_reason',
+                        lambda: chainer_compat.cuda_unavailable_reason(
+                            backend))
+
+
+@pytest.mark.parametrize('spec', ['gpu', '@cupy:0', 0])
+def test_gpu_when_chainer_cannot_use_cupy_says_why(chainer_without_cuda,
+                                                   spec):
+    with pytest.raises(DeviceError) as raised:
+        select_device(spec, Comm(0))
+    message = str(raised.value)
+    assert repr(spec) in message
+    assert 'chainer cannot use CuPy: libcublas.so.11' in message
+    assert 'LD_LIBRARY_PATH' in message
+
+
+def test_auto_when_chainer_cannot_use_cupy_is_the_cpu(chainer_without_cuda):
+    assert resolve_device_spec('auto', Comm(0)) == '@numpy'
 
 
 @pytest.mark.parametrize('spec, expected', [

@@ -16,10 +16,20 @@ The same function as the link's Chainer path, computed differently:
   product per chunk of an im2col copied from a strided view;
 * max pools are separable: a running maximum along one axis at a time;
 * on a CPU, every convolution is cut into chunks that run in threads with
-  single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`).
+  single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`);
+* on a GPU, the chunks are large and run in order, products run on cuBLAS
+  into contiguous buffers, and the bias and ReLU (and Winograd's transforms)
+  are CuPy kernels that write straight into the output, channel slices
+  included (:mod:`chainercv_i3d.links.gpu_kernels`).
 
 It runs with numpy or cupy alike (``xp``), without autograd: the link uses it
-in test mode without backprop (see ``I3D.fast_inference``). The folded
+in test mode without backprop (see ``I3D.fast_inference``). Nothing inside
+the network copies between host and device. The compute dtype is float32, or
+float16 (:data:`DTYPES`): weights and activations in float16, products
+accumulated in float32, batch normalization folded in float32 and the
+biases kept in float32, the head (average pool, logits, softmax) in float32;
+every output is float32. On numpy float16 is slow (no float16 BLAS) and
+rounds as the GPU does: it is there to check the precision. The folded
 weights are kept between calls with a copy of the weights and statistics
 they came from, and folded again whenever any of those differs (compared
 exactly, a few milliseconds; folding takes 0.2 s on a CPU): they are never
@@ -29,6 +39,8 @@ stale after training, loading or editing the weights.
 import chainer
 import numpy
 
+from chainercv_i3d.links.gpu_kernels import bias_relu
+from chainercv_i3d.links.gpu_kernels import matmul
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import cpu_chunks
@@ -50,45 +62,133 @@ WINOGRAD_CHANNELS = 64
 CHUNK_ELEMENTS = 2 ** 20
 
 
-def add_bias_relu(y, bias):
-    """``y = max(y + bias, 0)`` in place."""
-    xp = chainer.backend.get_array_module(y)
-    y += bias
-    return xp.maximum(y, 0, out=y)
+# The compute dtypes of the fast path.
+DTYPES = ('float32', 'float16')
+# What ``--dtype`` of the example scripts means.
+DTYPE_HELP = ('compute dtype of the fast inference path (default float32): '
+              'float16 keeps weights and activations in half precision and '
+              'accumulates products in float32, for GPUs (on a CPU it is '
+              'slower than float32); logits within 0.05 of float32 on '
+              "DeepMind's cricket clip")
+
+
+def check_dtype(dtype):
+    """The compute dtype ``dtype`` names, checked.
+
+    Args:
+        dtype (str or numpy.dtype): ``'float32'`` or ``'float16'``.
+
+    Returns:
+        numpy.dtype
+
+    Raises:
+        ValueError: Any other dtype.
+    """
+    try:
+        checked = numpy.dtype(dtype)
+    except TypeError:
+        checked = None
+    if dtype is None or checked is None or checked.name not in DTYPES:
+        raise ValueError('the fast path computes in {}, not {!r}'.format(
+            ' or '.join(DTYPES), dtype))
+    return checked
+
+
+def model_dtype(model):
+    """The compute dtype of ``model``'s fast path: its
+    ``fast_inference_dtype`` (float32 if it has none)."""
+    return check_dtype(getattr(model, 'fast_inference_dtype', 'float32'))
+
+
+def set_fast_inference_dtype(model, dtype):
+    """Makes ``model``'s fast path compute in ``dtype``.
+
+    Args:
+        model (I3D): The link.
+        dtype (str or numpy.dtype): One of :data:`DTYPES`.
+
+    Raises:
+        ValueError: An unknown dtype, or a reduced precision for a model
+            whose ``fast_inference`` is off (its Chainer path computes in
+            float32 only).
+    """
+    dtype = check_dtype(dtype)
+    if dtype != numpy.float32 and not model.fast_inference:
+        raise ValueError('{} runs on the fast inference path only, and this '
+                         'model has fast_inference=False (the Chainer path '
+                         'computes in float32)'.format(dtype.name))
+    model.fast_inference_dtype = dtype.name
+
+
+def product_bias_relu(a, weight, bias, out):
+    """``out = max(a @ weight + bias, 0)``; only the product if ``bias`` is
+    None.
+
+    numpy writes the product into ``out`` and adds the bias in place, while
+    the chunk is in the cache. cuBLAS writes a contiguous product, and one
+    kernel adds the bias and writes it to ``out`` of any strides (a channel
+    slice): CuPy would otherwise copy into a strided ``out`` itself.
+
+    Args:
+        a: ``(M, K)``.
+        weight: ``(K, O)``.
+        bias: ``(O,)`` float32 or None.
+        out: ``(..., O)`` holding ``M`` rows; on numpy its rows must be
+            one strided axis (a view's reshape to ``(M, O)``).
+
+    Returns:
+        ``out``.
+    """
+    xp = chainer.backend.get_array_module(a)
+    if xp is numpy:
+        rows = out.reshape(-1, out.shape[-1])
+        matmul(a, weight, out=rows)
+        if bias is not None:
+            bias_relu(rows, bias, rows)
+        return out
+    product = matmul(a, weight).reshape(out.shape)
+    if bias is None:
+        out[...] = product
+        return out
+    return bias_relu(product, bias, out)
 
 
 class FoldedUnit(object):
-    """A Unit3D with its batch normalization folded into the convolution."""
+    """A Unit3D with its batch normalization folded into the convolution.
 
-    def __init__(self, unit):
+    Folded in float32 (Winograd's transform in float64), then cast to
+    ``dtype``; the bias stays float32.
+    """
+
+    def __init__(self, unit, dtype=numpy.float32):
         xp = chainer.backend.get_array_module(unit.conv.W.array)
         bn = unit.bn
         scale = 1 / xp.sqrt(bn.avg_var + bn.eps)
         w = unit.conv.W.array * scale[:, None, None, None, None]
-        self.bias = bn.beta.array - bn.avg_mean * scale
+        self.bias = (bn.beta.array - bn.avg_mean * scale).astype(
+            numpy.float32)
         self.ksize = unit.ksize
         self.stride = unit.stride
         self.out_channels = w.shape[0]
         self.winograd = self.ksize == (3, 3, 3) \
             and self.stride == (1, 1, 1) and w.shape[1] >= WINOGRAD_CHANNELS
         if self.winograd:
-            self.weight = winograd_weight(w)
+            self.weight = winograd_weight(w, dtype)
         else:
             # (kt * kh * kw * in_c, out_c): rows in the order of the im2col.
             self.weight = xp.ascontiguousarray(
-                w.transpose(2, 3, 4, 1, 0).reshape(-1, self.out_channels))
+                w.transpose(2, 3, 4, 1, 0).reshape(-1, self.out_channels),
+                dtype=dtype)
 
     def __call__(self, x, out=None):
         """ReLU of the convolution plus bias, channels-last, written to
         ``out`` (for example a channel slice) if given."""
-        def finish(y):
-            add_bias_relu(y, self.bias)
         if self.ksize == (1, 1, 1) and self.stride == (1, 1, 1):
-            return conv_1x1(x, self.weight, finish, out)
+            return conv_1x1(x, self.weight, self.bias, out)
         if self.winograd:
-            return winograd_conv(x, self.weight, finish, out)
-        return conv_im2col(x, self.weight, self.ksize, self.stride, finish,
-                           out)
+            return winograd_conv(x, self.weight, self.bias, out)
+        return conv_im2col(x, self.weight, self.ksize, self.stride,
+                           self.bias, out)
 
 
 def _pad(x, pads, value):
@@ -99,13 +199,14 @@ def _pad(x, pads, value):
                   constant_values=value)
 
 
-def conv_1x1(x, weight, finish, out=None):
-    """A 1x1x1 convolution, channels-last: one product per block of rows.
+def conv_1x1(x, weight, bias, out=None):
+    """A 1x1x1 convolution, channels-last, then bias and ReLU: one product
+    per block of rows.
 
     Args:
         x: ``(N, T, H, W, C)``.
-        weight: ``(C, O)``.
-        finish (callable): Applied in place to every block of the output.
+        weight: ``(C, O)``, of the dtype of ``x``.
+        bias: ``(O,)`` float32, or None (no bias, no ReLU).
         out: ``(N, T, H, W, O)`` to write to; a new array if None.
 
     Returns:
@@ -120,14 +221,13 @@ def conv_1x1(x, weight, finish, out=None):
                               // chunk_elements(CHUNK_ELEMENTS)))
 
     def block(r0, r1):
-        xp.matmul(rows[r0:r1], weight, out=y[r0:r1])
-        finish(y[r0:r1])
+        product_bias_relu(rows[r0:r1], weight, bias, y[r0:r1])
 
     run_chunks(block, split(rows.shape[0], pieces))
     return out
 
 
-def conv_im2col(x, weight, ksize, stride, finish, out=None):
+def conv_im2col(x, weight, ksize, stride, bias, out=None):
     """Any SAME convolution, channels-last (in I3D: the stem, 7x7x7 with
     stride 2 on 3 or 2 channels, and the 3x3x3 ones on few channels).
 
@@ -142,7 +242,8 @@ def conv_im2col(x, weight, ksize, stride, finish, out=None):
         weight: ``(kt * kh * kw * C, O)`` from :class:`FoldedUnit`.
         ksize (tuple of int): ``(kt, kh, kw)``.
         stride (tuple of int): ``(st, sh, sw)``.
-        finish (callable): Applied in place to every chunk of the output.
+        bias: ``(O,)`` float32 added, followed by ReLU, on every chunk of
+            the output; None: neither.
         out: ``(N, T', H', W', O)`` to write to; a new array if None.
 
     Returns:
@@ -164,16 +265,20 @@ def conv_im2col(x, weight, ksize, stride, finish, out=None):
     y = out if out is not None else xp.empty(
         (n, out_t, out_h, out_w, weight.shape[1]), dtype=x.dtype)
     rows = max(1, chunk_elements(CHUNK_ELEMENTS) // (out_w * weight.shape[0]))
+    if rows < out_h:  # a CPU: chunks of rows of one frame
+        chunks = [(i, f, f + 1, r0, min(r0 + rows, out_h)) for i in range(n)
+                  for f in range(out_t) for r0 in range(0, out_h, rows)]
+    else:  # large chunks (a GPU): whole frames
+        frames = rows // out_h
+        chunks = [(i, f, min(f + frames, out_t), 0, out_h) for i in range(n)
+                  for f in range(0, out_t, frames)]
 
-    def chunk(i, f, r0, r1):
-        cols = xp.ascontiguousarray(view[i, f, r0:r1])
-        target = y[i, f, r0:r1]
-        xp.matmul(cols.reshape(-1, weight.shape[0]), weight,
-                  out=target.reshape(-1, weight.shape[1]))
-        finish(target)
+    def chunk(i, f0, f1, r0, r1):
+        cols = xp.ascontiguousarray(view[i, f0:f1, r0:r1])
+        product_bias_relu(cols.reshape(-1, weight.shape[0]), weight, bias,
+                          y[i, f0:f1, r0:r1])
 
-    run_chunks(chunk, [(i, f, r0, min(r0 + rows, out_h)) for i in range(n)
-                       for f in range(out_t) for r0 in range(0, out_h, rows)])
+    run_chunks(chunk, chunks)
     return y
 
 
@@ -233,23 +338,24 @@ def _slice(x, axis, start, stop, step):
 class FastInception(object):
     """An InceptionBlock with its three 1x1x1 input convolutions merged."""
 
-    def __init__(self, block):
+    def __init__(self, block, dtype=numpy.float32):
         xp = chainer.backend.get_array_module(block.branch0.conv.W.array)
-        units = [FoldedUnit(block.branch0), FoldedUnit(block.branch1_reduce),
-                 FoldedUnit(block.branch2_reduce)]
+        units = [FoldedUnit(block.branch0, dtype),
+                 FoldedUnit(block.branch1_reduce, dtype),
+                 FoldedUnit(block.branch2_reduce, dtype)]
         self.split = numpy.cumsum([u.out_channels for u in units])[:-1]
         self.weight = xp.concatenate([u.weight for u in units], axis=1)
         self.bias = xp.concatenate([u.bias for u in units])
-        self.branches = [FoldedUnit(block.branch1), FoldedUnit(block.branch2),
-                         FoldedUnit(block.branch3)]
+        self.branches = [FoldedUnit(block.branch1, dtype),
+                         FoldedUnit(block.branch2, dtype),
+                         FoldedUnit(block.branch3, dtype)]
         self.out_channels = block.out_channels
 
     def __call__(self, x):
         """Each branch writes straight into its channels of the output."""
         xp = chainer.backend.get_array_module(x)
         y = xp.empty(x.shape[:4] + (self.out_channels,), dtype=x.dtype)
-        merged = conv_1x1(x, self.weight,
-                          lambda part: add_bias_relu(part, self.bias))
+        merged = conv_1x1(x, self.weight, self.bias)
         b0, b1, b2 = xp.split(merged, self.split, axis=4)
         inputs = (b1, b2, max_pool_same(x, (3, 3, 3), (1, 1, 1)))
         start = b0.shape[4]
@@ -270,33 +376,42 @@ def _to_ncthw(name, h):
     return h
 
 
-def fast_forward(model, x, names):
+def fast_forward(model, x, names, dtype=None):
     """Computes the layers ``names`` of ``model`` on ``x`` (NCTHW).
 
     Args:
         model (I3D): The link (its current weights are used).
         x: ``(N, C, T, H, W)`` array.
         names (tuple of str): Layers to return, in ``model.layer_names``.
+        dtype (str or numpy.dtype): The compute dtype, one of
+            :data:`DTYPES`; None: :func:`model_dtype`.
 
     Returns:
-        dict: name -> array in the layout of the link's own outputs.
+        dict: name -> float32 array in the layout of the link's own outputs.
+
+    Raises:
+        ValueError: An unknown dtype.
     """
     xp = chainer.backend.get_array_module(x)
+    dtype = model_dtype(model) if dtype is None else check_dtype(dtype)
     last = max(model.layer_names.index(n) for n in names)
-    folded = folded_layers(model)
-    h = xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))
+    folded = folded_layers(model, dtype)
+    h = xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), dtype=dtype)
     outputs = {}
     with cpu_chunks(xp):
         for name in model.layer_names[:last + 1]:
             h = _fast_layer(name, folded.get(name, getattr(model, name)), h)
             if name in names:
-                outputs[name] = _to_ncthw(name, h)
+                outputs[name] = _to_ncthw(name, h).astype(numpy.float32,
+                                                          copy=False)
     return outputs
 
 
-def folded_layers(model):
+def folded_layers(model, dtype=numpy.float32):
     """``{name: FoldedUnit or FastInception}`` for the convolution layers of
-    ``model``, folded again only when a weight or statistic changed."""
+    ``model`` in ``dtype``, folded again only when a weight or statistic,
+    or the dtype, changed."""
+    dtype = check_dtype(dtype)
     units = [unit for unit in model.links() if isinstance(unit, Unit3D)]
     # Everything folding reads, in a fixed order.
     arrays = [a for unit in units for a in (
@@ -304,17 +419,17 @@ def folded_layers(model):
         unit.bn.avg_var)]
     eps = [unit.bn.eps for unit in units]
     cache = getattr(model, '_fast_inference_cache', None)
-    if cache is None or cache['eps'] != eps \
+    if cache is None or cache['eps'] != eps or cache['dtype'] != dtype \
             or not _all_equal(cache['arrays'], arrays):
         layers = {}
         for name in model.layer_names:
             layer = getattr(model, name)
             if isinstance(layer, Unit3D):
-                layers[name] = FoldedUnit(layer)
+                layers[name] = FoldedUnit(layer, dtype)
             elif isinstance(layer, InceptionBlock):
-                layers[name] = FastInception(layer)
+                layers[name] = FastInception(layer, dtype)
         cache = {'arrays': [a.copy() for a in arrays], 'eps': eps,
-                 'layers': layers}
+                 'dtype': dtype, 'layers': layers}
         model._fast_inference_cache = cache
     return cache['layers']
 
@@ -322,12 +437,18 @@ def folded_layers(model):
 def _all_equal(saved, current):
     if len(saved) != len(current):
         return False
-    for a, b in zip(saved, current):
-        # A model moved between devices has arrays of another type.
-        if type(a) is not type(b) or a.shape != b.shape \
-                or not bool((a == b).all()):
-            return False
-    return True
+    # A model moved between devices has arrays of another type.
+    if any(type(a) is not type(b) or a.shape != b.shape
+           for a, b in zip(saved, current)):
+        return False
+    if not saved:
+        return True
+    xp = chainer.backend.get_array_module(saved[0])
+    if xp is numpy:
+        return all((a == b).all() for a, b in zip(saved, current))
+    # On a GPU one answer comes back to the host, not one per array.
+    return bool(xp.stack([(a == b).all() for a, b in zip(saved, current)])
+                .all())
 
 
 def _fast_layer(name, layer, h):
@@ -340,8 +461,9 @@ def _fast_layer(name, layer, h):
         return max_pool_same(h, layer.keywords['ksize'],
                              layer.keywords['stride'])
     if name == 'avgpool':
-        # 2x7x7 VALID; mixed_5c is exactly 7x7 (the link checks it).
-        h = h.mean(axis=(2, 3))
+        # 2x7x7 VALID; mixed_5c is exactly 7x7 (the link checks it). The
+        # head computes in float32 whatever the dtype.
+        h = h.astype(numpy.float32, copy=False).mean(axis=(2, 3))
         return (h[:, :-1] + h[:, 1:]) / 2
     if name == 'logits':
         conv = layer.conv

@@ -3,6 +3,8 @@
 import numpy
 
 from chainercv_i3d.datasets.video_files import read_video_streams
+from chainercv_i3d.links.fast_inference import check_dtype
+from chainercv_i3d.links.fast_inference import set_fast_inference_dtype
 from chainercv_i3d.links.streams import load_streams
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.scores import final_scores
@@ -42,6 +44,15 @@ class I3DPredictor(object):
         device (chainer.backend.Device or str): Where to run: a device, or
             a spec as ``--device`` takes it (``'cpu'``, ``'gpu'``,
             ``'auto'``, ``'@cupy:0'``); ``None``: the CPU.
+        dtype (str): The compute dtype of the fast inference path,
+            ``'float32'`` or ``'float16'`` (weights and activations in
+            float16, products accumulated in float32: for GPUs; on a CPU it
+            is slower than float32). Set on the models (links given are
+            changed too). Outputs are float32 either way.
+
+    Raises:
+        ValueError: An unknown dtype, or float16 for a model whose
+            ``fast_inference`` is off.
 
     Example:
 
@@ -51,9 +62,13 @@ class I3DPredictor(object):
     """
 
     def __init__(self, rgb_model=None, flow_model=None, flow_backend='tvl1',
-                 device=None):
+                 device=None, dtype='float32'):
+        check_dtype(dtype)  # before the models load
         self.device = select_device(device or 'cpu')
         self.models = load_streams(rgb_model, flow_model, self.device)
+        for model in self.models.values():
+            set_fast_inference_dtype(model, dtype)
+        self.dtype = dtype
         first = next(iter(self.models.values()))
         self.n_class = first.n_class
         self.preset = first.preset

@@ -253,12 +253,9 @@ def _winograd_correlate(x, W, y):
     channels-last: the input and the output change layout on the way."""
     u = winograd_weight(W)
     for i in range(x.shape[0]):
-        y_last = winograd_conv(_channels_last(x[i:i + 1]), u, _nothing)
+        # No bias, no ReLU: batch normalization comes next.
+        y_last = winograd_conv(_channels_last(x[i:i + 1]), u, None)
         _copy_in_frames(y[i], y_last[0].transpose(3, 0, 1, 2))
-
-
-def _nothing(y):
-    pass
 
 
 def _channels_last(x):

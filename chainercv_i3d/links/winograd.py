@@ -16,12 +16,20 @@ rounding error stays at the level of float32 summation (the fidelity tests
 hold the fast path to the same tolerances as the reference path); larger
 tiles, F(4x4, 3x3), save more but lose about a digit.
 
-All of it runs through ``xp`` (numpy or cupy).
+All of it runs through ``xp`` (numpy or cupy). On a CPU the input frames
+are transformed once per pass and the products run batched in threads; on a
+GPU each chunk of output frames is one kernel for the transformed, stacked
+input, 16 cuBLAS products and one kernel for the output transform, bias and
+ReLU (:mod:`chainercv_i3d.links.gpu_kernels`).
 """
 
 import chainer
 import numpy
 
+from chainercv_i3d.links.gpu_kernels import bias_relu
+from chainercv_i3d.links.gpu_kernels import matmul
+from chainercv_i3d.links.gpu_kernels import winograd_input_tiles
+from chainercv_i3d.links.gpu_kernels import winograd_output
 from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
@@ -48,15 +56,16 @@ CHUNK_ELEMENTS = 4 * 2 ** 20
 PASS_ELEMENTS = 64 * 2 ** 20
 
 
-def winograd_weight(w):
+def winograd_weight(w, dtype=None):
     """Transforms folded 3x3x3 weights for :func:`winograd_conv`.
 
     Args:
         w: ``(O, C, 3, 3, 3)`` float32.
+        dtype: Of the result (default that of ``w``).
 
     Returns:
-        ``(16, 3 * C, O)`` float32: for each tile element, the time taps
-        and input channels stacked as rows.
+        ``(16, 3 * C, O)``: for each tile element, the time taps and input
+        channels stacked as rows.
     """
     xp = chainer.backend.get_array_module(w)
     g = xp.asarray(G)
@@ -65,17 +74,19 @@ def winograd_weight(w):
     u = xp.tensordot(u, g, axes=(4, 1))  # i o c t j
     u = u.transpose(0, 4, 3, 2, 1)  # i j t c o
     out_c, in_c = w.shape[:2]
-    return u.reshape(IN_TILE * IN_TILE, 3 * in_c, out_c).astype(w.dtype)
+    return u.reshape(IN_TILE * IN_TILE, 3 * in_c, out_c).astype(
+        dtype or w.dtype)
 
 
-def winograd_conv(x, u, finish, out=None):
-    """A 3x3x3 convolution, stride 1, SAME padding, without bias.
+def winograd_conv(x, u, bias, out=None):
+    """A 3x3x3 convolution, stride 1, SAME padding, then bias and ReLU.
 
     Args:
-        x: ``(N, T, H, W, C)``, channels-last.
-        u: ``(16, 3 * C, O)`` from :func:`winograd_weight`.
-        finish (callable): Applied in place to every chunk of the output
-            (bias and ReLU) while it is in the cache.
+        x: ``(N, T, H, W, C)``, channels-last, float32 or float16.
+        u: ``(16, 3 * C, O)`` from :func:`winograd_weight`, of the dtype of
+            ``x``.
+        bias: ``(O,)`` float32, added and followed by ReLU on every chunk of
+            the output while it is in the cache; None: neither.
         out: ``(N, T, H, W, O)`` to write to (for example a channel slice of
             a larger array); a new array if None.
 
@@ -91,6 +102,8 @@ def winograd_conv(x, u, finish, out=None):
                    (1, tiles_w * OUT_TILE + 1 - w), (0, 0)), mode='constant')
     y = out if out is not None else xp.empty((n, t, h, w, u.shape[2]),
                                              dtype=x.dtype)
+    if xp is not numpy:
+        return _winograd_device(x, u, bias, y)
     per_frame = IN_TILE ** 2 * tiles_h * tiles_w * c  # transformed input
     # Output frames per product chunk (at least one chunk per thread), and
     # per pass, so that the transformed input of a pass stays bounded.
@@ -100,11 +113,37 @@ def winograd_conv(x, u, finish, out=None):
     for i in range(n):
         for s0 in range(0, t, span):
             s1 = min(s0 + span, t)
-            _winograd_pass(x[i, s0:s1 + 2], u, y[i, s0:s1], frames, finish)
+            _winograd_pass(x[i, s0:s1 + 2], u, y[i, s0:s1], frames, bias)
     return y
 
 
-def _winograd_pass(x, u, y, frames, finish):
+def _winograd_device(x, u, bias, y):
+    """:func:`winograd_conv` on a GPU: per chunk of output frames, one kernel
+    for the stacked input tiles, 16 products (2-D products run on cuBLAS
+    in the arrays' dtype, float16 on tensor cores; CuPy's batched ones
+    compute float16 in float32) and one kernel for the output."""
+    xp = chainer.backend.get_array_module(x)
+    n, t, h, w, _ = y.shape
+    c, o = x.shape[4], u.shape[2]
+    tiles_h, tiles_w = -(-h // OUT_TILE), -(-w // OUT_TILE)
+    per_frame = IN_TILE ** 2 * tiles_h * tiles_w * max(3 * c, o)
+    frames = max(1, chunk_elements(CHUNK_ELEMENTS) // per_frame)
+    relu = bias is not None
+    if bias is None:
+        bias = xp.zeros(o, numpy.float32)
+    for i in range(n):
+        for t0 in range(0, t, frames):
+            t1 = min(t0 + frames, t)
+            stacked = winograd_input_tiles(x[i, t0:t1 + 2], t1 - t0, tiles_h,
+                                           tiles_w, B_T)
+            m = xp.empty(stacked.shape[:2] + (o,), x.dtype)
+            for e in range(IN_TILE ** 2):
+                xp.matmul(stacked[e], u[e], out=m[e])
+            winograd_output(m, bias, y[i, t0:t1], A_T, relu)
+    return y
+
+
+def _winograd_pass(x, u, y, frames, bias):
     """Output frames ``y`` (T, H, W, O) from their padded input frames
     ``x`` (T + 2, Hp, Wp, C): every input frame transformed once, then the
     products and output transforms in chunks of ``frames`` output frames."""
@@ -113,21 +152,21 @@ def _winograd_pass(x, u, y, frames, finish):
     tiles_h, tiles_w = -(-h // OUT_TILE), -(-w // OUT_TILE)
     v = xp.empty((IN_TILE ** 2, x.shape[0], tiles_h * tiles_w, x.shape[3]),
                  x.dtype)
-    run_chunks(lambda f0, f1: _input_transform(x[f0:f1], tiles_h, tiles_w,
-                                               v[:, f0:f1]),
+    run_chunks(lambda f0, f1: input_transform(x[f0:f1], tiles_h, tiles_w,
+                                              v[:, f0:f1]),
                split(x.shape[0], -(-x.shape[0] // frames)))
     run_chunks(lambda t0, t1: _product_and_output(
-        v[:, t0:t1 + 2], u, tiles_h, tiles_w, y[t0:t1], finish),
+        v[:, t0:t1 + 2], u, tiles_h, tiles_w, y[t0:t1], bias),
         [(t0, min(t0 + frames, out_t)) for t0 in range(0, out_t, frames)])
 
 
-def _product_and_output(v, u, tiles_h, tiles_w, y, finish):
+def _product_and_output(v, u, tiles_h, tiles_w, y, bias):
     """Output frames ``y`` from their transformed input frames ``v``."""
-    xp = chainer.backend.get_array_module(v)
     out_t = y.shape[0]
-    m = xp.matmul(_stack_time_taps(v, out_t), u)
-    _output_transform(m, out_t, tiles_h, tiles_w, y)
-    finish(y)
+    m = matmul(stack_time_taps(v, out_t), u)
+    output_transform(m, out_t, tiles_h, tiles_w, y)
+    if bias is not None:
+        bias_relu(y, bias, y)
 
 
 def _combine(coefficients, terms, out):
@@ -150,7 +189,7 @@ def _combine(coefficients, terms, out):
             out += c * term
 
 
-def _input_transform(frames, tiles_h, tiles_w, v):
+def input_transform(frames, tiles_h, tiles_w, v):
     """``B^T d B`` of every 4x4 tile (tiles overlapping by 2) of ``frames``
     (Tc, Hp, Wp, C), padded, into ``v`` (16, Tc, tiles, C).
 
@@ -173,7 +212,7 @@ def _input_transform(frames, tiles_h, tiles_w, v):
                      v[i * IN_TILE + j].reshape(tc, tiles_h, tiles_w, c))
 
 
-def _stack_time_taps(v, out_t):
+def stack_time_taps(v, out_t):
     """(16, out_t + 2, P, C) -> (16, out_t * P, 3 * C): output frame t
     reads input frames t, t + 1, t + 2 (of the padded input)."""
     xp = chainer.backend.get_array_module(v)
@@ -184,7 +223,7 @@ def _stack_time_taps(v, out_t):
     return stacked.reshape(e, out_t * p, 3 * c)
 
 
-def _output_transform(m, out_t, tiles_h, tiles_w, y):
+def output_transform(m, out_t, tiles_h, tiles_w, y):
     """(16, out_t * P, O) -> ``y`` (out_t, H, W, O): ``A^T m A`` of every
     tile, cropped to the output size."""
     xp = chainer.backend.get_array_module(m)

@@ -24,6 +24,8 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
 from chainercv_i3d.links import I3DPredictor
+from chainercv_i3d.links.fast_inference import DTYPE_HELP
+from chainercv_i3d.links.fast_inference import DTYPES
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.scores import final_scores
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL
@@ -59,6 +61,8 @@ def parse_args(argv):
     parser.add_argument('--flow_model', help='model name or .npz')
     parser.add_argument('--top_k', type=positive_int, default=5)
     add_device_argument(parser)
+    parser.add_argument('--dtype', choices=DTYPES, default='float32',
+                        help=DTYPE_HELP)
     parser.add_argument('--json', type=check_output_folder,
                         help='also write the results here')
     args = parser.parse_args(argv)
@@ -83,7 +87,8 @@ def main(argv=None):
     try:
         videos = args.videos or [embedded_sample()]
         predictor = I3DPredictor(args.rgb_model, args.flow_model,
-                                 device=select_device(args.device))
+                                 device=select_device(args.device),
+                                 dtype=args.dtype)
     except (ValueError, ImportError, RuntimeError) as e:
         sys.exit('demo: {}'.format(e))
     results, failed = [], 0

@@ -29,6 +29,9 @@ from chainercv_i3d.evaluations import preset_differences
 from chainercv_i3d.evaluations import summarize
 from chainercv_i3d.evaluations import write_results
 from chainercv_i3d.links import load_streams
+from chainercv_i3d.links.fast_inference import DTYPE_HELP
+from chainercv_i3d.links.fast_inference import DTYPES
+from chainercv_i3d.links.fast_inference import set_fast_inference_dtype
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import check_output_folder
@@ -48,6 +51,8 @@ def parse_args(argv):
     parser.add_argument('--num_preprocess_workers', type=non_negative_int,
                         default=2, help='loader processes per rank (0: none)')
     add_device_argument(parser)
+    parser.add_argument('--dtype', choices=DTYPES, default='float32',
+                        help=DTYPE_HELP)
     parser.add_argument('--num_clips', type=positive_int, default=1,
                         help='clips per video, spread evenly (default 1)')
     parser.add_argument('--num_crops', type=int, choices=(1, 3), default=1,
@@ -83,6 +88,8 @@ def evaluate(args, comm):
     device = select_device(args.device, comm)
     models = load_streams(args.rgb_model_checkpoint,
                           args.flow_model_checkpoint, device)
+    for stream_model in models.values():
+        set_fast_inference_dtype(stream_model, args.dtype)
     model = next(iter(models.values()))
     protocol = EvalProtocol.multi_view(
         args.num_clips, args.n_frame, args.num_crops, model.preset,

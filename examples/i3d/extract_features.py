@@ -28,6 +28,8 @@ from chainercv_i3d.evaluations.features import extract_share
 from chainercv_i3d.evaluations.features import open_video_source
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
+from chainercv_i3d.links.fast_inference import DTYPE_HELP
+from chainercv_i3d.links.fast_inference import DTYPES
 from chainercv_i3d.links import min_input_size
 from chainercv_i3d.links.i3d_predictor import ENDPOINTS
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL
@@ -58,6 +60,8 @@ def parse_args(argv):
     parser.add_argument('--num_preprocess_workers', type=non_negative_int,
                         default=1, help='loader processes per rank')
     add_device_argument(parser)
+    parser.add_argument('--dtype', choices=DTYPES, default='float32',
+                        help=DTYPE_HELP)
     parser.add_argument('--quiet', action='store_true')
     args = parser.parse_args(argv)
     if not args.rgb_model and not args.flow_model:
@@ -75,7 +79,8 @@ def parse_args(argv):
 def extract(args, comm):
     device = select_device(args.device, comm)
     predictor = I3DPredictor(args.rgb_model, args.flow_model,
-                             flow_backend=args.flow_backend, device=device)
+                             flow_backend=args.flow_backend, device=device,
+                             dtype=args.dtype)
     dataset = open_video_source(args.input, predictor.preset,
                                 args.flow_backend)
     os.makedirs(args.output_dir, exist_ok=True)

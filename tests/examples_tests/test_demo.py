@@ -77,3 +77,16 @@ def test_a_model_with_its_own_classes_prints_their_names(tmp_path):
         top = json.load(f)[0]['top']
     assert [row['name'] for row in top] == [names[row['label']]
                                              for row in top]
+
+
+@pytest.mark.parametrize('flags,dtype', [((), 'float32'),
+                                         (('--dtype', 'float16'), 'float16')])
+def test_dtype_option(flags, dtype):
+    assert load_example('demo.py').parse_args(list(flags)).dtype == dtype
+
+
+def test_demo_refuses_an_unknown_dtype(capsys):
+    with pytest.raises(SystemExit) as raised:
+        load_example('demo.py').parse_args(['--dtype', 'bfloat16'])
+    assert raised.value.code == 2
+    assert "invalid choice: 'bfloat16'" in capsys.readouterr().err

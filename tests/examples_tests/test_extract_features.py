@@ -106,3 +106,29 @@ def test_clips_too_short_for_the_head_are_refused_up_front(setup):
                         '--rgb_model', rgb, '--clip_frames', '8')
     assert result.returncode == 2
     assert 'needs clips of at least 9 frames' in result.stderr
+
+
+def test_float16_features_are_close_to_float32(setup):
+    root, videos, rgb, _ = setup
+    video = os.path.join(videos, 'sub', 'b.mkv')
+    features = {}
+    for dtype in ('float32', 'float16'):
+        out = root / dtype
+        result = run_script('extract_features.py', video, out, '--rgb_model',
+                            rgb, '--endpoint', 'mixed_5c', '--dtype', dtype,
+                            '--quiet')
+        assert result.returncode == 0, result.stderr
+        features[dtype] = numpy.load(str(out / 'b.npy'))
+    assert features['float16'].dtype == numpy.float32
+    error = numpy.abs(features['float16'] - features['float32']).max()
+    # As tests/links_tests/test_reduced_precision.py: float16 rounding, not
+    # float32's.
+    assert 1e-5 < error / numpy.abs(features['float32']).max() < 5e-3
+
+
+def test_an_unknown_dtype_is_refused(setup):
+    root, videos, rgb, _ = setup
+    result = run_script('extract_features.py', videos, root / 'x',
+                        '--rgb_model', rgb, '--dtype', 'float64')
+    assert result.returncode == 2
+    assert "--dtype: invalid choice: 'float64'" in result.stderr

@@ -91,3 +91,25 @@ def test_sample_npy_and_its_errors(tmp_path):
         I3DPredictor()
     with pytest.raises(ValueError, match='two streams must share their classes'):
         I3DPredictor(I3D(n_class=400), I3D(n_class=600, modality='flow'))
+
+
+def test_float16_predictor_stays_close_to_float32():
+    numpy.random.seed(1)
+    model = I3D(n_class=400)
+    clip = {'rgb': numpy.random.RandomState(2).uniform(
+        -1, 1, (3, 9, 193, 193)).astype(numpy.float32)}
+    half_predictor = I3DPredictor(model, dtype='float16')
+    assert model.fast_inference_dtype == 'float16'
+    half = half_predictor.features(clip, 'mixed_5c')
+    expected = I3DPredictor(model).features(clip, 'mixed_5c')
+    assert half.dtype == numpy.float32
+    error = numpy.abs(half - expected).max() / numpy.abs(expected).max()
+    assert 1e-5 < error < 5e-3  # float16 rounding: see test_reduced_precision
+    assert half_predictor.classify(clip)[1]['rgb'].shape == (400,)
+
+
+def test_dtype_errors():
+    with pytest.raises(ValueError, match='float32 or float16, not'):
+        I3DPredictor('no-such-model-is-loaded', dtype='float64')
+    with pytest.raises(ValueError, match='fast_inference=False'):
+        I3DPredictor(I3D(n_class=400, fast_inference=False), dtype='float16')

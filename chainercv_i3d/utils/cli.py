@@ -84,5 +84,7 @@ def abort_on_error(prog, comm, error, user_errors=USER_ERRORS):
     """
     if not isinstance(error, user_errors):
         traceback.print_exception(type(error), error, error.__traceback__)
-    print('{}: rank {}: {}'.format(prog, comm.rank, error), file=sys.stderr)
+    # One write with its newline: print writes the text and the newline
+    # separately, and another rank's line could land between them.
+    sys.stderr.write('{}: rank {}: {}\n'.format(prog, comm.rank, error))
     comm.abort(1)

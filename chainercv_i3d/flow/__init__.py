@@ -2,9 +2,11 @@ from chainercv_i3d.flow.base import FlowBackend  # NOQA
 from chainercv_i3d.flow.opencv_tvl1 import OpenCVTVL1  # NOQA
 from chainercv_i3d.flow.quantization import dequantize_flow  # NOQA
 from chainercv_i3d.flow.quantization import quantize_flow  # NOQA
+from chainercv_i3d.flow.registry import flow_backend_beside  # NOQA
 from chainercv_i3d.flow.registry import flow_backend_names  # NOQA
 from chainercv_i3d.flow.registry import get_flow_backend  # NOQA
 from chainercv_i3d.flow.registry import register_flow_backend  # NOQA
+from chainercv_i3d.flow.tvl1_xp import XpTVL1  # NOQA
 from chainercv_i3d.flow.video_flow import gray_video  # NOQA
 from chainercv_i3d.flow.video_flow import quantized_video_flow  # NOQA
 from chainercv_i3d.flow.video_flow import video_flow  # NOQA

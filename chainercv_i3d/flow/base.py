@@ -57,6 +57,9 @@ class FlowBackend(object):
         mp_context (str): How worker processes start: ``'fork'`` for CPU
             backends; a CUDA backend says ``'spawn'`` (a process that forked
             after CUDA initialised cannot use CUDA).
+        runs_on_gpu (bool): Whether the backend takes a GPU device: stages
+            that run a model on a GPU give it theirs
+            (:func:`~chainercv_i3d.flow.flow_backend_beside`).
         device: The device given to the constructor.
         options (dict): The options given to the constructor.
 
@@ -67,6 +70,7 @@ class FlowBackend(object):
     name = None
     option_names = ()
     mp_context = 'fork'
+    runs_on_gpu = False
 
     def __init__(self, device=None, **options):
         check_flow_options(type(self), options)

@@ -1,5 +1,7 @@
 """Flow backends by name: the registry every stage picks its backend from."""
 
+import numpy
+
 from chainercv_i3d.flow.base import check_flow_options
 from chainercv_i3d.flow.base import FlowBackend
 
@@ -73,3 +75,30 @@ def get_flow_backend(name, device=None, **options):
     cls = _BACKENDS[name]
     check_flow_options(cls, options)
     return cls(device=device, **options)
+
+
+def flow_backend_beside(name, device, **options):
+    """The backend ``name`` for a stage whose model runs on ``device``.
+
+    A backend that runs on GPUs (:attr:`FlowBackend.runs_on_gpu`) gets the
+    model's GPU; any other runs on its default device (OpenCV's TV-L1: this
+    process's CPU), so ``--device gpu`` with ``--flow_backend tvl1`` puts
+    the model on the GPU and the flow on the CPU.
+
+    Args:
+        name (str): A registered name.
+        device (chainer.backend.Device): The model's device, or None (CPU).
+        **options: The backend's options.
+
+    Returns:
+        FlowBackend: The backend.
+
+    Raises:
+        ValueError: As :func:`get_flow_backend`.
+    """
+    if name not in _BACKENDS:
+        get_flow_backend(name)  # raises, naming the known backends
+    on_gpu = device is not None and getattr(device, 'xp', numpy) is not numpy
+    if on_gpu and _BACKENDS[name].runs_on_gpu:
+        return get_flow_backend(name, device, **options)
+    return get_flow_backend(name, **options)

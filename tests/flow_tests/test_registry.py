@@ -1,5 +1,10 @@
+import types
+
+import chainercv_i3d  # NOQA: before chainer
+import chainer
 import pytest
 
+from chainercv_i3d.flow import flow_backend_beside
 from chainercv_i3d.flow import FlowBackend
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.flow import get_flow_backend
@@ -68,3 +73,45 @@ def test_only_backend_classes_register():
         register_flow_backend('test_not_a_backend', object)
     with pytest.raises(TypeError, match='subclass of FlowBackend'):
         register_flow_backend('test_instance', Tunable())
+
+
+class GpuCapable(FlowBackend):
+    """A backend that takes GPU devices (records the device it got)."""
+
+    runs_on_gpu = True
+
+
+register_flow_backend('test_gpu_capable', GpuCapable)
+
+# A model device on a GPU, as flow_backend_beside sees it (its xp is not
+# numpy); no CuPy is needed.
+FAKE_GPU = types.SimpleNamespace(xp=types.SimpleNamespace(__name__='cupy'),
+                                 device=types.SimpleNamespace(id=0))
+
+
+def test_a_gpu_backend_gets_the_models_gpu_and_others_stay_on_the_cpu():
+    assert flow_backend_beside('test_gpu_capable', FAKE_GPU).device \
+        is FAKE_GPU
+    cpu = chainer.get_device('@numpy')
+    assert flow_backend_beside('test_gpu_capable', cpu).device is None
+    assert flow_backend_beside('test_gpu_capable', None).device is None
+    opencv = flow_backend_beside('tvl1', FAKE_GPU)
+    assert isinstance(opencv, OpenCVTVL1) and opencv.device is None
+
+
+def test_tvl1_xp_beside_a_gpu_model_asks_for_that_gpu():
+    # Without CuPy its refusal shows that the GPU reached it.
+    try:
+        import cupy  # NOQA
+        pytest.skip('CuPy is installed: the refusal cannot be shown')
+    except ImportError:
+        pass
+    with pytest.raises(ValueError, match='needs CuPy'):
+        flow_backend_beside('tvl1_xp', FAKE_GPU)
+
+
+def test_beside_refuses_unknown_names_and_options():
+    with pytest.raises(ValueError, match='known backends'):
+        flow_backend_beside('no_such_backend', None)
+    with pytest.raises(ValueError, match='unknown option'):
+        flow_backend_beside('tvl1', None, no_such_option=1)

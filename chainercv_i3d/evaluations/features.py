@@ -26,7 +26,7 @@ def open_video_source(path, preset, flow_backend='tvl1'):
             archive or pfio URL with ``manifest.json``, whose frames and
             flow are used).
         preset (Preset): How to decode video files (the model's).
-        flow_backend (str): Flow backend for video files.
+        flow_backend (str or FlowBackend): Flow backend for video files.
 
     Returns:
         A dataset with ``video_id(i)`` and ``read_views``; its sampler

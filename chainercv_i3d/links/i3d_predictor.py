@@ -3,6 +3,7 @@
 import numpy
 
 from chainercv_i3d.datasets.video_files import read_video_streams
+from chainercv_i3d.flow import flow_backend_beside
 from chainercv_i3d.links.fast_inference import check_dtype
 from chainercv_i3d.links.fast_inference import set_fast_inference_dtype
 from chainercv_i3d.links.streams import load_streams
@@ -40,7 +41,9 @@ class I3DPredictor(object):
         rgb_model (str or I3D): A pretrained-model name, an ``.npz``, a
             link, or ``None``.
         flow_model (str or I3D): The same for the flow stream.
-        flow_backend (str): Name of the optical-flow backend.
+        flow_backend (str): Name of the optical-flow backend; one that runs
+            on GPUs (``'tvl1_xp'``) runs on the predictor's device
+            (:func:`~chainercv_i3d.flow.flow_backend_beside`).
         device (chainer.backend.Device or str): Where to run: a device, or
             a spec as ``--device`` takes it (``'cpu'``, ``'gpu'``,
             ``'auto'``, ``'@cupy:0'``); ``None``: the CPU.
@@ -73,7 +76,7 @@ class I3DPredictor(object):
         self.n_class = first.n_class
         self.preset = first.preset
         self.label_names = first.label_names
-        self.flow_backend = flow_backend
+        self.flow_backend = flow_backend_beside(flow_backend, self.device)
 
     @property
     def streams(self):

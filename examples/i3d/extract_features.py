@@ -82,7 +82,7 @@ def extract(args, comm):
                              flow_backend=args.flow_backend, device=device,
                              dtype=args.dtype)
     dataset = open_video_source(args.input, predictor.preset,
-                                args.flow_backend)
+                                predictor.flow_backend)
     os.makedirs(args.output_dir, exist_ok=True)
     indices = rank_share(sorted(range(len(dataset)), key=dataset.video_id),
                          comm.rank, comm.size)

@@ -23,6 +23,7 @@ import time
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
+from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
 from chainercv_i3d.links.fast_inference import DTYPE_HELP
 from chainercv_i3d.links.fast_inference import DTYPES
@@ -59,6 +60,10 @@ def parse_args(argv):
     parser.add_argument('--rgb_model', help='model name or .npz (default {} '
                         'when no model is given)'.format(DEFAULT_MODEL))
     parser.add_argument('--flow_model', help='model name or .npz')
+    parser.add_argument('--flow_backend', default='tvl1',
+                        choices=flow_backend_names(),
+                        help='optical flow for a flow model (tvl1_xp runs '
+                        'on the --device GPU; default tvl1, OpenCV)')
     parser.add_argument('--top_k', type=positive_int, default=5)
     add_device_argument(parser)
     parser.add_argument('--dtype', choices=DTYPES, default='float32',
@@ -87,6 +92,7 @@ def main(argv=None):
     try:
         videos = args.videos or [embedded_sample()]
         predictor = I3DPredictor(args.rgb_model, args.flow_model,
+                                 flow_backend=args.flow_backend,
                                  device=select_device(args.device),
                                  dtype=args.dtype)
     except (ValueError, ImportError, RuntimeError) as e:

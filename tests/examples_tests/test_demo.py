@@ -90,3 +90,22 @@ def test_demo_refuses_an_unknown_dtype(capsys):
         load_example('demo.py').parse_args(['--dtype', 'bfloat16'])
     assert raised.value.code == 2
     assert "invalid choice: 'bfloat16'" in capsys.readouterr().err
+
+
+def test_flow_backend_option_reaches_the_predictor(monkeypatch):
+    demo = load_example('demo.py')
+    made = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_predictor(rgb_model, flow_model, flow_backend, device, dtype):
+        made.update(flow_backend=flow_backend, flow_model=flow_model)
+        raise Stop
+
+    monkeypatch.setattr(demo, 'I3DPredictor', fake_predictor)
+    with pytest.raises(Stop):
+        demo.main(['x.mp4', '--flow_model', 'f.npz',
+                   '--flow_backend', 'tvl1_xp'])
+    assert made == {'flow_backend': 'tvl1_xp', 'flow_model': 'f.npz'}
+    assert demo.parse_args([]).flow_backend == 'tvl1'

@@ -84,26 +84,14 @@ def video_path(name):
 
 
 def read_gray(path, n_frame, short_side):
-    """The first ``n_frame`` frames, short side scaled as the precompute
-    stage scales it, converted to gray as the flow stages do."""
-    import cv2
+    """The first ``n_frame`` frames, decoded and scaled as every stage does,
+    converted to gray as the flow stages do."""
     from chainercv_i3d.flow import gray_video
-    from chainercv_i3d.transforms.scale_short_side import short_side_shape
-    capture = cv2.VideoCapture(path)
-    rgb = []
-    while len(rgb) < n_frame:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        height, width = short_side_shape(frame.shape[0], frame.shape[1],
-                                         short_side)
-        frame = cv2.resize(frame, (width, height),
-                           interpolation=cv2.INTER_LINEAR)
-        rgb.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    if len(rgb) < 2:
+    from chainercv_i3d.utils.video import decode_and_resample
+    frames = decode_and_resample(path, None, short_side)[0][:n_frame]
+    if len(frames) < 2:
         raise ValueError('{}: fewer than 2 frames could be read'.format(path))
-    return gray_video(rgb)
+    return gray_video(frames)
 
 
 def make_cases(args):

@@ -23,8 +23,8 @@ from chainercv_i3d.flow import get_flow_backend
 from chainercv_i3d.flow import gray_video
 from chainercv_i3d.flow import tvl1_xp
 from chainercv_i3d.flow import XpTVL1
-from chainercv_i3d.transforms.scale_short_side import short_side_shape
 from chainercv_i3d.utils.comm import SerialComm
+from chainercv_i3d.utils.video import decode_and_resample
 from tests.datasets_tests.videos import translating_texture
 from tests.datasets_tests.videos import write_video
 
@@ -213,21 +213,11 @@ def test_subpixel_translation_matches_opencv(shift):
 
 
 def read_gray(path, n_frame, short_side):
-    """The first frames of a video, short side scaled, as gray uint8."""
-    capture = cv2.VideoCapture(path)
-    rgb = []
-    while len(rgb) < n_frame:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        height, width = short_side_shape(frame.shape[0], frame.shape[1],
-                                         short_side)
-        frame = cv2.resize(frame, (width, height),
-                           interpolation=cv2.INTER_LINEAR)
-        rgb.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    assert len(rgb) == n_frame, path
-    return gray_video(rgb)
+    """The first frames of a video, short side scaled, as gray uint8 (as
+    every stage decodes)."""
+    frames = decode_and_resample(path, None, short_side)[0][:n_frame]
+    assert len(frames) == n_frame, path
+    return gray_video(frames)
 
 
 @pytest.fixture(scope='module')

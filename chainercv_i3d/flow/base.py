@@ -2,6 +2,8 @@
 
 import numpy
 
+from chainercv_i3d.flow.quantization import quantize_flow
+
 
 def check_flow_options(backend_class, options):
     """Checks ``options`` against the names ``backend_class`` declares.
@@ -121,6 +123,17 @@ class FlowBackend(object):
         for t in range(n_frame - 1):
             flow[t] = self.compute(gray_frames[t], gray_frames[t + 1])
         return flow
+
+    def compute_video_quantized(self, gray_frames, bound):
+        """:meth:`compute_video` quantized to uint8 with ``bound``
+        (:func:`~chainercv_i3d.flow.quantize_flow`), as the precompute stage
+        stores it. A GPU backend overrides it to quantize on the device and
+        copy back a quarter of the bytes.
+
+        Returns:
+            numpy.ndarray: ``(T - 1, H, W, 2)`` uint8.
+        """
+        return quantize_flow(self.compute_video(gray_frames), bound)
 
     def __repr__(self):
         # getattr: a subclass may not have called FlowBackend.__init__.

@@ -19,17 +19,29 @@ def quantize_flow(flow, bound=DEEPMIND_KINETICS.flow_bound):
     ``bound / 255`` (0.0784 pixels for the default bound of 20).
 
     Args:
-        flow (numpy.ndarray): Flow in pixels, any shape, e.g. ``(T, H, W, 2)``.
+        flow (numpy.ndarray): Flow in pixels, any shape, e.g. ``(T, H, W, 2)``
+            (or a CuPy array: then quantized on its GPU).
         bound (float): The truncation bound in pixels.
 
     Returns:
-        numpy.ndarray: uint8 of the shape of ``flow``.
+        numpy.ndarray: uint8 of the shape of ``flow`` (a CuPy array for a
+        CuPy one).
     """
     _check_bound(bound)
-    flow = numpy.clip(numpy.asarray(flow, numpy.float32), -bound, bound)
-    q = numpy.round((flow + bound) * (255 / (2 * bound)))
+    xp = _array_module(flow)
+    flow = xp.clip(xp.asarray(flow, numpy.float32), -bound, bound)
+    q = xp.round((flow + bound) * (255 / (2 * bound)))
     # Rounding of the float32 product cannot leave [0, 255]; clip to be safe.
-    return numpy.clip(q, 0, 255).astype(numpy.uint8)
+    return xp.clip(q, 0, 255).astype(numpy.uint8)
+
+
+def _array_module(array):
+    """cupy for a CuPy array (a GPU flow backend quantizes on the device
+    before copying back), numpy for anything else."""
+    if type(array).__module__.split('.')[0] == 'cupy':
+        import cupy
+        return cupy
+    return numpy
 
 
 def dequantize_flow(q, bound=DEEPMIND_KINETICS.flow_bound):

@@ -3,7 +3,6 @@
 import cv2
 import numpy
 
-from chainercv_i3d.flow.quantization import quantize_flow
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 
 # Pairs handed to the backend at once by quantized_video_flow: large enough
@@ -49,14 +48,23 @@ def _check_n_frame(rgb_frames):
 
 
 def _backend_flow(backend, gray):
-    flow = backend.compute_video(gray)
+    return _checked(backend, backend.compute_video(gray), gray,
+                    numpy.float32)
+
+
+def _checked(backend, flow, gray, dtype):
+    """``flow`` after checking that a backend gave ``(T - 1, H, W, 2)``
+    numpy ``dtype`` for the ``(T, H, W)`` frames ``gray``."""
     expected = (len(gray) - 1,) + gray.shape[1:] + (2,)
-    if flow.shape != expected or flow.dtype != numpy.float32:
+    if not isinstance(flow, numpy.ndarray) or flow.shape != expected \
+            or flow.dtype != dtype:
         raise ValueError(
-            'flow backend {!r} returned {} {} for {} frames of {}x{}: '
-            'compute_video must return {} float32'.format(
-                backend, flow.shape, flow.dtype, len(gray), gray.shape[1],
-                gray.shape[2], expected))
+            'flow backend {!r} returned {} {} ({}) for {} frames of {}x{}: '
+            'it must return a numpy array {} {}'.format(
+                backend, getattr(flow, 'shape', None),
+                getattr(flow, 'dtype', None), type(flow).__name__,
+                len(gray), gray.shape[1],
+                gray.shape[2], expected, numpy.dtype(dtype).name))
     return flow
 
 
@@ -119,6 +127,8 @@ def quantized_video_flow(rgb_frames, backend,
                             numpy.uint8)
     for start in range(0, len(gray) - 1, chunk_pairs):
         stop = min(start + chunk_pairs, len(gray) - 1)
-        quantized[start:stop] = quantize_flow(
-            _backend_flow(backend, gray[start:stop + 1]), bound)
+        chunk = gray[start:stop + 1]
+        quantized[start:stop] = _checked(
+            backend, backend.compute_video_quantized(chunk, bound), chunk,
+            numpy.uint8)
     return quantized

@@ -120,7 +120,8 @@ def evaluate(args, comm):
     summary.update(protocol=protocol.describe(),
                    precomputed_dir=args.precomputed_dir,
                    rgb_model_checkpoint=args.rgb_model_checkpoint,
-                   flow_model_checkpoint=args.flow_model_checkpoint)
+                   flow_model_checkpoint=args.flow_model_checkpoint,
+                   dtype=args.dtype)
     return summary, everything, model.label_names
 
 

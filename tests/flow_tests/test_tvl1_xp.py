@@ -21,6 +21,7 @@ from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.flow import get_flow_backend
 from chainercv_i3d.flow import gray_video
+from chainercv_i3d.flow import quantize_flow
 from chainercv_i3d.flow import tvl1_xp
 from chainercv_i3d.flow import XpTVL1
 from chainercv_i3d.utils.comm import SerialComm
@@ -462,3 +463,14 @@ def test_gpu_flow_matches_numpy(cupy, use_kernels):
     error = end_point_error(gpu_flow, flow)
     assert error.mean() <= 1e-3 and error.max() <= 0.1, (error.mean(),
                                                           error.max())
+
+
+def test_quantized_video_is_its_flow_quantized():
+    gray = numpy.stack([cosine_scene(0, 0), cosine_scene(0.6, -0.3),
+                        cosine_scene(1.1, 0.4)])
+    backend = get_flow_backend('tvl1_xp')
+    flow = backend.compute_video(gray)
+    quantized = backend.compute_video_quantized(gray, 2.0)
+    assert quantized.dtype == numpy.uint8 and quantized.shape == flow.shape
+    numpy.testing.assert_array_equal(quantized, quantize_flow(flow, 2.0))
+    assert len(numpy.unique(quantized)) > 10  # the bound leaves levels

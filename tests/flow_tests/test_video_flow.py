@@ -105,3 +105,29 @@ def test_a_backend_returning_another_shape_is_named():
     with pytest.raises(ValueError, match=r'Broken\(\) returned \(3, 2, 2, '
                        r'2\).*\(2, 6, 7, 2\) float32'):
         video_flow(rgb_frames(3), Broken())
+
+
+def test_quantized_flow_comes_from_the_backends_quantized_method():
+    class QuantizesItself(DifferenceBackend):
+        def compute_video_quantized(self, gray_frames, bound):
+            self.bounds = getattr(self, 'bounds', []) + [bound]
+            return numpy.full((len(gray_frames) - 1,) + gray_frames.shape[1:]
+                              + (2,), 7, numpy.uint8)
+
+    backend = QuantizesItself()
+    quantized = quantized_video_flow(rgb_frames(5), backend, 3, 2)
+    assert backend.bounds == [3, 3] and numpy.all(quantized == 7)
+    assert backend.calls == []  # compute_video was never asked
+
+
+def test_a_backend_returning_float_flow_as_quantized_is_named():
+    class Unquantized(FlowBackend):
+        def compute_video_quantized(self, gray_frames, bound):
+            return self.compute_video(gray_frames)
+
+        def compute(self, prev_gray, next_gray):
+            return numpy.zeros(prev_gray.shape + (2,), numpy.float32)
+
+    with pytest.raises(ValueError, match=r'Unquantized\(\) returned '
+                       r'\(2, 6, 7, 2\) float32.*\(2, 6, 7, 2\) uint8'):
+        quantized_video_flow(rgb_frames(3), Unquantized())

@@ -27,6 +27,7 @@ DIR`` writes each case's gray frames and OpenCV flow as .npy;
 import argparse
 import json
 import os
+import sys
 import time
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
@@ -206,7 +207,10 @@ def main(argv=None):
                 b for b in args.backends.split(',') if b != 'tvl1')
     else:
         cases, references = make_cases(args), {}
-    backends = make_backends(args)
+    try:
+        backends = make_backends(args)
+    except ValueError as e:  # a bad backend name, no CuPy, no GPU
+        sys.exit('benchmark_flow.py: {}'.format(e))
     if args.load_reference is None:
         import cv2
         cv2.setNumThreads(1)

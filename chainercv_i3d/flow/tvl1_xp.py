@@ -554,9 +554,9 @@ def _import_cupy(gpu_id):
         import cupy
     except ImportError as e:
         raise ValueError(
-            "flow backend 'tvl1_xp' on GPU {} needs CuPy ({}): install the "
-            "CuPy wheel for your CUDA (e.g. pip install cupy-cuda12x), or "
-            "use device 'cpu'".format(gpu_id, e))
+            "flow backend 'tvl1_xp' on GPU {} needs CuPy ({}): pip install "
+            "\"chainercv_i3d[gpu]\" (CUDA 12; [gpu-cuda13] or [gpu-cuda11] "
+            "for other drivers), or use device 'cpu'".format(gpu_id, e))
     try:
         n_gpu = cupy.cuda.runtime.getDeviceCount()
     except cupy.cuda.runtime.CUDARuntimeError as e:

@@ -17,6 +17,7 @@ import multiprocessing
 import numpy
 
 from chainercv_i3d.datasets.clip_samplers import sample_rng
+from chainercv_i3d.utils.video import stop_opencv_threads
 
 # Errors that make one example unreadable without stopping the run.
 EXAMPLE_ERRORS = (OSError, ValueError)
@@ -122,9 +123,11 @@ class ExampleLoader(object):
 
     def _get_pool(self):
         if self._pool is None:
+            context = multiprocessing.get_context(self.mp_context)
+            if context.get_start_method() == 'fork':
+                stop_opencv_threads()
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.n_workers,
-                mp_context=multiprocessing.get_context(self.mp_context),
+                self.n_workers, mp_context=context,
                 initializer=_set_worker_load,
                 initargs=(self.load, self.worker_init))
         return self._pool

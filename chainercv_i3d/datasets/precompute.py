@@ -38,6 +38,7 @@ from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.progress import progress_bar
 from chainercv_i3d.utils.video import decode_and_resample
+from chainercv_i3d.utils.video import stop_opencv_threads
 
 MANIFEST_SHARD_DIR = 'manifest.d'
 SETTINGS_NAME = 'settings.json'  # in MANIFEST_SHARD_DIR
@@ -363,6 +364,8 @@ def run_share(todo, output_dir, config, n_workers, on_record):
     else:
         context = multiprocessing.get_context(
             'fork' if backend is None else backend.mp_context)
+        if context.get_start_method() == 'fork':
+            stop_opencv_threads()
         pool = context.Pool(n_workers, initializer=_init_worker,
                             initargs=(backend,))
         results = pool.imap_unordered(worker, todo)

@@ -102,3 +102,17 @@ def decode_and_resample(path, fps, short_side):
         return frames, source_fps
     indices = resample_frame_indices(len(frames), source_fps, fps)
     return [frames[i] for i in indices], source_fps
+
+
+def stop_opencv_threads():
+    """Puts OpenCV on one thread in this process, stopping its thread pool.
+
+    Call it before forking worker processes: a child forked while OpenCV's
+    pool is running inherits the pool without its threads, and hangs for
+    ever the first time OpenCV touches it (``cv2.setNumThreads`` waits in
+    ``pthread_cond_destroy``; measured with opencv-contrib 4.11 after a
+    threaded ``cv2.resize`` in the parent). The parent of worker processes
+    leaves OpenCV's work to them.
+    """
+    import cv2  # OpenCV is needed only to decode
+    cv2.setNumThreads(1)

@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -79,3 +81,34 @@ def test_a_dead_worker_ends_the_iteration_instead_of_hanging():
     with ExampleLoader(DiesOnFour(), 2) as loader:
         with pytest.raises(BrokenProcessPool):
             list(loader.iterate(range(8)))
+
+
+# Forked workers after OpenCV's thread pool ran in the parent: without
+# stop_opencv_threads the workers hang in cv2.setNumThreads (and any OpenCV
+# call using the pool), so the script runs in its own process with a limit.
+OPENCV_THREADS_THEN_FORK = '''
+import cv2
+import numpy
+import chainercv_i3d
+from chainercv_i3d.datasets.loader import ExampleLoader
+
+def load(i, rng):
+    small = cv2.resize(numpy.ones((600, 600), numpy.float32), (300, 300))
+    return i, float(small.sum())
+
+cv2.setNumThreads(2)
+for _ in range(3):  # starts OpenCV's thread pool in the parent
+    cv2.resize(numpy.ones((2000, 2000), numpy.float32), (1500, 1500))
+with ExampleLoader(load, 2, worker_init=lambda: cv2.setNumThreads(1)) \\
+        as loader:
+    print(sorted(e[1] for _, e, _ in loader.iterate(range(4))))
+'''
+
+
+def test_workers_fork_after_opencv_threads_without_hanging():
+    result = subprocess.run([sys.executable, '-c', OPENCV_THREADS_THEN_FORK],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split('\n')[0] == '[90000.0, 90000.0, 90000.0, ' \
+        '90000.0]'

@@ -37,6 +37,26 @@ def read_video_streams(path, streams, preset=DEEPMIND_KINETICS,
             is asked for.
     """
     frames, _ = decode_and_resample(str(path), preset.fps, preset.short_side)
+    return frames_to_streams(frames, streams, flow_backend)
+
+
+def frames_to_streams(frames, streams, flow_backend='tvl1', bar=None):
+    """Decoded frames as the model streams' arrays (flow computed here).
+
+    Args:
+        frames (list of numpy.ndarray): ``(H, W, 3)`` uint8 RGB frames.
+        streams (tuple of str): ``'rgb'`` and/or ``'flow'``.
+        flow_backend (str or FlowBackend): For ``'flow'``.
+        bar: A progress bar counting frame pairs while flow is computed
+            (:func:`~chainercv_i3d.flow.video_flow`), or None.
+
+    Returns:
+        dict: stream -> ``(C, T, H, W)`` float32: RGB in [0, 255], flow in
+        pixels (``T`` flows: the last frame reuses the last flow).
+
+    Raises:
+        ValueError: Flow is asked for and there are fewer than 2 frames.
+    """
     out = {}
     if 'rgb' in streams:
         out['rgb'] = numpy.stack(frames).transpose(3, 0, 1, 2).astype(
@@ -44,7 +64,7 @@ def read_video_streams(path, streams, preset=DEEPMIND_KINETICS,
     if 'flow' in streams:
         if isinstance(flow_backend, str):
             flow_backend = get_flow_backend(flow_backend)
-        flows = video_flow(frames, flow_backend)
+        flows = video_flow(frames, flow_backend, bar)
         out['flow'] = numpy.ascontiguousarray(flows[flow_frame_indices(
             numpy.arange(len(frames)), len(flows))].transpose(3, 0, 1, 2))
     return out

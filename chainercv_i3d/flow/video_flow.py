@@ -9,6 +9,10 @@ from chainercv_i3d.presets import DEEPMIND_KINETICS
 # for a batching backend, small enough that the float32 flow of a long video
 # never sits in memory whole (64 pairs at 256x340: 45 MB).
 QUANTIZE_CHUNK_PAIRS = 64
+# Pairs per backend call when video_flow shows progress: a progress step, few
+# enough that the bar moves on a CPU (about a second a pair at 256x340 for
+# TV-L1).
+PROGRESS_CHUNK_PAIRS = 8
 
 
 def gray_video(rgb_frames):
@@ -68,11 +72,14 @@ def _checked(backend, flow, gray, dtype):
     return flow
 
 
-def video_flow(rgb_frames, backend):
+def video_flow(rgb_frames, backend, bar=None,
+               chunk_pairs=PROGRESS_CHUNK_PAIRS):
     """Computes the flow between consecutive frames of an RGB video.
 
     The frames go to the backend's ``compute_video`` as one grayscale
-    video, so that a backend may batch the pairs.
+    video, so that a backend may batch the pairs; with a progress ``bar``,
+    as chunks of ``chunk_pairs + 1`` frames that overlap by one frame (the
+    pairs are the same), the bar ticking after each.
 
     Example:
         >>> frames, _ = decode_and_resample(path, 25.0, 256)
@@ -82,6 +89,9 @@ def video_flow(rgb_frames, backend):
         rgb_frames (list or numpy.ndarray): ``T >= 2`` frames of
             ``(H, W, 3)`` uint8 RGB.
         backend (FlowBackend): The flow backend.
+        bar: A progress bar counting frame pairs (``update(n)``), or None.
+        chunk_pairs (int): Frame pairs per call of ``compute_video`` when
+            ``bar`` is given.
 
     Returns:
         numpy.ndarray: ``(T - 1, H, W, 2)`` float32 flow in pixels, x then
@@ -89,10 +99,27 @@ def video_flow(rgb_frames, backend):
 
     Raises:
         ValueError: Fewer than 2 frames, frames that are not ``(H, W, 3)``
-            uint8, or a backend returning another shape or dtype.
+            uint8, a ``chunk_pairs`` below 1, or a backend returning
+            another shape or dtype.
     """
     _check_n_frame(rgb_frames)
-    return _backend_flow(backend, gray_video(rgb_frames))
+    gray = gray_video(rgb_frames)
+    if bar is None:
+        return _backend_flow(backend, gray)
+    flows = []
+    for start, stop in _pair_chunks(len(gray) - 1, chunk_pairs):
+        flows.append(_backend_flow(backend, gray[start:stop + 1]))
+        bar.update(stop - start)
+    return numpy.concatenate(flows)
+
+
+def _pair_chunks(n_pair, chunk_pairs):
+    """``[(start, stop)]``: pairs ``start:stop`` of each chunk."""
+    if chunk_pairs < 1:
+        raise ValueError('chunk_pairs must be at least 1, not {}'.format(
+            chunk_pairs))
+    return [(start, min(start + chunk_pairs, n_pair))
+            for start in range(0, n_pair, chunk_pairs)]
 
 
 def quantized_video_flow(rgb_frames, backend,
@@ -119,14 +146,10 @@ def quantized_video_flow(rgb_frames, backend,
         ValueError: As :func:`video_flow`.
     """
     _check_n_frame(rgb_frames)
-    if chunk_pairs < 1:
-        raise ValueError('chunk_pairs must be at least 1, not {}'.format(
-            chunk_pairs))
     gray = gray_video(rgb_frames)
     quantized = numpy.empty((len(gray) - 1,) + gray.shape[1:] + (2,),
                             numpy.uint8)
-    for start in range(0, len(gray) - 1, chunk_pairs):
-        stop = min(start + chunk_pairs, len(gray) - 1)
+    for start, stop in _pair_chunks(len(gray) - 1, chunk_pairs):
         chunk = gray[start:stop + 1]
         quantized[start:stop] = _checked(
             backend, backend.compute_video_quantized(chunk, bound), chunk,

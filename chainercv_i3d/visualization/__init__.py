@@ -14,7 +14,6 @@ from chainercv_i3d.visualization.flow_colors import flow_magnitude_bound  # NOQA
 from chainercv_i3d.visualization.flow_colors import flow_to_color  # NOQA
 from chainercv_i3d.visualization.flow_colors import flow_wheel_legend  # NOQA
 from chainercv_i3d.visualization.flow_video import flow_frames  # NOQA
-from chainercv_i3d.visualization.flow_video import flow_with_progress  # NOQA
 from chainercv_i3d.visualization.flow_video import read_frames  # NOQA
 from chainercv_i3d.visualization.flow_video import write_flow_pictures  # NOQA
 from chainercv_i3d.visualization.gif import prepare_output_dir  # NOQA

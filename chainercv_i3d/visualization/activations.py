@@ -7,7 +7,7 @@ import numpy
 from chainercv_i3d.architecture import HEAD_LAYERS
 from chainercv_i3d.datasets.clip_samplers import flow_frame_indices
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
-from chainercv_i3d.flow import get_flow_backend
+from chainercv_i3d.datasets.video_files import frames_to_streams
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.transforms.clip_transform import ClipTransform
@@ -15,7 +15,6 @@ from chainercv_i3d.utils.progress import NoBar
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 from chainercv_i3d.visualization.flow_colors import flow_magnitude_bound
 from chainercv_i3d.visualization.flow_colors import flow_to_color
-from chainercv_i3d.visualization.flow_video import flow_with_progress
 from chainercv_i3d.visualization.flow_video import read_frames
 from chainercv_i3d.visualization.gif import write_gif
 from chainercv_i3d.visualization.gif import write_png
@@ -142,18 +141,13 @@ def _read_precomputed(path, modality, max_frames):
 def _read_video_file(path, modality, preset, flow_backend, max_frames,
                      progress):
     frames = read_frames(path, preset, max_frames)
-    if modality == 'rgb':
-        return numpy.stack(frames).transpose(3, 0, 1, 2).astype(
-            numpy.float32)
-    bar = progress(len(frames) - 1, 'frame pair') if progress else NoBar()
+    bar = progress(len(frames) - 1, 'frame pair') \
+        if progress and modality == 'flow' else NoBar()
     try:
-        flow = flow_with_progress(frames, get_flow_backend(flow_backend),
-                                  bar)
+        return frames_to_streams(frames, (modality,), flow_backend,
+                                 bar)[modality]
     finally:
         bar.close()
-    # As every stage: the last frame reuses the last flow.
-    flow = flow[flow_frame_indices(numpy.arange(len(frames)), len(flow))]
-    return numpy.ascontiguousarray(flow.transpose(3, 0, 1, 2))
 
 
 def layer_activations(model, clip, layer, device=None):

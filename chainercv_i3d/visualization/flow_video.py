@@ -2,11 +2,7 @@
 
 import os
 
-import numpy
-
-from chainercv_i3d.flow import video_flow
 from chainercv_i3d.presets import DEEPMIND_KINETICS
-from chainercv_i3d.utils.progress import NoBar
 from chainercv_i3d.utils.video import decode_and_resample
 from chainercv_i3d.utils.video import VideoReadError
 from chainercv_i3d.visualization.flow_colors import flow_magnitude_bound
@@ -17,9 +13,6 @@ from chainercv_i3d.visualization.gif import write_png
 from chainercv_i3d.visualization.grid import add_timeline
 from chainercv_i3d.visualization.grid import side_by_side
 
-# Frame pairs per call of the backend: a progress step, and few enough
-# that the bar moves on a CPU (about a second a pair at 256x340 for TV-L1).
-FLOW_CHUNK_PAIRS = 8
 LEGEND_NAME = 'flow_wheel.png'
 
 
@@ -43,36 +36,6 @@ def read_frames(path, preset=DEEPMIND_KINETICS, max_frames=None):
     except VideoReadError as e:
         raise VideoReadError('{}: {}'.format(path, e))
     return frames[:max_frames] if max_frames else frames
-
-
-def flow_with_progress(frames, backend, bar=None,
-                       chunk_pairs=FLOW_CHUNK_PAIRS):
-    """:func:`chainercv_i3d.flow.video_flow` in chunks, ticking ``bar``.
-
-    Chunks overlap by one frame, so the pairs are those of one call.
-
-    Args:
-        frames (list of numpy.ndarray): ``T >= 2`` RGB uint8 frames.
-        backend (FlowBackend): The flow backend.
-        bar: A progress bar (``update(n)``) counting frame pairs.
-        chunk_pairs (int): Pairs per backend call.
-
-    Returns:
-        numpy.ndarray: ``(T - 1, H, W, 2)`` float32 flow in pixels.
-
-    Raises:
-        ValueError: Fewer than 2 frames (or as :func:`video_flow`).
-    """
-    if len(frames) < 2:
-        raise ValueError('{} frame(s): flow needs at least 2'.format(
-            len(frames)))
-    bar = bar or NoBar()
-    chunks = []
-    for start in range(0, len(frames) - 1, chunk_pairs):
-        stop = min(start + chunk_pairs, len(frames) - 1)
-        chunks.append(video_flow(frames[start:stop + 1], backend))
-        bar.update(stop - start)
-    return numpy.concatenate(chunks)
 
 
 def flow_frames(frames, flow, max_magnitude):

@@ -32,6 +32,7 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.flow import get_flow_backend
+from chainercv_i3d.flow import video_flow
 from chainercv_i3d.links import I3D
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL
@@ -42,7 +43,6 @@ from chainercv_i3d.utils.progress import progress_bar
 from chainercv_i3d.visualization import activation_frames
 from chainercv_i3d.visualization import check_layer
 from chainercv_i3d.visualization import clip_pictures
-from chainercv_i3d.visualization import flow_with_progress
 from chainercv_i3d.visualization import layer_activations
 from chainercv_i3d.visualization import model_label
 from chainercv_i3d.visualization import prepare_output_dir
@@ -181,7 +181,7 @@ def run_flow(args):
                                     DEEPMIND_KINETICS.fps))
     bar = progress_for(args)(len(frames) - 1, 'frame pair')
     try:
-        flow = flow_with_progress(frames, backend, bar)
+        flow = video_flow(frames, backend, bar)
     finally:
         bar.close()
     return write_flow_pictures(frames, flow, args.out, file_label(args.video),

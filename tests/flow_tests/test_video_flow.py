@@ -131,3 +131,24 @@ def test_a_backend_returning_float_flow_as_quantized_is_named():
     with pytest.raises(ValueError, match=r'Unquantized\(\) returned '
                        r'\(2, 6, 7, 2\) float32.*\(2, 6, 7, 2\) uint8'):
         quantized_video_flow(rgb_frames(3), Unquantized())
+
+
+class CountingBar(object):
+    def __init__(self):
+        self.ticks = []
+
+    def update(self, n):
+        self.ticks.append(n)
+
+
+@pytest.mark.parametrize('chunk_pairs', [1, 3, 8])
+def test_with_a_bar_chunks_give_the_pairs_of_one_call(chunk_pairs):
+    frames = rgb_frames(8)
+    backend, bar = DifferenceBackend(), CountingBar()
+    flow = video_flow(frames, backend, bar, chunk_pairs)
+    numpy.testing.assert_array_equal(
+        flow, video_flow(frames, DifferenceBackend()))
+    assert sum(bar.ticks) == 7 and max(bar.ticks) <= chunk_pairs
+    assert len(backend.calls) == len(bar.ticks) == -(-7 // chunk_pairs)
+    with pytest.raises(ValueError, match='chunk_pairs must be at least 1'):
+        video_flow(frames, backend, bar, 0)

@@ -12,8 +12,10 @@ follows the numpy path:
   per-pair error summed in a fixed order (float64, one block per pair: no
   atomics, deterministic), then the dual update (per iteration).
 
-The 5x5 median stays ``cupyx.scipy.ndimage.median_filter`` (exact). CuPy is
-imported when a kernel is first used.
+- :func:`median5`: the 5x5 median with a replicated border (per outer
+  iteration).
+
+CuPy is imported when a kernel is first used.
 """
 
 import numpy
@@ -154,6 +156,37 @@ __global__ void tvl1_pair_sums(const float* squares, double* sums,
     if (threadIdx.x == 0) sums[blockIdx.x] = partial[0];
 }
 
+__global__ void tvl1_median5(const float* u, float* out, long long n,
+                             int height, int width) {
+    // cv2.medianBlur(u, 5) of each (H, W) plane, replicated border: the
+    // 13th smallest of the 25 values (a partial selection sort; the median
+    // is one of the inputs, so any exact selection gives the same bits).
+    long long plane = (long long)height * width;
+    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+         idx < n; idx += (long long)blockDim.x * gridDim.x) {
+        long long base = (idx / plane) * plane;
+        int pixel = (int)(idx - base);
+        int y = pixel / width, x = pixel - (pixel / width) * width;
+        float v[25];
+        int k = 0;
+        for (int dy = -2; dy <= 2; ++dy) {
+            int row = min(max(y + dy, 0), height - 1);
+            for (int dx = -2; dx <= 2; ++dx) {
+                int col = min(max(x + dx, 0), width - 1);
+                v[k++] = u[base + (long long)row * width + col];
+            }
+        }
+        for (int i = 0; i <= 12; ++i) {
+            int smallest = i;
+            for (int j = i + 1; j < 25; ++j) {
+                if (v[j] < v[smallest]) smallest = j;
+            }
+            float t = v[i]; v[i] = v[smallest]; v[smallest] = t;
+        }
+        out[idx] = v[12];
+    }
+}
+
 __device__ inline float hypot_as_glibc(float a, float b) {
     // glibc's hypotf (what numpy and OpenCV call): double, rounded once.
     double da = a, db = b;
@@ -230,6 +263,19 @@ def warp(cupy, frames, gradient_x, gradient_y, next_index, prev_index, u1,
          cupy.asarray(table, cupy.float32), *outputs,
          numpy.int64(n), numpy.int32(height), numpy.int32(width)))
     return outputs
+
+
+def median5(cupy, u):
+    """``cv2.medianBlur(u, 5)`` of each ``(H, W)`` plane of ``u``
+    ``(A, H, W)`` float32 (replicated border), one thread per pixel."""
+    u = cupy.ascontiguousarray(u)
+    out = cupy.empty_like(u)
+    n_pair, height, width = u.shape
+    n = n_pair * height * width
+    _module().get_function('tvl1_median5')(
+        _grid(n), (_THREADS,),
+        (u, out, numpy.int64(n), numpy.int32(height), numpy.int32(width)))
+    return out
 
 
 def inner_step(cupy, work, l_t, theta, taut, flt_epsilon):

@@ -342,8 +342,8 @@ class TVL1Batch(object):
     Args:
         xp: ``numpy`` or ``cupy`` (the arrays it works on; the device is
             CuPy's current one).
-        use_kernels (bool): On CuPy, run the warp and the inner iteration
-            as the CUDA kernels of :mod:`chainercv_i3d.flow.tvl1_cuda`
+        use_kernels (bool): On CuPy, run the warp, the median and the inner
+            iteration as the CUDA kernels of :mod:`chainercv_i3d.flow.tvl1_cuda`
             (default) instead of the array code. Ignored on numpy.
 
     Attributes:
@@ -451,8 +451,8 @@ class TVL1Batch(object):
         active = numpy.arange(len(state['u1']))
         work = dict(state, **warped)
         for _ in range(OUTER_ITERATIONS):
-            work['u1'] = median5(xp, work['u1'])
-            work['u2'] = median5(xp, work['u2'])
+            work['u1'] = self._median(work['u1'])
+            work['u2'] = self._median(work['u2'])
             for _ in range(INNER_ITERATIONS):
                 errors = self._inner_step(work)
                 iterations[active] += 1
@@ -467,6 +467,11 @@ class TVL1Batch(object):
                 keep = xp.asarray(numpy.flatnonzero(going))
                 work = {name: value[keep] for name, value in work.items()}
         _write_back(xp, state, work, active, numpy.ones(len(active), bool))
+
+    def _median(self, u):
+        if self.use_kernels:
+            return tvl1_cuda.median5(self.xp, u)
+        return median5(self.xp, u)
 
     def _inner_step(self, work):
         """One inner iteration (``estimateV``, ``divergence``,

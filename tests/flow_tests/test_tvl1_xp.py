@@ -451,6 +451,16 @@ def test_inner_step_kernel_equals_the_array_step(cupy):
 
 
 @pytest.mark.gpu
+def test_median_kernel_equals_the_array_median(cupy):
+    from chainercv_i3d.flow import tvl1_cuda
+    rng = numpy.random.RandomState(0)
+    u = rng.randn(3, 23, 37).astype(numpy.float32)
+    u[1, 5:9, 5:9] = 0.25  # ties
+    got = cupy.asnumpy(tvl1_cuda.median5(cupy, cupy.asarray(u)))
+    numpy.testing.assert_array_equal(got, tvl1_xp.median5(numpy, u))
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize('use_kernels', [True, False])
 def test_gpu_flow_matches_numpy(cupy, use_kernels):
     gray = numpy.stack([cosine_scene(0.9 * t, -0.4 * t) for t in range(4)])

@@ -343,8 +343,9 @@ class TVL1Batch(object):
         xp: ``numpy`` or ``cupy`` (the arrays it works on; the device is
             CuPy's current one).
         use_kernels (bool): On CuPy, run the warp, the median and the inner
-            iteration as the CUDA kernels of :mod:`chainercv_i3d.flow.tvl1_cuda`
-            (default) instead of the array code. Ignored on numpy.
+            iteration as the CUDA kernels of
+            :mod:`chainercv_i3d.flow.tvl1_cuda` (default) instead of the
+            array code. Ignored on numpy.
 
     Attributes:
         xp: The array module.

@@ -7,7 +7,8 @@
 Cases: the first ``--pairs + 1`` frames of each video of ../shared/i3d/videos
 at short side 256 (``--short_side``), centre-cropped to 256x340
 (``--crop_width``), and whole (the video's real size at that short side;
-``--no_full`` skips these unless the video is narrower than the crop). Backends, in one run on the same frames:
+``--no_full`` skips these unless the video is narrower than the crop).
+Backends, in one run on the same frames:
 
 * ``tvl1``: OpenCV contrib, one thread (the CPU default and the reference);
 * ``tvl1_xp``: the batched array TV-L1 on numpy (all pairs of a case in one

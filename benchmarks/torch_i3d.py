@@ -216,7 +216,8 @@ def torch_train_step(model, device='cpu', channels_last=True):
         h = F.avg_pool3d(h, (2, 7, 7), stride=1)
         h = F.dropout(h, dropout_ratio, training=True)
         logits = F.conv3d(h, logit_w, logit_b).mean(dim=(2, 3, 4))
-        loss = F.cross_entropy(logits, torch.as_tensor(label).to(device).long())
+        target = torch.as_tensor(label).to(device).long()
+        loss = F.cross_entropy(logits, target)
         loss.backward()
         return float(loss.detach())
     step.parameters = parameters

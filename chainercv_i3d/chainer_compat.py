@@ -1,4 +1,4 @@
-"""Make chainer 7.8.1 import and run on today's Python, numpy, setuptools and CuPy.
+"""Make chainer 7.8.1 run on today's Python, numpy, setuptools and CuPy.
 
 chainer 7.8.1 (2020) is the last release. Importing it fails today in three ways:
 

@@ -180,7 +180,7 @@ gpu_reason() {
     "$venv/bin/python" -c '
 import sys
 sys.path.insert(0, ".")
-from tests.gpu_tests.conftest import gpu_missing_reason
+from tests.conftest import gpu_missing_reason
 print(gpu_missing_reason() or "")' 2>&1 | tail -n 1
 }
 

@@ -14,6 +14,8 @@ import pytest
 
 import chainercv_i3d  # NOQA: patches the environment before chainer loads
 
+from chainercv_i3d.chainer_compat import cuda_unavailable_reason
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_I3D = os.environ.get(
     'CHAINERCV_I3D_SHARED',
@@ -29,6 +31,37 @@ def shared_i3d():
         pytest.skip('reference data not found at {} (set '
                     'CHAINERCV_I3D_SHARED)'.format(SHARED_I3D))
     return SHARED_I3D
+
+
+def gpu_missing_reason():
+    """Why this process cannot run GPU tests; None when it can."""
+    try:
+        import cupy
+    except ImportError as e:
+        return 'CuPy is not importable ({}): pip install ' \
+            '"chainercv_i3d[gpu]"'.format(e)
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        return reason
+    try:
+        n_gpus = cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError as e:
+        return 'no GPU: CuPy cannot reach a CUDA driver ({})'.format(e)
+    if n_gpus == 0:
+        return 'no GPU: CuPy sees none'
+    return None
+
+
+@pytest.fixture(scope='session')
+def cupy():
+    """CuPy, with GPU 0 current, or a skip naming what is missing (the
+    fixture of every ``gpu``-marked test)."""
+    reason = gpu_missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    import cupy
+    cupy.cuda.Device(0).use()
+    return cupy
 
 
 @pytest.fixture(scope='session')

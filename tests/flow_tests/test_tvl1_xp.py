@@ -393,18 +393,6 @@ def test_precompute_runs_with_tvl1_xp(tmp_path):
 
 # GPU: the CUDA kernels against the array code (skip without CuPy and a GPU)
 
-@pytest.fixture
-def cupy():
-    cupy = pytest.importorskip('cupy', reason='CuPy not installed')
-    try:
-        n_gpu = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError:
-        n_gpu = 0
-    if not n_gpu:
-        pytest.skip('CuPy sees no GPU')
-    return cupy
-
-
 @pytest.mark.gpu
 def test_warp_kernel_equals_the_array_warp(cupy):
     from chainercv_i3d.flow import tvl1_cuda

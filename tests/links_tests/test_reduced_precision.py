@@ -28,19 +28,6 @@ CRICKET_FLOAT16_LOGIT_TOLERANCE = 0.05
 RANDOM_FLOAT16_TOLERANCE = 5e-3
 
 
-@pytest.fixture(scope='module')
-def cupy_gpu():
-    """CuPy with a GPU, or a skip that says which is missing."""
-    cupy = pytest.importorskip('cupy', reason='CuPy is not installed')
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:  # no driver: CUDARuntimeError and others
-        pytest.skip('no GPU: {}'.format(e))
-    if count < 1:
-        pytest.skip('no GPU: CUDA sees no device')
-    return cupy
-
-
 @pytest.mark.parametrize('dtype', ['float32', numpy.float16, 'f2'])
 def test_known_dtypes_are_accepted(dtype):
     assert fast_inference.check_dtype(dtype).name in fast_inference.DTYPES
@@ -208,21 +195,21 @@ def test_float16_on_the_cricket_clip(tfhub_cache, shared_i3d,
 
 @pytest.mark.gpu
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float16])
-def test_bias_relu_kernel_equals_its_array_version(cupy_gpu, dtype):
+def test_bias_relu_kernel_equals_its_array_version(cupy, dtype):
     rng = numpy.random.RandomState(6)
     product = rng.normal(0, 1, (3, 4, 7, 6)).astype(dtype)
     bias = rng.normal(0, 1, 6).astype(numpy.float32)
     expected = numpy.full((3, 4, 7, 10), 7, dtype)
     gpu_kernels.bias_relu_array(product, bias, expected[..., 1:7])
-    out = cupy_gpu.full((3, 4, 7, 10), 7, dtype)
-    gpu_kernels.bias_relu(cupy_gpu.asarray(product), cupy_gpu.asarray(bias),
+    out = cupy.full((3, 4, 7, 10), 7, dtype)
+    gpu_kernels.bias_relu(cupy.asarray(product), cupy.asarray(bias),
                           out[..., 1:7])
     numpy.testing.assert_array_equal(out.get(), expected)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float16])
-def test_winograd_input_kernel_equals_its_array_version(cupy_gpu, dtype):
+def test_winograd_input_kernel_equals_its_array_version(cupy, dtype):
     rng = numpy.random.RandomState(7)
     out_t, tiles_h, tiles_w, c = 3, 4, 3, 6
     frames = rng.normal(0, 1, (out_t + 2, 2 * tiles_h + 2, 2 * tiles_w + 2,
@@ -231,7 +218,7 @@ def test_winograd_input_kernel_equals_its_array_version(cupy_gpu, dtype):
     winograd.input_transform(frames, tiles_h, tiles_w, v)
     expected = winograd.stack_time_taps(v, out_t)
     stacked = gpu_kernels.winograd_input_tiles(
-        cupy_gpu.asarray(frames), out_t, tiles_h, tiles_w, winograd.B_T)
+        cupy.asarray(frames), out_t, tiles_h, tiles_w, winograd.B_T)
     if dtype == numpy.float32:  # the same additions in the same order
         numpy.testing.assert_array_equal(stacked.get(), expected)
     else:  # rounded once, numpy after every addition
@@ -242,7 +229,7 @@ def test_winograd_input_kernel_equals_its_array_version(cupy_gpu, dtype):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize('dtype', [numpy.float32, numpy.float16])
-def test_winograd_output_kernel_equals_its_array_version(cupy_gpu, dtype):
+def test_winograd_output_kernel_equals_its_array_version(cupy, dtype):
     rng = numpy.random.RandomState(8)
     out_t, h, w, o = 2, 5, 3, 4
     tiles_h, tiles_w = 3, 2
@@ -253,8 +240,8 @@ def test_winograd_output_kernel_equals_its_array_version(cupy_gpu, dtype):
                               expected[..., 1:o + 1])
     gpu_kernels.bias_relu_array(expected[..., 1:o + 1], bias,
                                 expected[..., 1:o + 1])
-    out = cupy_gpu.full(expected.shape, 7, dtype)
-    gpu_kernels.winograd_output(cupy_gpu.asarray(m), cupy_gpu.asarray(bias),
+    out = cupy.full(expected.shape, 7, dtype)
+    gpu_kernels.winograd_output(cupy.asarray(m), cupy.asarray(bias),
                                 out[..., 1:o + 1], winograd.A_T)
     if dtype == numpy.float32:
         numpy.testing.assert_array_equal(out.get(), expected)
@@ -266,7 +253,7 @@ def test_winograd_output_kernel_equals_its_array_version(cupy_gpu, dtype):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize('dtype', ['float32', 'float16'])
-def test_the_gpu_fast_path_equals_the_cpu_fast_path(cupy_gpu, dtype):
+def test_the_gpu_fast_path_equals_the_cpu_fast_path(cupy, dtype):
     numpy.random.seed(9)
     model = I3D(n_class=5)
     x = numpy.random.RandomState(10).uniform(
@@ -275,7 +262,7 @@ def test_the_gpu_fast_path_equals_the_cpu_fast_path(cupy_gpu, dtype):
     cpu = fast_inference.fast_forward(model, x, names, dtype)
     model.to_device('@cupy:0')
     try:
-        gpu = fast_inference.fast_forward(model, cupy_gpu.asarray(x), names,
+        gpu = fast_inference.fast_forward(model, cupy.asarray(x), names,
                                           dtype)
     finally:
         model.to_cpu()
@@ -290,12 +277,12 @@ def test_the_gpu_fast_path_equals_the_cpu_fast_path(cupy_gpu, dtype):
 
 @pytest.mark.gpu
 @pytest.mark.slow
-def test_float16_on_the_cricket_clip_on_a_gpu(cupy_gpu, tfhub_cache,
+def test_float16_on_the_cricket_clip_on_a_gpu(cupy, tfhub_cache,
                                               shared_i3d, fidelity_report):
     model = I3D(pretrained_model=os.path.join(
         str(tfhub_cache), 'rgb_tfhub_kinetics400.npz'))
     model.to_device('@cupy:0')
-    clip = cupy_gpu.asarray(read_sample_clip(os.path.join(
+    clip = cupy.asarray(read_sample_clip(os.path.join(
         shared_i3d, 'samples', 'v_CricketShot_g04_c01_rgb.gif')))
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         logits = {dtype: fast_inference.fast_forward(

@@ -4,6 +4,10 @@ import numpy
 
 from chainercv_i3d.flow.quantization import quantize_flow
 
+# The device specs meaning "this process's CPU" in the package's device
+# rule (chainercv_i3d.utils.device), as a flow backend is given them.
+CPU_DEVICES = (None, 'cpu', '@numpy', -1, '-1')
+
 
 def check_flow_options(backend_class, options):
     """Checks ``options`` against the names ``backend_class`` declares.

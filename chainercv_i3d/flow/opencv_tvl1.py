@@ -5,6 +5,7 @@ import numbers
 import cv2
 import numpy
 
+from chainercv_i3d.flow.base import CPU_DEVICES
 from chainercv_i3d.flow.base import FlowBackend
 from chainercv_i3d.flow.registry import register_flow_backend
 
@@ -29,8 +30,6 @@ _OPTIONS = {
     'median_filtering': ('setMedianFiltering', int, lambda v: v >= 1,
                          'an integer of at least 1'),
 }
-# Devices meaning "this process's CPU" in the package's device rule.
-_CPU_DEVICES = (None, 'cpu', '@numpy', -1, '-1')
 
 
 def _check_option(name, value):
@@ -94,7 +93,7 @@ class OpenCVTVL1(FlowBackend):
 
     def __init__(self, device=None, **options):
         super(OpenCVTVL1, self).__init__(device, **options)
-        if device not in _CPU_DEVICES:
+        if device not in CPU_DEVICES:
             raise ValueError(
                 "flow backend 'tvl1' (OpenCV TV-L1) runs on the CPU only: "
                 "device must be 'cpu' or None, not {!r}".format(device))

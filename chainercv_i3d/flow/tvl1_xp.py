@@ -25,6 +25,7 @@ import numbers
 import numpy
 
 from chainercv_i3d.flow.base import check_gray_frames
+from chainercv_i3d.flow.base import CPU_DEVICES
 from chainercv_i3d.flow.base import FlowBackend
 from chainercv_i3d.flow.quantization import quantize_flow
 from chainercv_i3d.flow.registry import register_flow_backend
@@ -59,8 +60,6 @@ _TAB_BITS = 5
 _TAB_SIZE = 1 << _TAB_BITS
 _KEYS_A = numpy.float32(-0.75)
 
-# Devices meaning "this process's CPU" in the package's device rule.
-_CPU_DEVICES = (None, 'cpu', '@numpy', -1, '-1')
 # Rough bytes per level-0 pixel of one pair in flight (state, warp and step
 # temporaries, the frame's pyramid and gradients): sizes the chunks.
 _BYTES_PER_PAIR_PIXEL = 200
@@ -532,7 +531,7 @@ def _gpu_id(device):
     """
     if isinstance(device, str) or device is None or isinstance(
             device, numbers.Integral) and not isinstance(device, bool):
-        if device in _CPU_DEVICES:
+        if device in CPU_DEVICES:
             return None
         text = str(device).strip()
         if text.startswith('@cupy:'):

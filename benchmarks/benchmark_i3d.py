@@ -79,6 +79,8 @@ from chainercv_i3d.links import min_input_size
 from chainercv_i3d.testing.tf_reference import deepmind_tensors_of_link
 from chainercv_i3d.testing.tf_reference import import_tensorflow
 from chainercv_i3d.testing.tf_reference import tf_i3d_logits
+from chainercv_i3d.utils.device import DeviceError
+from chainercv_i3d.utils.device import select_device
 
 from benchmark_cases import parse_case  # benchmarks/, beside this script
 from benchmark_cases import parse_cases
@@ -145,22 +147,11 @@ def _synchronize(xp):
 
 
 def _gpu(device):
-    # CuPy is optional: import it only when a GPU is asked for.
+    """Makes GPU ``device`` CuPy's current one; exits saying why not."""
     try:
-        import cupy
-    except ImportError:
-        sys.exit('benchmark_i3d.py: --device {} needs CuPy (pip install '
-                 '"chainercv_i3d[gpu]")'.format(device))
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as e:
-        count, reason = 0, str(e)
-    else:
-        reason = '{} GPU(s) found'.format(count)
-    if device >= count:
-        sys.exit('benchmark_i3d.py: no GPU {} ({})'.format(device, reason))
-    cupy.cuda.Device(device).use()
-    return cupy
+        return select_device(device).xp
+    except DeviceError as e:
+        sys.exit('benchmark_i3d.py: --device {}: {}'.format(device, e))
 
 
 TF_SCOPE = 'RGB/inception_i3d/'

@@ -62,6 +62,8 @@ import chainer.functions as F
 import numpy
 
 from chainercv_i3d.links import min_input_size
+from chainercv_i3d.utils.device import DeviceError
+from chainercv_i3d.utils.device import select_device
 
 from benchmark_cases import parse_cases  # benchmarks/, beside this script
 
@@ -186,19 +188,9 @@ def chainer_train_step(model):
 def use_gpu(device):
     """Makes GPU ``device`` CuPy's current one; exits saying why not."""
     try:
-        import cupy
-    except ImportError as e:
-        sys.exit('benchmark_train.py: --device {} needs CuPy ({}; pip '
-                 'install "chainercv_i3d[gpu]")'.format(device, e))
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as e:
-        sys.exit('benchmark_train.py: no GPU {} ({})'.format(device, e))
-    if device >= count:
-        sys.exit('benchmark_train.py: no GPU {} ({} found)'.format(
-            device, count))
-    cupy.cuda.Device(device).use()
-    return cupy
+        return select_device(device).xp
+    except DeviceError as e:
+        sys.exit('benchmark_train.py: --device {}: {}'.format(device, e))
 
 
 def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1):

@@ -14,7 +14,8 @@ import pytest
 
 import chainercv_i3d  # NOQA: patches the environment before chainer loads
 
-from chainercv_i3d.chainer_compat import cuda_unavailable_reason
+from chainercv_i3d.utils.device import DeviceError
+from chainercv_i3d.utils.device import resolve_device_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_I3D = os.environ.get(
@@ -34,21 +35,13 @@ def shared_i3d():
 
 
 def gpu_missing_reason():
-    """Why this process cannot run GPU tests; None when it can."""
+    """Why this process cannot run GPU tests (no CuPy, no driver, no GPU,
+    chainer unable to use CuPy: the words of the package's device rule);
+    None when it can."""
     try:
-        import cupy
-    except ImportError as e:
-        return 'CuPy is not importable ({}): pip install ' \
-            '"chainercv_i3d[gpu]"'.format(e)
-    reason = cuda_unavailable_reason()
-    if reason is not None:
-        return reason
-    try:
-        n_gpus = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as e:
-        return 'no GPU: CuPy cannot reach a CUDA driver ({})'.format(e)
-    if n_gpus == 0:
-        return 'no GPU: CuPy sees none'
+        resolve_device_spec(0)
+    except DeviceError as e:
+        return str(e)
     return None
 
 

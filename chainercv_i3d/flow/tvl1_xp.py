@@ -30,6 +30,8 @@ from chainercv_i3d.flow.base import FlowBackend
 from chainercv_i3d.flow.quantization import quantize_flow
 from chainercv_i3d.flow.registry import register_flow_backend
 from chainercv_i3d.flow import tvl1_cuda
+from chainercv_i3d.utils.device import DeviceError
+from chainercv_i3d.utils.device import resolve_device_spec
 
 # OpenCV's defaults (DualTVL1OpticalFlow_create()).
 TAU = 0.25
@@ -554,22 +556,13 @@ def _gpu_id(device):
 
 
 def _import_cupy(gpu_id):
-    """CuPy, with GPU ``gpu_id`` checked to exist."""
+    """CuPy, with GPU ``gpu_id`` checked to exist (the package's device
+    rule: CuPy installed and importable, a driver, enough GPUs)."""
     try:
-        import cupy
-    except ImportError as e:
-        raise ValueError(
-            "flow backend 'tvl1_xp' on GPU {} needs CuPy ({}): pip install "
-            "\"chainercv_i3d[gpu]\" (CUDA 12; [gpu-cuda13] or [gpu-cuda11] "
-            "for other drivers), or use device 'cpu'".format(gpu_id, e))
-    try:
-        n_gpu = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as e:
-        raise ValueError("flow backend 'tvl1_xp': CuPy cannot reach a GPU "
-                         "({}); use device 'cpu'".format(e))
-    if gpu_id >= n_gpu:
-        raise ValueError("flow backend 'tvl1_xp': device names GPU {}, but "
-                         'CuPy sees {} GPU(s)'.format(gpu_id, n_gpu))
+        resolve_device_spec(gpu_id)
+    except DeviceError as e:
+        raise ValueError("flow backend 'tvl1_xp': {}".format(e))
+    import cupy
     return cupy
 
 

@@ -106,7 +106,8 @@ def test_tvl1_xp_beside_a_gpu_model_asks_for_that_gpu():
         pytest.skip('CuPy is installed: the refusal cannot be shown')
     except ImportError:
         pass
-    with pytest.raises(ValueError, match='needs CuPy'):
+    with pytest.raises(ValueError, match="tvl1_xp': device 0 needs a GPU, "
+                       'but CuPy is not installed'):
         flow_backend_beside('tvl1_xp', FAKE_GPU)
 
 

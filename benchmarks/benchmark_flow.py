@@ -36,6 +36,7 @@ import numpy
 
 from chainercv_i3d.flow import get_flow_backend
 from chainercv_i3d.flow import quantize_flow
+from chainercv_i3d.utils.device import resolve_device_spec
 
 SHARED_VIDEOS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              '..', '..', 'shared', 'i3d', 'videos')
@@ -171,11 +172,8 @@ def gpu_id(text):
         return None
     if text != 'auto':
         return int(text)
-    try:
-        import cupy
-        return 0 if cupy.cuda.runtime.getDeviceCount() > 0 else None
-    except Exception:  # no CuPy or no CUDA driver: no GPU run
-        return None
+    # The package's rule: GPU 0 when CuPy sees one, else no GPU run.
+    return None if resolve_device_spec('auto') == '@numpy' else 0
 
 
 def reference_paths(folder, case):

@@ -58,8 +58,9 @@ REFERENCE_OPENCV = '4.11.'
 def needs_opencv4():
     """tvl1_xp reproduces OpenCV 4.11's TV-L1. Other versions differ: 5.0's
     remap no longer rounds cubic positions to 1/32 pixel, and both 4.14 and
-    5.0 land 0.02-0.03 px (mean) from 4.11's flow on bikes at short side
-    128 (measured), beyond these tests' bars."""
+    5.0 land 0.014-0.023 px (mean) from 4.11's flow on bikes at short side
+    128 (benchmarks/opencv_flow_versions.py), 10 to 100 times further than
+    tvl1_xp."""
     if not cv2.__version__.startswith(REFERENCE_OPENCV):
         pytest.skip('OpenCV {} is not the reference: tvl1_xp reproduces '
                     'OpenCV 4.11 (pin opencv-contrib-python-headless=='

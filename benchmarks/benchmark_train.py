@@ -36,6 +36,8 @@ Usage::
         --paths link,torch --repeat 3 --out train.json
     python benchmarks/benchmark_train.py --parts fwdbwd --device 0 \\
         --cases 6x64 --paths link,torch               # on GPU 0
+    python benchmarks/benchmark_train.py --parts fwdbwd --cases 6x16 \
+        --paths link --repeat 1 --profile             # where the time goes
     mpiexec -n 2 python benchmarks/benchmark_train.py --parts allreduce
     python benchmarks/benchmark_train.py --parts loader --workers 0,1,2
 
@@ -46,8 +48,10 @@ case: each path's clips/s over torch's (or the first path's).
 """
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import resource
 import shutil
 import subprocess
@@ -71,6 +75,9 @@ N_CLASS = 400
 SIZE = 224
 PARTS = ('fwdbwd', 'allreduce', 'loader')
 PATHS = ('link', 'chainer_functions', 'torch')
+# What --profile reports: the CPU training nodes and Winograd's steps.
+PROFILED_MODULES = \
+    r'(train_conv|train_pool|train_bn|winograd|gpu_kernels)\.py'
 # The repository's reference data beside it: ../shared/i3d (the folder the
 # tests read, CHAINERCV_I3D_SHARED to move it).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,6 +123,10 @@ def parse_args(argv=None):
     parser.add_argument('--device', type=int, default=-1,
                         help='fwdbwd: -1: CPU (default); N >= 0: GPU N '
                              '(CuPy for chainer, CUDA for PyTorch)')
+    parser.add_argument('--profile', action='store_true',
+                        help='fwdbwd: after the timed passes, one more pass '
+                             'under cProfile; prints where its time goes '
+                             '(the training nodes, on stderr)')
     parser.add_argument('--repeat', type=int, default=2,
                         help='fwdbwd: timed passes (default: 2)')
     parser.add_argument('--communicators', default='naive',
@@ -193,7 +204,8 @@ def use_gpu(device):
         sys.exit('benchmark_train.py: --device {}: {}'.format(device, e))
 
 
-def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1):
+def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1,
+                    profile=False):
     """Times ``repeat`` forward+backward passes of one path in this
     process, on the CPU (``device`` -1) or GPU ``device``."""
     from chainercv_i3d.links import I3D
@@ -225,6 +237,8 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1):
         losses.append(step(x, label))
         if i >= warmup:
             times.append(time.perf_counter() - start)
+    if profile:
+        print_profile(step, x, label, '{}x{} {}'.format(batch, frames, path))
     median = float(numpy.median(times))
     result = {'part': 'fwdbwd', 'path': path,
               'device': 'gpu{}'.format(device) if device >= 0 else 'cpu',
@@ -238,11 +252,25 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1):
     return result
 
 
+def print_profile(step, x, label, what):
+    """One more ``step`` under cProfile; the CPU training nodes' share of
+    its time, on stderr (stdout carries the case's JSON). Cumulative times
+    only: the nodes' chunks run in threads, which cProfile does not see."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    step(x, label)
+    profiler.disable()
+    print('profile of one pass, {}:'.format(what), file=sys.stderr)
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats('cumulative').print_stats(PROFILED_MODULES, 16)
+
+
 def run_in_subprocess(case, path, args):
     command = [sys.executable, os.path.abspath(__file__), '--parts',
                'fwdbwd', '--one-case', '{}x{}'.format(*case), '--path', path,
                '--warmup', str(args.warmup), '--repeat', str(args.repeat),
-               '--device', str(args.device)]
+               '--device', str(args.device)] + (
+                   ['--profile'] if args.profile else [])
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         why = ('killed by signal {}, out of memory?'.format(-proc.returncode)
@@ -397,7 +425,7 @@ def main(argv=None):
         batch, frames = parse_training_cases(args.one_case)[0]
         print(json.dumps(run_fwdbwd_case(batch, frames, args.path,
                                          args.warmup, args.repeat,
-                                         args.device)))
+                                         args.device, args.profile)))
         return
     results = []
     if 'fwdbwd' in args.parts:

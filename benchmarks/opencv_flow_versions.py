@@ -3,9 +3,10 @@
 Run ``save`` once in each environment (one opencv-contrib-python-headless
 version each), then ``compare`` two of the files::
 
-    python benchmarks/opencv_flow_versions.py save flow_4.11.npy
-    python benchmarks/opencv_flow_versions.py save flow_5.0.npy   # other env
-    python benchmarks/opencv_flow_versions.py compare flow_4.11.npy flow_5.0.npy
+    python benchmarks/opencv_flow_versions.py save flow_4.11.npz
+    python benchmarks/opencv_flow_versions.py save flow_5.0.npz  # other env
+    python benchmarks/opencv_flow_versions.py compare flow_4.11.npz \\
+        flow_5.0.npz
 
 ``save`` computes ``cv2.optflow.DualTVL1OpticalFlow_create()`` flow (a fresh
 object per pair, default parameters) for three pairs of the shared bikes

@@ -27,6 +27,9 @@ setup(
         'numpy>=1.21',
         # The fast path's CPU threads call BLAS single-threaded.
         'threadpoolctl>=3.0',
+        # The CPU training nodes' element-wise kernels (Winograd transforms,
+        # im2col, max pool), compiled once and cached; numpy 1.22 to 2.5.
+        'numba>=0.61',
         # Training plots (PNG), through the object API only.
         'matplotlib',
     ],

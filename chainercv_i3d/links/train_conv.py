@@ -10,6 +10,10 @@ builds the im2col of the whole batch (27 to 343 times the input) and makes
 one product. Activations stay NCTHW, the layout of the rest of the graph:
 a 1x1x1 convolution is then a plain product per sample, with no copy.
 
+The 3x3x3 convolutions with stride 1 and one voxel of padding (most of
+I3D's arithmetic), and both their gradients, run Winograd's algorithm
+instead (:mod:`chainercv_i3d.links.train_winograd`).
+
 Backward:
 
 * ``gW`` is the product of ``gy`` with the same im2col chunks, summed;
@@ -33,13 +37,12 @@ from chainercv_i3d.links.parallel import require_numpy
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
-from chainercv_i3d.links.winograd import winograd_conv
-from chainercv_i3d.links.winograd import winograd_weight
+from chainercv_i3d.links.train_winograd import winograd_correlate
+from chainercv_i3d.links.train_winograd import winograd_input_grad
+from chainercv_i3d.links.train_winograd import winograd_weight_grad
 
 # Upper bound of one chunk's im2col on a CPU, in elements (4 MiB).
 CHUNK_ELEMENTS = 2 ** 20
-# Smallest frame (H * W) a 3x3x3 convolution runs Winograd's algorithm on.
-WINOGRAD_MIN_PIXELS = 28 * 28
 
 
 def conv3d_padded(x, W, stride, pads):
@@ -146,12 +149,12 @@ def correlate(x, W, stride, pads):
     n, c = x.shape[:2]
     o, ksize = W.shape[0], W.shape[2:]
     out_size = output_size(x.shape[2:], ksize, stride, pads)
-    y = numpy.empty((n, o) + out_size, dtype=x.dtype)
     w2 = W.reshape(o, -1)
     with cpu_chunks(numpy):
-        if _is_winograd(ksize, stride, pads, x.shape[2:]):
-            _winograd_correlate(x, W, y)
-        elif _is_pointwise(ksize, stride, pads):
+        if _is_winograd(ksize, stride, pads):
+            return winograd_correlate(x, W)
+        y = numpy.empty((n, o) + out_size, dtype=x.dtype)
+        if _is_pointwise(ksize, stride, pads):
             for i in range(n):
                 _pointwise(x[i].reshape(c, -1), w2, y[i].reshape(o, -1))
         else:
@@ -171,6 +174,8 @@ def weight_grad(x, gy, w_shape, stride, pads):
     out_size = gy.shape[2:]
     k = int(numpy.prod(w_shape[1:]))
     with cpu_chunks(numpy):
+        if _is_winograd(ksize, stride, pads):
+            return winograd_weight_grad(x, gy)
         if _is_pointwise(ksize, stride, pads):
             rows = [(x[i].reshape(c, -1), gy[i].reshape(o, -1))
                     for i in range(n)]
@@ -207,6 +212,9 @@ def weight_grad(x, gy, w_shape, stride, pads):
 def input_grad(x_shape, W, gy, stride, pads):
     """``gx`` on arrays, of shape ``x_shape``."""
     ksize = W.shape[2:]
+    if _is_winograd(ksize, stride, pads):
+        with cpu_chunks(numpy):
+            return winograd_input_grad(W, gy)
     if stride != (1, 1, 1):
         return _strided_input_grad(x_shape, W, gy, stride, pads)
     # Stride 1: correlate gy with the flipped, transposed kernel.
@@ -239,39 +247,10 @@ def _is_pointwise(ksize, stride, pads):
         and not any(b or a for b, a in pads)
 
 
-def _is_winograd(ksize, stride, pads, size):
-    # A 3x3x3 SAME convolution with stride 1 (and the gx of one) on frames
-    # large enough for Winograd's transforms to pay (measured: 1.2 to 1.5
-    # times faster on 56x56 and 28x28, slower on 14x14 and 7x7).
+def _is_winograd(ksize, stride, pads):
+    # A 3x3x3 SAME convolution with stride 1 (:mod:`train_winograd`).
     return tuple(ksize) == (3, 3, 3) and tuple(stride) == (1, 1, 1) \
-        and tuple(pads) == ((1, 1),) * 3 \
-        and size[1] * size[2] >= WINOGRAD_MIN_PIXELS
-
-
-def _winograd_correlate(x, W, y):
-    """``y`` (N, O, T, H, W) by Winograd's F(2x2, 3x3), which runs
-    channels-last: the input and the output change layout on the way."""
-    u = winograd_weight(W)
-    for i in range(x.shape[0]):
-        # No bias, no ReLU: batch normalization comes next.
-        y_last = winograd_conv(_channels_last(x[i:i + 1]), u, None)
-        _copy_in_frames(y[i], y_last[0].transpose(3, 0, 1, 2))
-
-
-def _channels_last(x):
-    """(N, C, T, H, W) -> contiguous (N, T, H, W, C), threaded over
-    frames."""
-    out = numpy.empty(x.shape[:1] + x.shape[2:] + x.shape[1:2], x.dtype)
-    for i in range(x.shape[0]):
-        _copy_in_frames(out[i].transpose(3, 0, 1, 2), x[i])
-    return out
-
-
-def _copy_in_frames(dst, src):
-    """``dst[...] = src`` for (C, T, H, W) arrays, in threads over T."""
-    def copy(t0, t1):
-        dst[:, t0:t1] = src[:, t0:t1]
-    run_chunks(copy, split(src.shape[1], workers()))
+        and tuple(pads) == ((1, 1),) * 3
 
 
 def _pointwise(rows, w2, y):

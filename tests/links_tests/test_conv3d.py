@@ -134,10 +134,15 @@ def test_bad_pads_raise_value_error():
 @pytest.mark.parametrize('shape,out_channels', [
     ((2, 6, 5, 7, 8), 4), ((1, 5, 4, 6, 9), 7), ((1, 4, 2, 2, 1), 3)])
 def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
-    # 3x3x3 convolutions on large frames (and their gx) run Winograd's
-    # algorithm: force it on these small ones.
+    # 3x3x3 SAME convolutions (and both their gradients) run Winograd's
+    # algorithm (train_winograd): count that they do.
     from chainercv_i3d.links import train_conv
-    monkeypatch.setattr(train_conv, 'WINOGRAD_MIN_PIXELS', 0)
+    calls = []
+    for name in ('winograd_correlate', 'winograd_input_grad',
+                 'winograd_weight_grad'):
+        function = getattr(train_conv, name)
+        monkeypatch.setattr(train_conv, name, lambda *args, f=function,
+                            n=name: calls.append(n) or f(*args))
     rng = numpy.random.RandomState(5)
     x = rng.randn(*shape).astype(numpy.float32)
     W = rng.randn(out_channels, shape[1], 3, 3, 3).astype(numpy.float32)
@@ -148,3 +153,5 @@ def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
     for actual, expected in ((y.array, ref_y.array), (gx, ref_gx),
                              (gw, ref_gw)):
         assert _relative_error(actual, expected) < 1e-5
+    assert sorted(calls) == ['winograd_correlate', 'winograd_input_grad',
+                             'winograd_weight_grad']

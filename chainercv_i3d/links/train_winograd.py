@@ -87,7 +87,8 @@ def winograd_weight_grad(x, gy):
     for partial in partials[1:]:
         du += partial
     gw = numpy.empty((o, c, 3, 3, 3), dtype=x.dtype)
-    _weight_from_tiles_kernel(du, gw)
+    run_chunks(lambda o0, o1: _weight_from_tiles_kernel(du, o0, o1, gw),
+               split(o, workers()))
     return gw
 
 
@@ -402,13 +403,13 @@ def _tile_of_kernel(k00, k01, k02, k10, k11, k12, k20, k21, k22, out, c):
 
 
 @numba.njit(nogil=True, cache=True)
-def _weight_from_tiles_kernel(du, gw):
-    """``gw[o, c, t] = G^T dU G`` from ``du[i * 4 + j, o, t * C + c]``, in
-    float64."""
-    o_count, c_count = gw.shape[:2]
+def _weight_from_tiles_kernel(du, o0, o1, gw):
+    """``gw[o, c, t] = G^T dU G`` from ``du[i * 4 + j, o, t * C + c]`` for
+    output channels ``o0:o1``, in float64."""
+    c_count = gw.shape[1]
     d = numpy.empty((4, 4))
     gd = numpy.empty((3, 4))
-    for o in range(o_count):
+    for o in range(o0, o1):
         for t in range(3):
             for c in range(c_count):
                 col = t * c_count + c

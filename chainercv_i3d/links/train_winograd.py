@@ -63,9 +63,11 @@ def winograd_input_grad(W, gy):
 def winograd_weight_grad(x, gy):
     """``gW`` of :func:`winograd_correlate`: ``(O, C, 3, 3, 3)``.
 
-    ``dU_e`` sums ``Gy_e @ V_e^T`` over every output frame; each thread
-    sums its chunks, and the partial sums are added in a fixed order, so
-    the result does not depend on timing.
+    ``dU_e`` sums ``Gy_e @ V_e^T`` over every output frame: for each time
+    tap one product over all the frames of a chunk, its tiles laid out
+    channel by channel (a frame window of every channel's tiles is then a
+    view). Each thread sums its chunks, and the partial sums are added in a
+    fixed order, so the result does not depend on timing.
     """
     o, c = gy.shape[1], x.shape[1]
     tasks = _chunks(x.shape, o)
@@ -75,11 +77,15 @@ def winograd_weight_grad(x, gy):
     def accumulate(group, k0, k1):
         total = numpy.zeros((TILE_ELEMENTS, o, 3 * c), dtype=x.dtype)
         for i, t0, t1, th0, th1 in tasks[k0:k1]:
-            v = _time_tap_rows(_input_tiles(x[i], t0, t1, th0, th1))
+            nt = t1 - t0
+            v = _input_tiles(x[i], t0, t1, th0, th1, channels_first=True)
             g = _grad_tiles(gy[i, :, t0:t1], th0, th1)
             for e in range(TILE_ELEMENTS):
-                total[e] += numpy.matmul(
-                    g[e], v[e].transpose(0, 2, 1)).sum(axis=0)
+                g_rows = g[e].reshape(o, -1)
+                for dt in range(3):
+                    v_rows = v[e, :, dt:dt + nt].reshape(c, -1)
+                    total[e, :, dt * c:(dt + 1) * c] += numpy.matmul(
+                        g_rows, v_rows.T)
         partials[group] = total
 
     run_chunks(accumulate, [(g,) + bounds for g, bounds in enumerate(groups)])
@@ -152,14 +158,19 @@ def _tiles(size):
     return -(-size // OUT_TILE)
 
 
-def _input_tiles(x, t0, t1, th0, th1):
+def _input_tiles(x, t0, t1, th0, th1, channels_first=False):
     """``V``: ``(16, t1 - t0 + 2, C, tiles)``, the transformed tiles in rows
     ``th0:th1`` of the input frames ``t0 - 1 .. t1`` of one sample ``x``
-    ``(C, T, H, W)`` (frames outside it are zeros)."""
+    ``(C, T, H, W)`` (frames outside it are zeros); ``(16, C, t1 - t0 + 2,
+    tiles)`` with ``channels_first``."""
     c, w = x.shape[0], x.shape[3]
-    v = numpy.empty((TILE_ELEMENTS, t1 - t0 + 2, c, (th1 - th0) * _tiles(w)),
-                    dtype=x.dtype)
-    _input_tiles_kernel(x, t0 - 1, th0, v)
+    shape = (TILE_ELEMENTS, t1 - t0 + 2, c, (th1 - th0) * _tiles(w))
+    if channels_first:
+        v = numpy.empty((shape[0], shape[2], shape[1], shape[3]), x.dtype)
+        _input_tiles_kernel(x, t0 - 1, th0, v.transpose(0, 2, 1, 3))
+    else:
+        v = numpy.empty(shape, x.dtype)
+        _input_tiles_kernel(x, t0 - 1, th0, v)
     return v
 
 
@@ -176,9 +187,9 @@ def _time_tap_rows(v):
 
 def _grad_tiles(gy, th0, th1):
     """``Gy = A gy A^T`` per 2x2 tile in rows ``th0:th1`` of ``gy`` ``(O,
-    nt, H, W)``: ``(16, nt, O, tiles)``."""
+    nt, H, W)``: ``(16, O, nt, tiles)``."""
     o, nt, _, w = gy.shape
-    g = numpy.empty((TILE_ELEMENTS, nt, o, (th1 - th0) * _tiles(w)),
+    g = numpy.empty((TILE_ELEMENTS, o, nt, (th1 - th0) * _tiles(w)),
                     gy.dtype)
     _grad_tiles_kernel(gy, th0, g)
     return g
@@ -289,12 +300,12 @@ def _output_tiles_kernel(m, th0, y):
 
 @numba.njit(nogil=True, cache=True)
 def _grad_tiles_kernel(gy, th0, g):
-    """``g[k * 4 + l, f, o, p] = (A gy A^T)[k, l]`` of each 2x2 tile ``p``
+    """``g[k * 4 + l, o, f, p] = (A gy A^T)[k, l]`` of each 2x2 tile ``p``
     (from tile row ``th0`` on) of ``gy`` (zeros past the edges)."""
     o_count, nt = gy.shape[:2]
-    for f in range(nt):
-        for o in range(o_count):
-            _frame_grad_tiles(gy[o, f], th0, g[:, f, o])
+    for o in range(o_count):
+        for f in range(nt):
+            _frame_grad_tiles(gy[o, f], th0, g[:, o, f])
 
 
 @numba.njit(nogil=True)

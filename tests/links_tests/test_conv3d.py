@@ -134,9 +134,11 @@ def test_bad_pads_raise_value_error():
 @pytest.mark.parametrize('shape,out_channels', [
     ((2, 6, 5, 7, 8), 4), ((1, 5, 4, 6, 9), 7), ((1, 4, 2, 2, 1), 3)])
 def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
-    # 3x3x3 SAME convolutions (and both their gradients) run Winograd's
-    # algorithm (train_winograd): count that they do.
+    # 3x3x3 SAME convolutions (and both their gradients) on large frames
+    # run Winograd's algorithm (train_winograd): force it on these small
+    # ones, and count that they do.
     from chainercv_i3d.links import train_conv
+    monkeypatch.setattr(train_conv, 'WINOGRAD_MIN_PIXELS', 0)
     calls = []
     for name in ('winograd_correlate', 'winograd_input_grad',
                  'winograd_weight_grad'):
@@ -155,3 +157,19 @@ def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
         assert _relative_error(actual, expected) < 1e-5
     assert sorted(calls) == ['winograd_correlate', 'winograd_input_grad',
                              'winograd_weight_grad']
+
+
+@pytest.mark.parametrize('size,winograd', [((10, 10), True), ((7, 7), False),
+                                           ((5, 20), True)])
+def test_winograd_runs_on_frames_of_at_least_min_pixels(monkeypatch, size,
+                                                         winograd):
+    from chainercv_i3d.links import train_conv
+    calls = []
+    function = train_conv.winograd_correlate
+    monkeypatch.setattr(train_conv, 'winograd_correlate',
+                        lambda *args: calls.append(1) or function(*args))
+    x = numpy.zeros((1, 2, 2) + size, numpy.float32)
+    W = numpy.zeros((3, 2, 3, 3, 3), numpy.float32)
+    conv3d_same(x, W, (1, 1, 1))
+    assert bool(calls) == winograd
+    assert (size[0] * size[1] >= train_conv.WINOGRAD_MIN_PIXELS) == winograd

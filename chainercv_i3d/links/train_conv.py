@@ -1,28 +1,25 @@
 """The padded 3D convolution of training on a CPU, as threaded GEMMs.
 
 The same function as ``F.convolution_nd`` on an explicitly padded input (and
-the same gradients, to float32 rounding), computed the way the fast
-inference path computes its convolutions: each sample is cut into chunks of
-output rows, every chunk copies its im2col (a few MiB, in the cache) and
-makes one matrix product, and the chunks run in threads with
-single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`). Chainer instead
-builds the im2col of the whole batch (27 to 343 times the input) and makes
-one product. Activations stay NCTHW, the layout of the rest of the graph:
-a 1x1x1 convolution is then a plain product per sample, with no copy.
+the same gradients, to float32 rounding). Activations stay NCTHW, the
+layout of the rest of the graph, and the work runs in chunks in threads
+with single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`), one of
+three ways by the kernel:
 
-The 3x3x3 convolutions with stride 1 and one voxel of padding (most of
-I3D's arithmetic) on frames of ``WINOGRAD_MIN_PIXELS`` or more, and both
-their gradients, run Winograd's algorithm instead
-(:mod:`chainercv_i3d.links.train_winograd`).
+* 3x3x3 with stride 1 and one voxel of padding (most of I3D's arithmetic)
+  on frames of ``WINOGRAD_MIN_PIXELS`` or more: Winograd's algorithm, for
+  the output and both gradients (:mod:`chainercv_i3d.links.train_winograd`);
+* 1x1x1: a plain product per sample, with no copy;
+* any other (the stem, the 3x3x3 on small frames): im2col chunks written by
+  a kernel, and their products (:mod:`chainercv_i3d.links.train_im2col`).
+  Chainer instead builds the im2col of the whole batch (27 to 343 times the
+  input) and makes one product.
 
-Backward:
-
-* ``gW`` is the product of ``gy`` with the same im2col chunks, summed;
-* ``gx`` of a convolution with stride 1 is itself a convolution: of ``gy``
-  with the kernel flipped and its channel axes swapped, padded by
-  ``k - 1 - before`` and ``k - 1 - after``; it runs through the forward
-  kernel. Strided convolutions (in I3D only the stem, whose input needs no
-  gradient in training) take ``gx`` from Chainer's deconvolution.
+``gx`` of a convolution with stride 1 is itself a convolution: of ``gy``
+with the kernel flipped and its channel axes swapped, padded by ``k - 1 -
+before`` and ``k - 1 - after``; it runs through the forward. Strided
+convolutions (in I3D only the stem, whose input needs no gradient in
+training) take ``gx`` from Chainer's deconvolution.
 
 Double backpropagation is not implemented (nothing in training needs it):
 it raises ``NotImplementedError``.
@@ -38,11 +35,14 @@ from chainercv_i3d.links.parallel import require_numpy
 from chainercv_i3d.links.parallel import run_chunks
 from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
+from chainercv_i3d.links.train_im2col import im2col_correlate
+from chainercv_i3d.links.train_im2col import im2col_weight_grad
 from chainercv_i3d.links.train_winograd import winograd_correlate
 from chainercv_i3d.links.train_winograd import winograd_input_grad
 from chainercv_i3d.links.train_winograd import winograd_weight_grad
 
-# Upper bound of one chunk's im2col on a CPU, in elements (4 MiB).
+# Upper bound of one chunk of a 1x1x1 convolution (input and output) on a
+# CPU, in elements (4 MiB).
 CHUNK_ELEMENTS = 2 ** 20
 # Smallest frame (H * W) a 3x3x3 convolution runs Winograd's algorithm on:
 # measured 1.6 times faster than im2col on I3D's 14x14 frames, 0.6 to 0.9
@@ -159,47 +159,32 @@ def correlate(x, W, stride, pads):
     with cpu_chunks(numpy):
         if _is_winograd(ksize, stride, pads, x.shape):
             return winograd_correlate(x, W)
+        if not _is_pointwise(ksize, stride, pads):
+            return im2col_correlate(x, W, stride, pads)
         y = numpy.empty((n, o) + out_size, dtype=x.dtype)
-        if _is_pointwise(ksize, stride, pads):
-            for i in range(n):
-                _pointwise(x[i].reshape(c, -1), w2, y[i].reshape(o, -1))
-        else:
-            for i in range(n):
-                view = _im2col_view(_pad(x[i], pads), ksize, stride, out_size)
-                run_chunks(lambda f, r0, r1: numpy.matmul(
-                    w2, _cols(view, f, r0, r1),
-                    out=y[i, :, f, r0:r1].reshape(o, -1)),
-                    _row_chunks(out_size, w2.shape[1]))
+        for i in range(n):
+            _pointwise(x[i].reshape(c, -1), w2, y[i].reshape(o, -1))
     return y
 
 
 def weight_grad(x, gy, w_shape, stride, pads):
-    """``gW`` on arrays: ``sum gy @ im2col(x)^T`` over every chunk."""
+    """``gW`` on arrays; of a 1x1x1 convolution, ``sum gy @ x^T`` over
+    chunks of positions."""
     n, c = x.shape[:2]
     o, ksize = w_shape[0], w_shape[2:]
-    out_size = gy.shape[2:]
     k = int(numpy.prod(w_shape[1:]))
     with cpu_chunks(numpy):
         if _is_winograd(ksize, stride, pads, x.shape):
             return winograd_weight_grad(x, gy)
-        if _is_pointwise(ksize, stride, pads):
-            rows = [(x[i].reshape(c, -1), gy[i].reshape(o, -1))
-                    for i in range(n)]
-            tasks = [(i, p0, p1) for i in range(n)
-                     for p0, p1 in split(rows[i][0].shape[1], workers())]
+        if not _is_pointwise(ksize, stride, pads):
+            return im2col_weight_grad(x, gy, w_shape, stride, pads)
+        rows = [(x[i].reshape(c, -1), gy[i].reshape(o, -1))
+                for i in range(n)]
+        tasks = [(i, p0, p1) for i in range(n)
+                 for p0, p1 in split(rows[i][0].shape[1], workers())]
 
-            def product(i, p0, p1):
-                return numpy.matmul(rows[i][1][:, p0:p1],
-                                    rows[i][0][:, p0:p1].T)
-        else:
-            views = [_im2col_view(_pad(x[i], pads), ksize, stride, out_size)
-                     for i in range(n)]
-            tasks = [(i,) + chunk for i in range(n)
-                     for chunk in _row_chunks(out_size, k)]
-
-            def product(i, f, r0, r1):
-                return numpy.matmul(gy[i, :, f, r0:r1].reshape(o, -1),
-                                    _cols(views[i], f, r0, r1).T)
+        def product(i, p0, p1):
+            return numpy.matmul(rows[i][1][:, p0:p1], rows[i][0][:, p0:p1].T)
         partials = [None] * workers()
 
         def accumulate(group, t0, t1):
@@ -268,44 +253,3 @@ def _pointwise(rows, w2, y):
     run_chunks(lambda p0, p1: numpy.matmul(w2, rows[:, p0:p1],
                                            out=y[:, p0:p1]),
                split(rows.shape[1], pieces))
-
-
-def _pad(x, pads):
-    """One sample ``(C, T, H, W)`` padded with zeros."""
-    if not any(b or a for b, a in pads):
-        return x
-    shape = (x.shape[0],) + tuple(n + b + a for n, (b, a)
-                                  in zip(x.shape[1:], pads))
-    padded = numpy.zeros(shape, dtype=x.dtype)
-    padded[(slice(None),) + tuple(slice(b, b + n) for n, (b, _)
-                                  in zip(x.shape[1:], pads))] = x
-    return padded
-
-
-def _im2col_view(x, ksize, stride, out_size):
-    """``(C, kt, kh, kw, T', H', W')`` view of a padded sample: the input
-    each tap of the kernel meets at each output position."""
-    c, tp, hp, wp = x.shape
-    x = numpy.ascontiguousarray(x)
-    e = x.itemsize
-    st, sh, sw = stride
-    return numpy.lib.stride_tricks.as_strided(
-        x, shape=(c,) + tuple(ksize) + tuple(out_size),
-        strides=(tp * hp * wp * e, hp * wp * e, wp * e, e,
-                 st * hp * wp * e, sh * wp * e, sw * e),
-        writeable=False)
-
-
-def _cols(view, f, r0, r1):
-    """The im2col of output frame ``f``, rows ``r0:r1``: ``(K, rows * W')``."""
-    cols = numpy.ascontiguousarray(view[:, :, :, :, f, r0:r1])
-    return cols.reshape(-1, (r1 - r0) * view.shape[-1])
-
-
-def _row_chunks(out_size, k):
-    """``[(frame, r0, r1)]`` covering the output, each chunk's im2col
-    (``k`` values per output position) bounded by ``CHUNK_ELEMENTS``."""
-    out_t, out_h, out_w = out_size
-    rows = max(1, min(out_h, chunk_elements(CHUNK_ELEMENTS) // (out_w * k)))
-    return [(f, r0, min(r0 + rows, out_h)) for f in range(out_t)
-            for r0 in range(0, out_h, rows)]

@@ -36,9 +36,14 @@ from chainercv_i3d.links.winograd import IN_TILE
 from chainercv_i3d.links.winograd import OUT_TILE
 
 # Upper bound of one chunk's transformed tiles (input and products), in
-# elements (16 MiB in float32).
-CHUNK_ELEMENTS = 4 * 2 ** 20
+# elements (32 MiB in float32; 16 and 64 MiB measured no faster).
+CHUNK_ELEMENTS = 8 * 2 ** 20
 TILE_ELEMENTS = IN_TILE * IN_TILE
+# Tiles of one frame a chunk's products span at least (when the frames
+# have them): the products' width.
+PRODUCT_TILES = 128
+PAGE_BYTES = 4096
+CACHE_LINE_BYTES = 64
 
 
 def winograd_correlate(x, W):
@@ -75,7 +80,8 @@ def winograd_weight_grad(x, gy):
     partials = [None] * len(groups)
 
     def accumulate(group, k0, k1):
-        total = numpy.zeros((TILE_ELEMENTS, o, 3 * c), dtype=x.dtype)
+        total = _tile_planes((o, 3 * c), x.dtype)
+        total[...] = 0
         for i, t0, t1, th0, th1 in tasks[k0:k1]:
             nt = t1 - t0
             v = _input_tiles(x[i], t0, t1, th0, th1, channels_first=True)
@@ -110,7 +116,7 @@ def weight_tiles(W, flip):
     o, c = W.shape[:2]
     if flip:
         o, c = c, o
-    u = numpy.empty((TILE_ELEMENTS, o, 3 * c), dtype=W.dtype)
+    u = _tile_planes((o, 3 * c), W.dtype)
     run_chunks(lambda r0, r1: _weight_tiles_kernel(W, flip, r0, r1, u),
                split(o, workers()))
     return u
@@ -124,7 +130,7 @@ def _correlate_tiles(x, u):
 
     def chunk(i, t0, t1, th0, th1):
         v = _time_tap_rows(_input_tiles(x[i], t0, t1, th0, th1))
-        m = numpy.empty((TILE_ELEMENTS, t1 - t0, o, v.shape[3]), x.dtype)
+        m = _tile_planes((t1 - t0, o, v.shape[3]), x.dtype)
         for e in range(TILE_ELEMENTS):
             numpy.matmul(u[e], v[e], out=m[e])
         _output_tiles_kernel(m, th0, y[i, :, t0:t1])
@@ -135,27 +141,53 @@ def _correlate_tiles(x, u):
 
 def _chunks(x_shape, out_channels):
     """``[(sample, t0, t1, th0, th1)]``: output frames ``t0:t1``, rows of
-    tiles ``th0:th1``. A chunk's tiles (input and products) stay within
-    ``CHUNK_ELEMENTS``, taking whole frames first (every chunk transforms
-    one input frame more on each side), and there is at least one chunk
-    per thread."""
+    tiles ``th0:th1``.
+
+    A chunk's tiles (input and products) stay within ``CHUNK_ELEMENTS``. It
+    takes rows enough for ``PRODUCT_TILES`` tiles (its products' width),
+    then as many frames as fit (every chunk transforms one input frame more
+    on each side), then more rows if every frame fits. The chunks are nearly
+    equal, and as many as a multiple of the threads unless they are single
+    rows.
+    """
     n, c, t, h, w = x_shape
-    tiles_h = _tiles(h)
-    per_row = TILE_ELEMENTS * _tiles(w) * (c + out_channels)
-    budget = max(1, chunk_elements(CHUNK_ELEMENTS) // per_row)
-    frames = min(t, budget)
-    band = max(1, min(tiles_h, budget // frames))
-    frame_groups = -(-t // frames)
-    if n * frame_groups * -(-tiles_h // band) < workers():
-        bands = -(-workers() // (n * frame_groups))
-        band = max(1, -(-tiles_h // bands))
-    return [(i, t0, min(t0 + frames, t), th0, min(th0 + band, tiles_h))
-            for i in range(n) for t0 in range(0, t, frames)
-            for th0 in range(0, tiles_h, band)]
+    tiles_h, tiles_w = _tiles(h), _tiles(w)
+    budget = max(1, chunk_elements(CHUNK_ELEMENTS) //
+                 (TILE_ELEMENTS * tiles_w * (c + out_channels)))
+    rows = min(tiles_h, -(-PRODUCT_TILES // tiles_w))
+    frames = max(1, min(t, budget // rows))
+    if frames == t:
+        rows = max(rows, min(tiles_h, budget // t))
+    frame_groups = split(t, -(-t // frames))
+    bands = -(-tiles_h // rows)
+    while (n * len(frame_groups) * bands) % workers() and bands < tiles_h:
+        bands += 1
+    return [(i, t0, t1, th0, th1) for i in range(n)
+            for t0, t1 in frame_groups
+            for th0, th1 in split(tiles_h, bands)]
 
 
 def _tiles(size):
     return -(-size // OUT_TILE)
+
+
+def _tile_planes(shape, dtype):
+    """An empty ``(16,) + shape`` array of 16 contiguous planes, one per
+    tile element, whose starts lie in 16 different cache sets.
+
+    The kernels read or write the 16 planes at the same offset together;
+    planes a multiple of 4 KiB apart would all map to the same cache set
+    and evict one another (measured: the output transform ran 3 to 4 times
+    slower).
+    """
+    itemsize = numpy.dtype(dtype).itemsize
+    plane = int(numpy.prod(shape)) * itemsize
+    stride = -(-plane // PAGE_BYTES) * PAGE_BYTES + CACHE_LINE_BYTES
+    flat = numpy.empty(TILE_ELEMENTS * stride // itemsize, dtype)
+    strides = (stride,) + tuple(
+        int(numpy.prod(shape[i + 1:])) * itemsize for i in range(len(shape)))
+    return numpy.lib.stride_tricks.as_strided(
+        flat, (TILE_ELEMENTS,) + tuple(shape), strides)
 
 
 def _input_tiles(x, t0, t1, th0, th1, channels_first=False):
@@ -166,10 +198,10 @@ def _input_tiles(x, t0, t1, th0, th1, channels_first=False):
     c, w = x.shape[0], x.shape[3]
     shape = (TILE_ELEMENTS, t1 - t0 + 2, c, (th1 - th0) * _tiles(w))
     if channels_first:
-        v = numpy.empty((shape[0], shape[2], shape[1], shape[3]), x.dtype)
+        v = _tile_planes((shape[2], shape[1], shape[3]), x.dtype)
         _input_tiles_kernel(x, t0 - 1, th0, v.transpose(0, 2, 1, 3))
     else:
-        v = numpy.empty(shape, x.dtype)
+        v = _tile_planes(shape[1:], x.dtype)
         _input_tiles_kernel(x, t0 - 1, th0, v)
     return v
 
@@ -189,8 +221,7 @@ def _grad_tiles(gy, th0, th1):
     """``Gy = A gy A^T`` per 2x2 tile in rows ``th0:th1`` of ``gy`` ``(O,
     nt, H, W)``: ``(16, O, nt, tiles)``."""
     o, nt, _, w = gy.shape
-    g = numpy.empty((TILE_ELEMENTS, o, nt, (th1 - th0) * _tiles(w)),
-                    gy.dtype)
+    g = _tile_planes((o, nt, (th1 - th0) * _tiles(w)), gy.dtype)
     _grad_tiles_kernel(gy, th0, g)
     return g
 

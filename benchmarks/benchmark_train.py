@@ -37,7 +37,7 @@ Usage::
     python benchmarks/benchmark_train.py --parts fwdbwd --device 0 \\
         --cases 6x64 --paths link,torch               # on GPU 0
     python benchmarks/benchmark_train.py --parts fwdbwd --cases 6x16 \
-        --paths link --repeat 1 --profile             # where the time goes
+        --paths link,torch --repeat 1 --profile       # where the time goes
     mpiexec -n 2 python benchmarks/benchmark_train.py --parts allreduce
     python benchmarks/benchmark_train.py --parts loader --workers 0,1,2
 
@@ -125,8 +125,9 @@ def parse_args(argv=None):
                              '(CuPy for chainer, CUDA for PyTorch)')
     parser.add_argument('--profile', action='store_true',
                         help='fwdbwd: after the timed passes, one more pass '
-                             'under cProfile; prints where its time goes '
-                             '(the training nodes, on stderr)')
+                             'under cProfile (torch: its profiler); prints '
+                             'where its time goes (the training nodes, '
+                             'PyTorch\'s operators; on stderr)')
     parser.add_argument('--repeat', type=int, default=2,
                         help='fwdbwd: timed passes (default: 2)')
     parser.add_argument('--communicators', default='naive',
@@ -238,7 +239,11 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1,
         if i >= warmup:
             times.append(time.perf_counter() - start)
     if profile:
-        print_profile(step, x, label, '{}x{} {}'.format(batch, frames, path))
+        what = '{}x{} {}'.format(batch, frames, path)
+        if path == 'torch':
+            print_torch_profile(step, x, label, what)
+        else:
+            print_profile(step, x, label, what)
     median = float(numpy.median(times))
     result = {'part': 'fwdbwd', 'path': path,
               'device': 'gpu{}'.format(device) if device >= 0 else 'cpu',
@@ -263,6 +268,18 @@ def print_profile(step, x, label, what):
     print('profile of one pass, {}:'.format(what), file=sys.stderr)
     stats = pstats.Stats(profiler, stream=sys.stderr)
     stats.sort_stats('cumulative').print_stats(PROFILED_MODULES, 16)
+
+
+def print_torch_profile(step, x, label, what):
+    """One more ``step`` under PyTorch's profiler: its operators by their
+    own time, on stderr."""
+    from torch.profiler import profile
+    from torch.profiler import ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        step(x, label)
+    print('torch profile of one pass, {}:'.format(what), file=sys.stderr)
+    print(profiler.key_averages().table(sort_by='self_cpu_time_total',
+                                        row_limit=12), file=sys.stderr)
 
 
 def run_in_subprocess(case, path, args):

@@ -8,9 +8,11 @@ The work runs in chunks of a few output rows (all channels and output
 frames, or a group of frames for long clips): a numba kernel writes the
 chunk's im2col straight from the input (each input row it reads padded
 once, in a small buffer), then single-threaded BLAS makes the products. The
-chunks run in threads (:mod:`chainercv_i3d.links.parallel`), each pulling
-the next chunk when done, with its own buffers: those of the caller's
-:func:`cpu_chunks` when it has one, else of the functions' own.
+chunks run in threads (:mod:`chainercv_i3d.links.parallel`: those of the
+caller's :func:`cpu_chunks` when it has one, else of the functions' own),
+each with its own buffers; in the forward each thread pulls the next chunk
+when done, in the weight gradient each sums a fixed run of chunks (so that
+the rounding is the same in every run).
 
 A chunk's im2col holds, for its output rows, the 2D im2col (taps ``(c, dh,
 dw)``) of every input frame its output frames read, frame after frame. The
@@ -36,6 +38,7 @@ import numpy
 from chainercv_i3d.links.parallel import chunk_elements
 from chainercv_i3d.links.parallel import cpu_chunks
 from chainercv_i3d.links.parallel import run_chunks
+from chainercv_i3d.links.parallel import split
 from chainercv_i3d.links.parallel import workers
 
 # Upper bound of one chunk's im2col on a CPU, in elements (4 MiB float32;
@@ -131,21 +134,27 @@ def im2col_weight_grad(x, gy, w_shape, stride, pads):
     gy = numpy.ascontiguousarray(gy)
     with _threads():
         plan = _Plan(x.shape, w_shape, stride, pads)
+        tasks = plan.tasks()
+        # Each thread sums a fixed run of chunks, and the runs' sums are
+        # added in order: the same rounding in every run (chunks pulled as
+        # threads come free would make a resumed training differ).
+        groups = split(len(tasks), workers())
+        partials = [None] * len(groups)
 
-        def work(next_task):
+        def work(group, k0, k1):
             cols = numpy.empty(plan.max_positions * plan.max_frames_in
                                * plan.taps, x.dtype)
             total = numpy.zeros((plan.kt * plan.taps, plan.o), x.dtype)
             product = numpy.empty_like(total)
-            for i, t0, t1, r0, r1 in iter(next_task, None):
+            for i, t0, t1, r0, r1 in tasks[k0:k1]:
                 _weight_grad_chunk(plan, x[i], gy[i], total, t0, t1, r0, r1,
                                    cols, product)
-            return total
+            partials[group] = total
 
+        run_chunks(work, [(g,) + bounds for g, bounds in enumerate(groups)])
         total = numpy.zeros((plan.kt * plan.taps, plan.o), x.dtype)
-        for partial in _run_pulling_tasks(work, plan.tasks()):
-            if partial is not None:
-                total += partial
+        for partial in partials:
+            total += partial
     return _weight_from_taps(total, w_shape)
 
 

@@ -7,21 +7,25 @@ F(2x2, 3x3) over (height, width) and a direct sum over the three time taps
 (the algorithm of :mod:`chainercv_i3d.links.winograd`; Lavin and Gray,
 CVPR 2016):
 
-* forward: ``m_e = U_e @ V_e`` for each of the 16 elements ``e`` of a 4x4
-  tile, with ``V_e`` the transformed input tiles ``(3 * C, tiles)`` (the
-  three time taps stacked as rows) and ``U_e`` the transformed weight
-  ``(O, 3 * C)``; the output is ``A^T m A`` per tile;
+* forward: for each of the 16 elements ``e`` of a 4x4 tile and each output
+  frame, ``m_e = U_e @ V_e`` with ``U_e`` the transformed weight ``(O, 3 *
+  C)`` and ``V_e`` the transformed input tiles ``(3 * C, tiles)`` of the
+  three input frames the output frame reads; the output is ``A^T m A`` per
+  tile;
 * ``gx``: the same convolution of ``gy`` with the kernel flipped and its
   channel axes swapped;
-* ``gW``: ``dU_e = Gy_e @ V_e^T`` with ``Gy = A gy A^T`` per 2x2 tile of
+* ``gW``: ``dU_e = sum Gy_e @ V_e^T`` with ``Gy = A gy A^T`` per 2x2 tile of
   ``gy``, then ``gW = G^T dU G``: the transposes of the forward's steps.
 
 Every product is 2.25 times smaller than the im2col product it replaces.
-Activations stay NCTHW: a sample's tiles are laid out channel by channel,
-so the transforms read and write whole rows (numba kernels, compiled once
-and cached on disk) and no array changes layout. The work runs in chunks of
-output frames, in threads, each chunk's transforms and 16 single-threaded
-BLAS products running while its tiles are in the cache
+Activations stay NCTHW. A chunk's input tiles are laid out frame by frame
+and, within a frame, channel by channel: the rows (tap, channel) of an
+output frame are then consecutive, a view, with no copy per time tap (for
+``gW`` channel by channel, then frame by frame: a window of frames of every
+channel is a view). The transforms are numba kernels (compiled once,
+cached on disk) that read and write whole rows; each chunk (rows of tiles
+over a run of frames) runs its transforms and single-threaded BLAS
+products in one thread, the chunks in threads
 (:mod:`chainercv_i3d.links.parallel`).
 """
 
@@ -61,12 +65,27 @@ def winograd_correlate(x, W):
 
 def winograd_input_grad(W, gy):
     """``gx`` of :func:`winograd_correlate`: the convolution of ``gy`` with
-    the kernel flipped and its channel axes swapped."""
+    the kernel flipped and its channel axes swapped.
+
+    Args:
+        W (numpy.ndarray): ``(O, C, 3, 3, 3)``.
+        gy (numpy.ndarray): ``(N, O, T, H, W)``, of the dtype of ``W``.
+
+    Returns:
+        numpy.ndarray: ``(N, C, T, H, W)``.
+    """
     return _correlate_tiles(gy, weight_tiles(W, flip=True))
 
 
 def winograd_weight_grad(x, gy):
-    """``gW`` of :func:`winograd_correlate`: ``(O, C, 3, 3, 3)``.
+    """``gW`` of :func:`winograd_correlate`.
+
+    Args:
+        x (numpy.ndarray): ``(N, C, T, H, W)``.
+        gy (numpy.ndarray): ``(N, O, T, H, W)``, of the dtype of ``x``.
+
+    Returns:
+        numpy.ndarray: ``(O, C, 3, 3, 3)``.
 
     ``dU_e`` sums ``Gy_e @ V_e^T`` over every output frame: for each time
     tap one product over all the frames of a chunk, its tiles laid out
@@ -112,6 +131,10 @@ def weight_tiles(W, flip):
         W (numpy.ndarray): ``(O, C, 3, 3, 3)``.
         flip (bool): Transform instead the kernel of ``gx``: flipped along
             every axis, its channel axes swapped (``(C, O, 3, 3, 3)``).
+
+    Returns:
+        numpy.ndarray: ``(16, O, 3 * C)`` (``(16, C, 3 * O)`` with
+        ``flip``), of the dtype of ``W``.
     """
     o, c = W.shape[:2]
     if flip:

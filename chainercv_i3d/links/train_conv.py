@@ -45,9 +45,9 @@ from chainercv_i3d.links.train_winograd import winograd_weight_grad
 # CPU, in elements (4 MiB).
 CHUNK_ELEMENTS = 2 ** 20
 # Smallest frame (H * W) a 3x3x3 convolution runs Winograd's algorithm on:
-# measured 1.6 times faster than im2col on I3D's 14x14 frames, 0.6 to 0.9
-# times on its 7x7 ones (too few positions for the weight's transforms and
-# the weight gradient's short products to pay).
+# forward and both gradients measured 1.2 to 1.5 times faster than
+# train_im2col on I3D's 14x14 frames, no faster on its 7x7 ones (too few
+# positions for the weight's transforms and gW's short products to pay).
 WINOGRAD_MIN_PIXELS = 10 * 10
 
 

@@ -74,12 +74,6 @@ def conv3d_padded(x, W, stride, pads):
     return TrainConv3D(stride, pads).apply((x, W))[0]
 
 
-def output_size(size, ksize, stride, pads):
-    """Spatial output shape of a convolution of a padded input."""
-    return tuple((n + before + after - k) // s + 1 for n, k, s, (before, after)
-                 in zip(size, ksize, stride, pads))
-
-
 class TrainConv3D(chainer.function_node.FunctionNode):
     """``F.convolution_nd(pad(x, pads), W, stride)`` as threaded GEMMs."""
 
@@ -154,14 +148,14 @@ def correlate(x, W, stride, pads):
     """The forward computation on arrays: ``(N, O, T', H', W')``."""
     n, c = x.shape[:2]
     o, ksize = W.shape[0], W.shape[2:]
-    out_size = output_size(x.shape[2:], ksize, stride, pads)
     w2 = W.reshape(o, -1)
     with cpu_chunks(numpy):
         if _is_winograd(ksize, stride, pads, x.shape):
             return winograd_correlate(x, W)
         if not _is_pointwise(ksize, stride, pads):
             return im2col_correlate(x, W, stride, pads)
-        y = numpy.empty((n, o) + out_size, dtype=x.dtype)
+        # A 1x1x1 convolution keeps the spatial shape.
+        y = numpy.empty((n, o) + x.shape[2:], dtype=x.dtype)
         for i in range(n):
             _pointwise(x[i].reshape(c, -1), w2, y[i].reshape(o, -1))
     return y

@@ -234,9 +234,8 @@ def _time_tap_rows(v):
     output frame ``f`` reads input frames ``f, f + 1, f + 2`` of ``V``,
     which lie one after the other: its rows (tap, channel) are a view."""
     e, frames, c, p = v.shape
-    s = v.strides
     return numpy.lib.stride_tricks.as_strided(
-        v, shape=(e, frames - 2, 3 * c, p), strides=(s[0], s[1], s[2], s[3]),
+        v, shape=(e, frames - 2, 3 * c, p), strides=v.strides,
         writeable=False)
 
 
@@ -442,29 +441,22 @@ def _weight_tiles_kernel(w, flip, r0, r1, u):
 @numba.njit(nogil=True, inline='always')
 def _tile_of_kernel(k00, k01, k02, k10, k11, k12, k20, k21, k22, out, c):
     """``out[i * 4 + j, c] = (G k G^T)[i, j]`` of one 3x3 kernel."""
-    # G k: its rows 1 and 2 (rows 0 and 3 are k's).
-    r10 = 0.5 * (k00 + k10 + k20)
-    r11 = 0.5 * (k01 + k11 + k21)
-    r12 = 0.5 * (k02 + k12 + k22)
-    r20 = 0.5 * (k00 - k10 + k20)
-    r21 = 0.5 * (k01 - k11 + k21)
-    r22 = 0.5 * (k02 - k12 + k22)
-    out[0, c] = k00
-    out[1, c] = 0.5 * (k00 + k01 + k02)
-    out[2, c] = 0.5 * (k00 - k01 + k02)
-    out[3, c] = k02
-    out[4, c] = r10
-    out[5, c] = 0.5 * (r10 + r11 + r12)
-    out[6, c] = 0.5 * (r10 - r11 + r12)
-    out[7, c] = r12
-    out[8, c] = r20
-    out[9, c] = 0.5 * (r20 + r21 + r22)
-    out[10, c] = 0.5 * (r20 - r21 + r22)
-    out[11, c] = r22
-    out[12, c] = k20
-    out[13, c] = 0.5 * (k20 + k21 + k22)
-    out[14, c] = 0.5 * (k20 - k21 + k22)
-    out[15, c] = k22
+    # Row i of G k, then times G^T.
+    _times_g_transposed(k00, k01, k02, out, 0, c)
+    _times_g_transposed(0.5 * (k00 + k10 + k20), 0.5 * (k01 + k11 + k21),
+                        0.5 * (k02 + k12 + k22), out, 1, c)
+    _times_g_transposed(0.5 * (k00 - k10 + k20), 0.5 * (k01 - k11 + k21),
+                        0.5 * (k02 - k12 + k22), out, 2, c)
+    _times_g_transposed(k20, k21, k22, out, 3, c)
+
+
+@numba.njit(nogil=True, inline='always')
+def _times_g_transposed(a, b, d, out, i, c):
+    """``out[i * 4 + j, c] = ((a, b, d) G^T)[j]``."""
+    out[i * 4, c] = a
+    out[i * 4 + 1, c] = 0.5 * (a + b + d)
+    out[i * 4 + 2, c] = 0.5 * (a - b + d)
+    out[i * 4 + 3, c] = d
 
 
 @numba.njit(nogil=True, cache=True)

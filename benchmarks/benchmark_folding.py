@@ -14,7 +14,7 @@ import time
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
-from chainercv_i3d.links import fast_inference
+from chainercv_i3d.links.fast import forward as fast_inference
 from chainercv_i3d.links import I3D
 
 

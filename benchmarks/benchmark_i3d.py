@@ -104,7 +104,7 @@ def parse_args(argv=None):
                         help='untimed passes before them (default: 1)')
     parser.add_argument('--paths', default='reference,fast',
                         help='comma-separated: reference (Chainer functions), '
-                             'fast (chainercv_i3d.links.fast_inference), '
+                             'fast (chainercv_i3d.links.fast.forward), '
                              'tensorflow (tf.nn ops on the same weights in '
                              'one tf.function graph, CPU), tensorflow_eager '
                              '(the same ops eagerly, CPU), '

@@ -6,7 +6,7 @@
 
 For the shapes the layers see on a (1, 3, frames, 224, 224) input, each
 conv + batch norm + ReLU runs as the reference path (Chainer functions),
-the fast path (chainercv_i3d.links.fast_inference, channels-last, as the
+the fast path (chainercv_i3d.links.fast.forward, channels-last, as the
 link runs it), TensorFlow's kernels (tf.nn.conv3d + batch_normalization +
 relu, CPU only; ``tensorflow`` runs them as one ``tf.function`` graph,
 traced once before timing, ``tensorflow_eager`` op by op; weights and input
@@ -26,10 +26,10 @@ import numpy
 
 from chainercv_i3d.architecture import BRANCHES
 from chainercv_i3d.links import I3D
-from chainercv_i3d.links.fast_inference import FoldedUnit
+from chainercv_i3d.links.fast.forward import FoldedUnit
 from chainercv_i3d.links.flops import layer_flops
 from chainercv_i3d.links.inception_block import InceptionBlock
-from chainercv_i3d.links.parallel import cpu_chunks
+from chainercv_i3d.utils.threads import cpu_chunks
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.testing.tf_reference import import_tensorflow
 

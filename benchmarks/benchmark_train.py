@@ -8,8 +8,8 @@ Three parts, chosen with ``--parts`` (default all three):
     400 classes on random ``batch x 3 x frames x 224 x 224`` clips, per path,
     each case and path in a fresh process (its peak memory is its own).
     Paths: ``link`` (the link as training runs it: on a CPU the threaded
-    GEMM convolution of :mod:`chainercv_i3d.links.train_conv` and the max
-    pool of :mod:`chainercv_i3d.links.train_pool`), ``chainer_functions``
+    GEMM convolution of :mod:`chainercv_i3d.functions.cpu.conv3d` and the max
+    pool of :mod:`chainercv_i3d.functions.cpu.max_pool`), ``chainer_functions``
     (the link with Chainer's ``F.convolution_nd`` and ``F.max_pooling_nd``,
     what it ran before those) and ``torch`` (``benchmarks/torch_i3d.py``:
     PyTorch's autograd on the same weights, ``channels_last_3d``, as many
@@ -176,10 +176,10 @@ def peak_rss_mib():
 def use_chainer_functions():
     """Makes new I3D links use Chainer's convolution and max pool (the
     path before train_conv and train_pool), in this process only."""
-    from chainercv_i3d.links import conv3d
+    from chainercv_i3d.functions import conv3d_same as conv3d
     from chainercv_i3d.links import i3d
     from chainercv_i3d.links import inception_block
-    from chainercv_i3d.links import tf_same_padding
+    from chainercv_i3d.functions import tf_same_padding
     from chainercv_i3d.links import unit3d
     unit3d.conv3d_same = conv3d.conv3d_same_chainer
     i3d.max_pooling_nd_same = tf_same_padding.max_pooling_nd_same_chainer

@@ -11,7 +11,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.inception_block import InceptionBlock
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.links.unit3d import Unit3D
 
 # Per branch of an Inception block, in the order of its output channels:

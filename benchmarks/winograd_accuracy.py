@@ -6,7 +6,7 @@ float32 convolution, one line each.
 On random ReLU-like inputs and weights, every tile is computed in float32
 three ways and compared with the float64 direct result; the error is the
 largest absolute difference over the result's standard deviation. This is
-why the fast path uses F(2x2, 3x3) only (chainercv_i3d.links.winograd).
+why the fast path uses F(2x2, 3x3) only (chainercv_i3d.links.fast.winograd).
 """
 
 import argparse

@@ -25,7 +25,7 @@ PACKAGE_DIR = os.path.join(ROOT, PACKAGE)
 LAYERS = (
     ('leaves', ('', 'chainer_compat', 'modality', 'files', 'presets',
                 'label_names', 'architecture', 'scores')),
-    ('I/O', ('transforms', 'flow', 'utils')),
+    ('I/O', ('transforms', 'flow', 'utils', 'functions')),
     ('datasets', ('datasets',)),
     ('pretrained', ('pretrained',)),
     ('links', ('links',)),

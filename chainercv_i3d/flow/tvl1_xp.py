@@ -29,7 +29,7 @@ from chainercv_i3d.flow.base import CPU_DEVICES
 from chainercv_i3d.flow.base import FlowBackend
 from chainercv_i3d.flow.quantization import quantize_flow
 from chainercv_i3d.flow.registry import register_flow_backend
-from chainercv_i3d.flow import tvl1_cuda
+from chainercv_i3d.flow import tvl1_xp_kernels
 from chainercv_i3d.utils.device import DeviceError
 from chainercv_i3d.utils.device import resolve_device_spec
 
@@ -345,7 +345,7 @@ class TVL1Batch(object):
             CuPy's current one).
         use_kernels (bool): On CuPy, run the warp, the median and the inner
             iteration as the CUDA kernels of
-            :mod:`chainercv_i3d.flow.tvl1_cuda` (default) instead of the
+            :mod:`chainercv_i3d.flow.tvl1_xp_kernels` (default) instead of the
             array code. Ignored on numpy.
 
     Attributes:
@@ -431,7 +431,7 @@ class TVL1Batch(object):
             state[name] = xp.zeros_like(u1)
         for _ in range(WARPS):
             if self.use_kernels:
-                i1wx, i1wy, grad, rho_c = tvl1_cuda.warp(
+                i1wx, i1wy, grad, rho_c = tvl1_xp_kernels.warp(
                     xp, images, gradient_x, gradient_y, next_index,
                     prev_index, state['u1'], state['u2'], cubic_table())
             else:
@@ -472,7 +472,7 @@ class TVL1Batch(object):
 
     def _median(self, u):
         if self.use_kernels:
-            return tvl1_cuda.median5(self.xp, u)
+            return tvl1_xp_kernels.median5(self.xp, u)
         return median5(self.xp, u)
 
     def _inner_step(self, work):
@@ -481,7 +481,7 @@ class TVL1Batch(object):
         place in ``work``; returns each pair's error."""
         xp = self.xp
         if self.use_kernels:
-            return tvl1_cuda.inner_step(xp, work, _L_T, _THETA, _TAUT,
+            return tvl1_xp_kernels.inner_step(xp, work, _L_T, _THETA, _TAUT,
                                         _FLT_EPSILON)
         u1, u2 = work['u1'], work['u2']
         v1, v2 = _threshold(xp, u1, u2, work['i1wx'], work['i1wy'],

@@ -8,7 +8,7 @@ from chainercv_i3d.architecture import AVGPOOL_KSIZE
 from chainercv_i3d.architecture import BRANCH_NAMES
 from chainercv_i3d.links.i3d import Logits
 from chainercv_i3d.links.inception_block import InceptionBlock
-from chainercv_i3d.links.tf_same_padding import same_output_size
+from chainercv_i3d.functions.tf_same_padding import same_output_size
 from chainercv_i3d.links.unit3d import Unit3D
 
 

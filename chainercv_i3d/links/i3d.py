@@ -10,11 +10,11 @@ from chainercv_i3d.architecture import LAYERS
 from chainercv_i3d.architecture import max_frame_size
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.label_names import numbered_label_names
-from chainercv_i3d.links.fast_inference import fast_forward
+from chainercv_i3d.links.fast.forward import fast_forward
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.pickable_sequential_chain import \
     PickableSequentialChain
-from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.modality import MODALITY_CHANNELS
 from chainercv_i3d.pretrained.resolve import resolve_pretrained_model
@@ -108,7 +108,7 @@ class I3D(PickableSequentialChain):
         initialW (callable): Initializer of the convolution weights when no
             pretrained model is loaded.
         fast_inference (bool): In test mode without backprop, compute with
-            :mod:`chainercv_i3d.links.fast_inference` (channels-last, batch
+            :mod:`chainercv_i3d.links.fast.forward` (channels-last, batch
             norm folded, Winograd for the 3x3x3 convolutions, every core of
             a CPU; the same function, faster and with less memory).
             ``False``, or train mode, or backprop enabled, uses the Chainer

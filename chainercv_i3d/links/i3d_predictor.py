@@ -4,8 +4,8 @@ import numpy
 
 from chainercv_i3d.datasets.video_files import read_video_streams
 from chainercv_i3d.flow import flow_backend_beside
-from chainercv_i3d.links.fast_inference import check_dtype
-from chainercv_i3d.links.fast_inference import set_fast_inference_dtype
+from chainercv_i3d.links.fast.forward import check_dtype
+from chainercv_i3d.links.fast.forward import set_fast_inference_dtype
 from chainercv_i3d.links.streams import load_streams
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.scores import final_scores

@@ -1,7 +1,7 @@
 import chainer
 import chainer.functions as F
 
-from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.links.unit3d import Unit3D
 
 

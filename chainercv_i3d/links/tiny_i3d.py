@@ -17,7 +17,7 @@ from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.i3d import Logits
 from chainercv_i3d.links.pickable_sequential_chain import \
     PickableSequentialChain
-from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 

@@ -1,12 +1,12 @@
 import chainer
 import chainer.functions as F
 import chainer.links as L
-import numpy
 
 from chainercv_i3d.architecture import BN_DECAY
 from chainercv_i3d.architecture import BN_EPS
-from chainercv_i3d.links.conv3d import conv3d_same
-from chainercv_i3d.links.train_bn import batch_norm_relu
+from chainercv_i3d.functions.conv3d_same import conv3d_same
+from chainercv_i3d.functions.cpu.batch_norm_relu import batch_norm_relu
+from chainercv_i3d.functions.dispatch import on_numpy
 
 
 def _triple(value):
@@ -63,12 +63,11 @@ class Unit3D(chainer.Chain):
     def _fused_batch_norm_applies(self, h):
         # Training on a CPU with this link's own L.BatchNormalization (not a
         # replacement such as ChainerMN's synchronized one): the fused node
-        # of train_bn computes the same, faster.
+        # of functions.cpu.batch_norm_relu computes the same, faster.
         return chainer.config.train \
             and type(self.bn) is L.BatchNormalization \
             and not getattr(chainer.config, 'in_recomputing', False) \
-            and isinstance(h.array, numpy.ndarray) \
-            and isinstance(self.bn.avg_mean, numpy.ndarray)
+            and on_numpy(h, self.bn.avg_mean)
 
     def _normalize_with_running_statistics(self, h):
         bn = self.bn

@@ -29,9 +29,9 @@ from chainercv_i3d.evaluations import preset_differences
 from chainercv_i3d.evaluations import summarize
 from chainercv_i3d.evaluations import write_results
 from chainercv_i3d.links import load_streams
-from chainercv_i3d.links.fast_inference import DTYPE_HELP
-from chainercv_i3d.links.fast_inference import DTYPES
-from chainercv_i3d.links.fast_inference import set_fast_inference_dtype
+from chainercv_i3d.links.fast.forward import DTYPE_HELP
+from chainercv_i3d.links.fast.forward import DTYPES
+from chainercv_i3d.links.fast.forward import set_fast_inference_dtype
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import check_output_folder

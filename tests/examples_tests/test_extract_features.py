@@ -121,7 +121,7 @@ def test_float16_features_are_close_to_float32(setup):
         features[dtype] = numpy.load(str(out / 'b.npy'))
     assert features['float16'].dtype == numpy.float32
     error = numpy.abs(features['float16'] - features['float32']).max()
-    # As tests/links_tests/test_reduced_precision.py: float16 rounding, not
+    # As tests/links_tests/fast_tests/test_reduced_precision.py: float16 rounding, not
     # float32's.
     assert 1e-5 < error / numpy.abs(features['float32']).max() < 5e-3
 

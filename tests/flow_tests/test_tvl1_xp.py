@@ -396,7 +396,7 @@ def test_precompute_runs_with_tvl1_xp(tmp_path):
 
 @pytest.mark.gpu
 def test_warp_kernel_equals_the_array_warp(cupy):
-    from chainercv_i3d.flow import tvl1_cuda
+    from chainercv_i3d.flow import tvl1_xp_kernels
     frames = numpy.stack([smooth_image((40, 52), seed=s) for s in range(3)])
     gx, gy = tvl1_xp.centered_gradient(numpy, frames)
     rng = numpy.random.RandomState(0)
@@ -407,7 +407,7 @@ def test_warp_kernel_equals_the_array_warp(cupy):
                                          next_index, u1, u2)
     expected = [i1wx, i1wy, i1wx * i1wx + i1wy * i1wy,
                 ((i1w - i1wx * u1) - i1wy * u2) - frames[prev_index]]
-    got = tvl1_cuda.warp(cupy, *(cupy.asarray(a) for a in (frames, gx, gy)),
+    got = tvl1_xp_kernels.warp(cupy, *(cupy.asarray(a) for a in (frames, gx, gy)),
                          next_index, prev_index, cupy.asarray(u1),
                          cupy.asarray(u2), tvl1_xp.cubic_table())
     for value, reference in zip(got, expected):
@@ -416,7 +416,7 @@ def test_warp_kernel_equals_the_array_warp(cupy):
 
 @pytest.mark.gpu
 def test_inner_step_kernel_equals_the_array_step(cupy):
-    from chainercv_i3d.flow import tvl1_cuda
+    from chainercv_i3d.flow import tvl1_xp_kernels
     rng = numpy.random.RandomState(0)
     names = ('u1', 'u2', 'p11', 'p12', 'p21', 'p22', 'i1wx', 'i1wy',
              'rho_c')
@@ -426,7 +426,7 @@ def test_inner_step_kernel_equals_the_array_step(cupy):
     work['grad'][0, :3] = 0  # the grad <= FLT_EPSILON branch
     on_gpu = {name: cupy.asarray(value) for name, value in work.items()}
     errors = tvl1_xp.TVL1Batch(numpy)._inner_step(work)
-    gpu_errors = tvl1_cuda.inner_step(
+    gpu_errors = tvl1_xp_kernels.inner_step(
         cupy, on_gpu, tvl1_xp._L_T, tvl1_xp._THETA, tvl1_xp._TAUT,
         tvl1_xp._FLT_EPSILON)
     # The same float32 operations (no FMA); hypot may differ by an ulp
@@ -441,11 +441,11 @@ def test_inner_step_kernel_equals_the_array_step(cupy):
 
 @pytest.mark.gpu
 def test_median_kernel_equals_the_array_median(cupy):
-    from chainercv_i3d.flow import tvl1_cuda
+    from chainercv_i3d.flow import tvl1_xp_kernels
     rng = numpy.random.RandomState(0)
     u = rng.randn(3, 23, 37).astype(numpy.float32)
     u[1, 5:9, 5:9] = 0.25  # ties
-    got = cupy.asnumpy(tvl1_cuda.median5(cupy, cupy.asarray(u)))
+    got = cupy.asnumpy(tvl1_xp_kernels.median5(cupy, cupy.asarray(u)))
     numpy.testing.assert_array_equal(got, tvl1_xp.median5(numpy, u))
 
 

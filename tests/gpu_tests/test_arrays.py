@@ -8,8 +8,8 @@ one array with ``matmul(..., out=)``, and transforms Winograd weights with
 import numpy
 import pytest
 
-from chainercv_i3d.links.winograd import winograd_conv
-from chainercv_i3d.links.winograd import winograd_weight
+from chainercv_i3d.links.fast.winograd import winograd_conv
+from chainercv_i3d.links.fast.winograd import winograd_weight
 
 pytestmark = [pytest.mark.gpu]
 

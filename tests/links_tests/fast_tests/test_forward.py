@@ -12,14 +12,14 @@ import numpy
 import pytest
 import threadpoolctl
 
-from chainercv_i3d.links import fast_inference
+from chainercv_i3d.links.fast import forward as fast_inference
 from chainercv_i3d.links import I3D
-from chainercv_i3d.links import parallel
+from chainercv_i3d.utils import threads as parallel
 from chainercv_i3d.links.inception_block import InceptionBlock
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.links.unit3d import Unit3D
-from chainercv_i3d.links.winograd import winograd_conv
-from chainercv_i3d.links.winograd import winograd_weight
+from chainercv_i3d.links.fast.winograd import winograd_conv
+from chainercv_i3d.links.fast.winograd import winograd_weight
 
 
 def randomize_batch_norms(link, rng):

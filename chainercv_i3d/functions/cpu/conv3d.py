@@ -3,15 +3,15 @@
 The same function as ``F.convolution_nd`` on an explicitly padded input (and
 the same gradients, to float32 rounding). Activations stay NCTHW, the
 layout of the rest of the graph, and the work runs in chunks in threads
-with single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`), one of
+with single-threaded BLAS (:mod:`chainercv_i3d.utils.threads`), one of
 three ways by the kernel:
 
 * 3x3x3 with stride 1 and one voxel of padding (most of I3D's arithmetic)
   on frames of ``WINOGRAD_MIN_PIXELS`` or more: Winograd's algorithm, for
-  the output and both gradients (:mod:`chainercv_i3d.links.train_winograd`);
+  the output and both gradients (:mod:`chainercv_i3d.functions.cpu.winograd`);
 * 1x1x1: a plain product per sample, with no copy;
 * any other (the stem, the 3x3x3 on small frames): im2col chunks written by
-  a kernel, and their products (:mod:`chainercv_i3d.links.train_im2col`).
+  a kernel, and their products (:mod:`chainercv_i3d.functions.cpu.im2col`).
   Chainer instead builds the im2col of the whole batch (27 to 343 times the
   input) and makes one product.
 
@@ -29,17 +29,17 @@ import chainer
 import chainer.functions as F
 import numpy
 
-from chainercv_i3d.links.parallel import chunk_elements
-from chainercv_i3d.links.parallel import cpu_chunks
-from chainercv_i3d.links.parallel import require_numpy
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
-from chainercv_i3d.links.parallel import workers
-from chainercv_i3d.links.train_im2col import im2col_correlate
-from chainercv_i3d.links.train_im2col import im2col_weight_grad
-from chainercv_i3d.links.train_winograd import winograd_correlate
-from chainercv_i3d.links.train_winograd import winograd_input_grad
-from chainercv_i3d.links.train_winograd import winograd_weight_grad
+from chainercv_i3d.functions.dispatch import require_numpy
+from chainercv_i3d.utils.threads import chunk_elements
+from chainercv_i3d.utils.threads import cpu_chunks
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import workers
+from chainercv_i3d.functions.cpu.im2col import im2col_correlate
+from chainercv_i3d.functions.cpu.im2col import im2col_weight_grad
+from chainercv_i3d.functions.cpu.winograd import winograd_correlate
+from chainercv_i3d.functions.cpu.winograd import winograd_input_grad
+from chainercv_i3d.functions.cpu.winograd import winograd_weight_grad
 
 # Upper bound of one chunk of a 1x1x1 convolution (input and output) on a
 # CPU, in elements (4 MiB).
@@ -92,7 +92,7 @@ class TrainConv3D(chainer.function_node.FunctionNode):
     def forward(self, inputs):
         x, W = inputs
         require_numpy(inputs, 'the training convolution of '
-                      'chainercv_i3d.links.train_conv',
+                      'chainercv_i3d.functions.cpu.conv3d',
                       'chainer.functions.convolution_nd')
         if len(self.stride) != 3 or len(self.pads) != 3 \
                 or min(self.stride) < 1 \
@@ -140,7 +140,7 @@ class TrainConv3DGrad(chainer.function_node.FunctionNode):
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
             'double backpropagation through the training convolution of '
-            'chainercv_i3d.links.train_conv is not implemented; use '
+            'chainercv_i3d.functions.cpu.conv3d is not implemented; use '
             'chainer.functions.convolution_nd for it')
 
 

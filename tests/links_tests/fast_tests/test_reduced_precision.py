@@ -13,10 +13,10 @@ import chainer
 import numpy
 import pytest
 
-from chainercv_i3d.links import fast_inference
-from chainercv_i3d.links import gpu_kernels
+from chainercv_i3d.links.fast import forward as fast_inference
+from chainercv_i3d.links.fast import cuda_kernels as gpu_kernels
 from chainercv_i3d.links import I3D
-from chainercv_i3d.links import winograd
+from chainercv_i3d.links.fast import winograd
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 
 # float16 against float32 on the real checkpoint and DeepMind's cricket

@@ -112,12 +112,3 @@ def _executor(workers):
                              workers, thread_name_prefix='i3d-fast'))
         return _pool['executor']
 
-
-def require_numpy(arrays, node, gpu_function):
-    """Raises ValueError unless every one of ``arrays`` is a numpy array:
-    the CPU training nodes (``node``) compute with numpy only, and on a GPU
-    the link calls Chainer's ``gpu_function`` instead."""
-    if not all(isinstance(a, numpy.ndarray) for a in arrays):
-        raise ValueError('{} runs on numpy arrays only, got {}; use {} on a '
-                         'GPU'.format(node, ', '.join(
-                             type(a).__name__ for a in arrays), gpu_function))

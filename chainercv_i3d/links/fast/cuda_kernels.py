@@ -16,9 +16,9 @@ passes in one:
 
 Each has an array equivalent that numpy (the CPU) runs and the GPU tests
 compare with: :func:`bias_relu_array` here, and
-:func:`~chainercv_i3d.links.winograd.input_transform` with
-:func:`~chainercv_i3d.links.winograd.stack_time_taps`, and
-:func:`~chainercv_i3d.links.winograd.output_transform` with
+:func:`~chainercv_i3d.links.fast.winograd.input_transform` with
+:func:`~chainercv_i3d.links.fast.winograd.stack_time_taps`, and
+:func:`~chainercv_i3d.links.fast.winograd.output_transform` with
 :func:`bias_relu_array`. Float32 results are the same bits (the same
 additions in the same order); float16 ones are computed in float32 and
 rounded once, where numpy rounds after every addition of a transform.

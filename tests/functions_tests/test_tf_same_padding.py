@@ -4,11 +4,11 @@ import chainer
 import numpy
 import pytest
 
-from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same
-from chainercv_i3d.links.tf_same_padding import max_pooling_nd_same_chainer
-from chainercv_i3d.links.tf_same_padding import same_padding
-from chainercv_i3d.links.train_pool import max_pool_padded
-from chainercv_i3d.links.train_pool import TrainMaxPool3D
+from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same_chainer
+from chainercv_i3d.functions.tf_same_padding import same_padding
+from chainercv_i3d.functions.cpu.max_pool import max_pool_padded
+from chainercv_i3d.functions.cpu.max_pool import TrainMaxPool3D
 
 
 def tf_same_output_and_padding(n, k, s):

@@ -34,10 +34,10 @@ import chainer
 import numba
 import numpy
 
-from chainercv_i3d.links.parallel import cpu_chunks
-from chainercv_i3d.links.parallel import require_numpy
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
+from chainercv_i3d.functions.dispatch import require_numpy
+from chainercv_i3d.utils.threads import cpu_chunks
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
 
 # Upper bound of one chunk of the input, in elements (1 MiB of float32);
 # an input of at most this size runs in this thread.
@@ -94,7 +94,7 @@ class TrainBatchNormReLU(chainer.function_node.FunctionNode):
     def forward(self, inputs):
         x, beta = inputs
         require_numpy(inputs, 'the fused batch norm of '
-                      'chainercv_i3d.links.train_bn',
+                      'chainercv_i3d.functions.cpu.batch_norm_relu',
                       'chainer.links.BatchNormalization')
         if beta.shape != (x.shape[1],):
             raise ValueError(
@@ -166,7 +166,7 @@ class TrainBatchNormReLUGrad(chainer.function_node.FunctionNode):
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
             'double backpropagation through the fused batch norm of '
-            'chainercv_i3d.links.train_bn is not implemented; use '
+            'chainercv_i3d.functions.cpu.batch_norm_relu is not implemented; use '
             'chainer.links.BatchNormalization for it')
 
 

@@ -1,4 +1,4 @@
-"""The im2col convolution of training (train_im2col) against Chainer's.
+"""The im2col convolution of training (im2col) against Chainer's.
 
 ``im2col_correlate`` must equal ``F.convolution_nd`` on the zero-padded
 input, and ``im2col_weight_grad`` Chainer's gradient of it with respect to
@@ -13,11 +13,11 @@ import chainer.functions as F
 import numpy
 import pytest
 
-from chainercv_i3d.links import train_im2col
-from chainercv_i3d.links.parallel import cpu_chunks
-from chainercv_i3d.links.parallel import workers
-from chainercv_i3d.links.train_im2col import im2col_correlate
-from chainercv_i3d.links.train_im2col import im2col_weight_grad
+from chainercv_i3d.functions.cpu import im2col
+from chainercv_i3d.utils.threads import cpu_chunks
+from chainercv_i3d.utils.threads import workers
+from chainercv_i3d.functions.cpu.im2col import im2col_correlate
+from chainercv_i3d.functions.cpu.im2col import im2col_weight_grad
 
 # (x shape, W shape, stride, pads)
 CASES = [
@@ -81,8 +81,8 @@ def test_chunks_that_split_frames_and_rows(monkeypatch, positions,
                                            elements):
     # Chunks of one output row and one output frame, then of a few rows
     # and frames: every chunk boundary and frame window is crossed.
-    monkeypatch.setattr(train_im2col, 'CHUNK_POSITIONS', positions)
-    monkeypatch.setattr(train_im2col, 'CHUNK_ELEMENTS', elements)
+    monkeypatch.setattr(im2col, 'CHUNK_POSITIONS', positions)
+    monkeypatch.setattr(im2col, 'CHUNK_ELEMENTS', elements)
     case = CASES[0]
     _, w_shape, stride, pads = case
     x, W = _case_arrays(case, numpy.float64, seed=2)
@@ -119,13 +119,13 @@ def test_keeps_the_threads_of_an_enclosing_cpu_chunks(monkeypatch):
     # must still run in all its threads (a nested cpu_chunks would see
     # BLAS limited to one thread).
     threads_used = []
-    run_chunks = train_im2col.run_chunks
+    run_chunks = im2col.run_chunks
 
     def recording_run_chunks(function, chunks):
         threads_used.append(len(chunks))
         return run_chunks(function, chunks)
 
-    monkeypatch.setattr(train_im2col, 'run_chunks', recording_run_chunks)
+    monkeypatch.setattr(im2col, 'run_chunks', recording_run_chunks)
     x, W = _case_arrays(CASES[0], numpy.float32)
     _, _, stride, pads = CASES[0]
     alone = im2col_correlate(x, W, stride, pads)

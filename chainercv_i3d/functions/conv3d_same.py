@@ -3,17 +3,16 @@
 TensorFlow's SAME padding (computed from the input at run time) and a 3D
 convolution without bias, differentiable: what training and the Chainer
 path of the link run. On a CPU (numpy arrays) it runs
-:mod:`chainercv_i3d.links.train_conv` (threaded GEMMs, its own backward);
+:mod:`chainercv_i3d.functions.cpu.conv3d` (threaded GEMMs, its own backward);
 on a GPU, ``F.convolution_nd`` (cuDNN).
 """
 
-import chainer
 import chainer.functions as F
-import numpy
 
-from chainercv_i3d.links.tf_same_padding import pad_spatial
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
-from chainercv_i3d.links.train_conv import conv3d_padded
+from chainercv_i3d.functions.cpu.conv3d import conv3d_padded
+from chainercv_i3d.functions.dispatch import on_numpy
+from chainercv_i3d.functions.tf_same_padding import pad_spatial
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 
 
 def conv3d_same(x, W, stride):
@@ -29,7 +28,7 @@ def conv3d_same(x, W, stride):
         ceil(W / sw))``.
     """
     pads = same_padding_nd(x.shape[2:], W.shape[2:], stride)
-    if _on_cpu(x) and _on_cpu(W):
+    if on_numpy(x, W):
         return conv3d_padded(x, W, stride, pads)
     return conv3d_same_chainer(x, W, stride)
 
@@ -46,6 +45,3 @@ def conv3d_same_chainer(x, W, stride):
         pad = 0
     return F.convolution_nd(x, W, stride=stride, pad=pad)
 
-
-def _on_cpu(a):
-    return isinstance(chainer.as_array(a), numpy.ndarray)

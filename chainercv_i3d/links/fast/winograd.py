@@ -20,34 +20,25 @@ All of it runs through ``xp`` (numpy or cupy). On a CPU the input frames
 are transformed once per pass and the products run batched in threads; on a
 GPU each chunk of output frames is one kernel for the transformed, stacked
 input, 16 cuBLAS products and one kernel for the output transform, bias and
-ReLU (:mod:`chainercv_i3d.links.gpu_kernels`).
+ReLU (:mod:`chainercv_i3d.links.fast.cuda_kernels`).
 """
 
 import chainer
 import numpy
 
-from chainercv_i3d.links.gpu_kernels import bias_relu
-from chainercv_i3d.links.gpu_kernels import matmul
-from chainercv_i3d.links.gpu_kernels import winograd_input_tiles
-from chainercv_i3d.links.gpu_kernels import winograd_output
-from chainercv_i3d.links.parallel import chunk_elements
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
-from chainercv_i3d.links.parallel import workers
-
-# F(2, 3): 2 outputs of a 3-tap filter from 4 inputs.
-OUT_TILE = 2
-IN_TILE = OUT_TILE + 2
-B_T = numpy.array([[1, 0, -1, 0],
-                   [0, 1, 1, 0],
-                   [0, -1, 1, 0],
-                   [0, 1, 0, -1]], dtype=numpy.float64)
-G = numpy.array([[1, 0, 0],
-                 [.5, .5, .5],
-                 [.5, -.5, .5],
-                 [0, 0, 1]], dtype=numpy.float64)
-A_T = numpy.array([[1, 1, 1, 0],
-                   [0, 1, -1, -1]], dtype=numpy.float64)
+from chainercv_i3d.functions.cpu.winograd import A_T
+from chainercv_i3d.functions.cpu.winograd import B_T
+from chainercv_i3d.functions.cpu.winograd import G
+from chainercv_i3d.functions.cpu.winograd import IN_TILE
+from chainercv_i3d.functions.cpu.winograd import OUT_TILE
+from chainercv_i3d.links.fast.cuda_kernels import bias_relu
+from chainercv_i3d.links.fast.cuda_kernels import matmul
+from chainercv_i3d.links.fast.cuda_kernels import winograd_input_tiles
+from chainercv_i3d.links.fast.cuda_kernels import winograd_output
+from chainercv_i3d.utils.threads import chunk_elements
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import workers
 
 # Upper bound of the stacked input of one product chunk on a CPU, in
 # elements (16 MiB): small enough to stay in the cache while it is multiplied.

@@ -4,7 +4,7 @@ A 3x3x3 convolution with stride 1 and one voxel of zero padding on every
 side (I3D's 3x3x3 units under TensorFlow's SAME rule: 70% of the network's
 arithmetic) is computed, with both of its gradients, as Winograd's
 F(2x2, 3x3) over (height, width) and a direct sum over the three time taps
-(the algorithm of :mod:`chainercv_i3d.links.winograd`; Lavin and Gray,
+(the algorithm of :mod:`chainercv_i3d.links.fast.winograd`; Lavin and Gray,
 CVPR 2016):
 
 * forward: for each of the 16 elements ``e`` of a 4x4 tile and each output
@@ -26,18 +26,30 @@ channel is a view). The transforms are numba kernels (compiled once,
 cached on disk) that read and write whole rows; each chunk (rows of tiles
 over a run of frames) runs its transforms and single-threaded BLAS
 products in one thread, the chunks in threads
-(:mod:`chainercv_i3d.links.parallel`).
+(:mod:`chainercv_i3d.utils.threads`).
 """
 
 import numba
 import numpy
 
-from chainercv_i3d.links.parallel import chunk_elements
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
-from chainercv_i3d.links.parallel import workers
-from chainercv_i3d.links.winograd import IN_TILE
-from chainercv_i3d.links.winograd import OUT_TILE
+from chainercv_i3d.utils.threads import chunk_elements
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import workers
+
+# F(2, 3): 2 outputs of a 3-tap filter from 4 inputs.
+OUT_TILE = 2
+IN_TILE = OUT_TILE + 2
+B_T = numpy.array([[1, 0, -1, 0],
+                   [0, 1, 1, 0],
+                   [0, -1, 1, 0],
+                   [0, 1, 0, -1]], dtype=numpy.float64)
+G = numpy.array([[1, 0, 0],
+                 [.5, .5, .5],
+                 [.5, -.5, .5],
+                 [0, 0, 1]], dtype=numpy.float64)
+A_T = numpy.array([[1, 1, 1, 0],
+                   [0, 1, -1, -1]], dtype=numpy.float64)
 
 # Upper bound of one chunk's transformed tiles (input and products), in
 # elements (32 MiB in float32; 16 and 64 MiB measured no faster).

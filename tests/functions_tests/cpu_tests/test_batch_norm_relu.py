@@ -1,4 +1,4 @@
-"""The fused CPU batch norm + ReLU (train_bn) against Chainer's.
+"""The fused CPU batch norm + ReLU (cpu_bn) against Chainer's.
 
 Values, both gradients and the running statistics must be those of
 ``F.relu(L.BatchNormalization(use_gamma=False)(x))`` in training, to float32
@@ -17,18 +17,18 @@ import numpy
 import pytest
 import threadpoolctl
 
-from chainercv_i3d.links import train_bn
-from chainercv_i3d.links.train_bn import batch_norm_relu
-from chainercv_i3d.links.train_bn import TrainBatchNormReLU
+from chainercv_i3d.functions.cpu import batch_norm_relu as cpu_bn
+from chainercv_i3d.functions.cpu.batch_norm_relu import batch_norm_relu
+from chainercv_i3d.functions.cpu.batch_norm_relu import TrainBatchNormReLU
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.testing.gradients import check_backward
 
 SHAPES = [(2, 5, 3, 4, 6), (1, 7, 2, 3, 3), (3, 2, 1, 1, 2), (2, 4, 9),
           # A channel of two values; one row, and three, of 2 * LANES + 3.
-          (1, 3, 2), (1, 2, 2 * train_bn.LANES + 3),
-          (3, 3, 1, 2 * train_bn.LANES + 3),
+          (1, 3, 2), (1, 2, 2 * cpu_bn.LANES + 3),
+          (3, 3, 1, 2 * cpu_bn.LANES + 3),
           # Rows of exactly one block; odd sizes in a batch of 3.
-          (3, 2, train_bn.LANES), (3, 4, 3, 5, 7)]
+          (3, 2, cpu_bn.LANES), (3, 4, 3, 5, 7)]
 # Relative error allowed against Chainer: a few roundings of the dtype.
 TOLERANCE = {numpy.float32: 1e-5, numpy.float64: 1e-12}
 
@@ -163,7 +163,7 @@ def test_a_constant_channel_normalizes_to_beta():
 
 
 @pytest.mark.parametrize('shape', [(2, 3, 2, 3, 2), (1, 2, 2),
-                                   (3, 2, train_bn.LANES + 5)])
+                                   (3, 2, cpu_bn.LANES + 5)])
 def test_gradients_are_the_derivative(shape):
     rng = numpy.random.RandomState(1)
     x = rng.randn(*shape)
@@ -184,7 +184,7 @@ def test_backward_mask_is_the_forwards(dtype):
     # over y > 0 only if the masks agree, element for element; gx, where
     # a wrong mask would be off by inv_std * |gy| >= inv_std.
     rng = numpy.random.RandomState(8)
-    shape = (3, 4, 5, 2 * train_bn.LANES + 1)
+    shape = (3, 4, 5, 2 * cpu_bn.LANES + 1)
     x = (rng.randint(-5, 6, shape) * 0.37).astype(dtype)
     node = TrainBatchNormReLU(1e-3, None, None, 0.9)
     node.apply((x, numpy.zeros(shape[1], dtype)))
@@ -222,7 +222,7 @@ def test_result_does_not_depend_on_channel_grouping(monkeypatch, dtype):
     beta = numpy.zeros(6, dtype)
     results = []
     for elements in (1, 500, 10 ** 9):  # a chunk per channel ... one chunk
-        monkeypatch.setattr(train_bn, 'CHUNK_ELEMENTS', elements)
+        monkeypatch.setattr(cpu_bn, 'CHUNK_ELEMENTS', elements)
         results.append(_forward_backward(x, beta))
     for other in results[1:]:
         for a, b in zip(results[0], other):
@@ -231,7 +231,7 @@ def test_result_does_not_depend_on_channel_grouping(monkeypatch, dtype):
 
 def test_result_does_not_depend_on_the_thread_count(monkeypatch):
     # cpu_chunks runs as many threads as BLAS would use.
-    monkeypatch.setattr(train_bn, 'CHUNK_ELEMENTS', 100)
+    monkeypatch.setattr(cpu_bn, 'CHUNK_ELEMENTS', 100)
     x = numpy.random.RandomState(9).randn(2, 5, 3, 70).astype(numpy.float32)
     beta = numpy.zeros(5, numpy.float32)
     threaded = _forward_backward(x, beta)

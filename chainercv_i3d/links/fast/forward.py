@@ -11,16 +11,16 @@ The same function as the link's Chainer path, computed differently:
   input are one matrix product;
 * the 3x3x3 convolutions with 64 input channels or more (96% of their
   arithmetic) use Winograd's F(2x2, 3x3) over (height, width), 2.25 times
-  fewer multiplications (:mod:`chainercv_i3d.links.winograd`);
+  fewer multiplications (:mod:`chainercv_i3d.links.fast.winograd`);
 * the others, and the stem (7x7x7, stride 2, 3 or 2 channels), are one
   product per chunk of an im2col copied from a strided view;
 * max pools are separable: a running maximum along one axis at a time;
 * on a CPU, every convolution is cut into chunks that run in threads with
-  single-threaded BLAS (:mod:`chainercv_i3d.links.parallel`);
+  single-threaded BLAS (:mod:`chainercv_i3d.utils.threads`);
 * on a GPU, the chunks are large and run in order, products run on cuBLAS
   into contiguous buffers, and the bias and ReLU (and Winograd's transforms)
   are CuPy kernels that write straight into the output, channel slices
-  included (:mod:`chainercv_i3d.links.gpu_kernels`).
+  included (:mod:`chainercv_i3d.links.fast.cuda_kernels`).
 
 It runs with numpy or cupy alike (``xp``), without autograd: the link uses it
 in test mode without backprop (see ``I3D.fast_inference``). Nothing inside
@@ -39,18 +39,18 @@ stale after training, loading or editing the weights.
 import chainer
 import numpy
 
-from chainercv_i3d.links.gpu_kernels import bias_relu
-from chainercv_i3d.links.gpu_kernels import matmul
+from chainercv_i3d.links.fast.cuda_kernels import bias_relu
+from chainercv_i3d.links.fast.cuda_kernels import matmul
 from chainercv_i3d.links.inception_block import InceptionBlock
-from chainercv_i3d.links.parallel import chunk_elements
-from chainercv_i3d.links.parallel import cpu_chunks
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
-from chainercv_i3d.links.parallel import workers
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
+from chainercv_i3d.utils.threads import chunk_elements
+from chainercv_i3d.utils.threads import cpu_chunks
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import workers
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.links.unit3d import Unit3D
-from chainercv_i3d.links.winograd import winograd_conv
-from chainercv_i3d.links.winograd import winograd_weight
+from chainercv_i3d.links.fast.winograd import winograd_conv
+from chainercv_i3d.links.fast.winograd import winograd_weight
 
 # Fewest input channels for which a 3x3x3 convolution is faster through
 # Winograd (products with K = 3 * C) than through im2col (K = 27 * C):

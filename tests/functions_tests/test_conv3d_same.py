@@ -1,6 +1,6 @@
-"""The CPU training convolution (train_conv) against Chainer's.
+"""The CPU training convolution (cpu_conv3d) against Chainer's.
 
-``conv3d_same`` runs :mod:`chainercv_i3d.links.train_conv` on numpy arrays;
+``conv3d_same`` runs :mod:`chainercv_i3d.functions.cpu.conv3d` on numpy arrays;
 its values and both gradients must be Chainer's ``F.convolution_nd`` on the
 same SAME-padded input (``conv3d_same_chainer``) to float32 rounding, for
 every kernel and stride of I3D, on odd and even sizes (asymmetric padding),
@@ -13,11 +13,11 @@ import chainer.functions as F
 import numpy
 import pytest
 
-from chainercv_i3d.links.conv3d import conv3d_same
-from chainercv_i3d.links.conv3d import conv3d_same_chainer
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
-from chainercv_i3d.links.train_conv import conv3d_padded
-from chainercv_i3d.links.train_conv import TrainConv3D
+from chainercv_i3d.functions.conv3d_same import conv3d_same
+from chainercv_i3d.functions.conv3d_same import conv3d_same_chainer
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
+from chainercv_i3d.functions.cpu.conv3d import conv3d_padded
+from chainercv_i3d.functions.cpu.conv3d import TrainConv3D
 from chainercv_i3d.testing.gradients import check_backward
 
 # (x shape, out channels, ksize, stride): I3D's stem on RGB and flow, its
@@ -137,13 +137,13 @@ def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
     # 3x3x3 SAME convolutions (and both their gradients) on large frames
     # run Winograd's algorithm (train_winograd): force it on these small
     # ones, and count that they do.
-    from chainercv_i3d.links import train_conv
-    monkeypatch.setattr(train_conv, 'WINOGRAD_MIN_PIXELS', 0)
+    from chainercv_i3d.functions.cpu import conv3d as cpu_conv3d
+    monkeypatch.setattr(cpu_conv3d, 'WINOGRAD_MIN_PIXELS', 0)
     calls = []
     for name in ('winograd_correlate', 'winograd_input_grad',
                  'winograd_weight_grad'):
-        function = getattr(train_conv, name)
-        monkeypatch.setattr(train_conv, name, lambda *args, f=function,
+        function = getattr(cpu_conv3d, name)
+        monkeypatch.setattr(cpu_conv3d, name, lambda *args, f=function,
                             n=name: calls.append(n) or f(*args))
     rng = numpy.random.RandomState(5)
     x = rng.randn(*shape).astype(numpy.float32)
@@ -163,13 +163,13 @@ def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
                                            ((5, 20), True)])
 def test_winograd_runs_on_frames_of_at_least_min_pixels(monkeypatch, size,
                                                          winograd):
-    from chainercv_i3d.links import train_conv
+    from chainercv_i3d.functions.cpu import conv3d as cpu_conv3d
     calls = []
-    function = train_conv.winograd_correlate
-    monkeypatch.setattr(train_conv, 'winograd_correlate',
+    function = cpu_conv3d.winograd_correlate
+    monkeypatch.setattr(cpu_conv3d, 'winograd_correlate',
                         lambda *args: calls.append(1) or function(*args))
     x = numpy.zeros((1, 2, 2) + size, numpy.float32)
     W = numpy.zeros((3, 2, 3, 3, 3), numpy.float32)
     conv3d_same(x, W, (1, 1, 1))
     assert bool(calls) == winograd
-    assert (size[0] * size[1] >= train_conv.WINOGRAD_MIN_PIXELS) == winograd
+    assert (size[0] * size[1] >= cpu_conv3d.WINOGRAD_MIN_PIXELS) == winograd

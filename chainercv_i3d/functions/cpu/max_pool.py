@@ -22,7 +22,7 @@ dropped, as Chainer drops the gradient of its padding (the backward adds
 the gradients into a padded plane, then keeps its inside).
 
 The work runs in threads over chunks of (sample, channel) planes
-(:mod:`chainercv_i3d.links.parallel`); each plane goes through all stages
+(:mod:`chainercv_i3d.utils.threads`); each plane goes through all stages
 while it is in the cache, and the chunks write disjoint parts of the output
 and of the gradient.
 """
@@ -31,12 +31,12 @@ import chainer
 import numba
 import numpy
 
-from chainercv_i3d.links.parallel import chunk_elements
-from chainercv_i3d.links.parallel import cpu_chunks
-from chainercv_i3d.links.parallel import require_numpy
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
-from chainercv_i3d.links.parallel import workers
+from chainercv_i3d.functions.dispatch import require_numpy
+from chainercv_i3d.utils.threads import chunk_elements
+from chainercv_i3d.utils.threads import cpu_chunks
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import workers
 
 # Upper bound of the input of one chunk on a CPU, in elements (2 MiB).
 CHUNK_ELEMENTS = 2 ** 19
@@ -93,7 +93,7 @@ class TrainMaxPool3D(chainer.function_node.FunctionNode):
     def forward(self, inputs):
         x, = inputs
         require_numpy((x,), 'the training max pool of '
-                      'chainercv_i3d.links.train_pool',
+                      'chainercv_i3d.functions.cpu.max_pool',
                       'chainer.functions.max_pooling_nd')
         self._check(x.shape)
         x = numpy.ascontiguousarray(x)
@@ -149,7 +149,7 @@ class TrainMaxPool3DGrad(chainer.function_node.FunctionNode):
         gy, = inputs
         pool = self.pool
         require_numpy((gy,), 'the gradient of the training max pool of '
-                      'chainercv_i3d.links.train_pool',
+                      'chainercv_i3d.functions.cpu.max_pool',
                       'chainer.functions.max_pooling_nd')
         gy = numpy.ascontiguousarray(gy, dtype=pool._in_dtype)
         gx = numpy.empty(pool._in_shape, pool._in_dtype)
@@ -167,7 +167,7 @@ class TrainMaxPool3DGrad(chainer.function_node.FunctionNode):
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
             'double backpropagation through the training max pool of '
-            'chainercv_i3d.links.train_pool is not implemented; use '
+            'chainercv_i3d.functions.cpu.max_pool is not implemented; use '
             'chainer.functions.max_pooling_nd for it')
 
 

@@ -6,11 +6,10 @@ when a layer is built: the earlier ports that did (symmetric ``k // 2``) drift
 from the original on odd frame counts such as 79 or 251.
 """
 
-import chainer
 import chainer.functions as F
-import numpy
 
-from chainercv_i3d.links.train_pool import max_pool_padded
+from chainercv_i3d.functions.cpu.max_pool import max_pool_padded
+from chainercv_i3d.functions.dispatch import on_numpy
 
 
 def same_output_size(in_size, stride):
@@ -77,7 +76,7 @@ def max_pooling_nd_same(x, ksize, stride):
     TensorFlow ignores padded elements in a max pool; padding with ``-inf``
     does the same (SAME padding never makes a window of padding only, so no
     output is ``-inf``). On a CPU (numpy) it runs
-    :mod:`chainercv_i3d.links.train_pool` (separable, threaded; the same
+    :mod:`chainercv_i3d.functions.cpu.max_pool` (separable, threaded; the same
     values and gradients); on a GPU, :func:`max_pooling_nd_same_chainer`.
 
     Args:
@@ -88,7 +87,7 @@ def max_pooling_nd_same(x, ksize, stride):
     Returns:
         chainer.Variable: Output of spatial shape ``ceil(in / stride)``.
     """
-    if x.ndim == 5 and isinstance(chainer.as_array(x), numpy.ndarray):
+    if x.ndim == 5 and on_numpy(x):
         return max_pool_padded(x, ksize, stride,
                                same_padding_nd(x.shape[2:], ksize, stride))
     return max_pooling_nd_same_chainer(x, ksize, stride)

@@ -3,9 +3,9 @@ import chainer.functions as F
 import numpy
 import pytest
 
-from chainercv_i3d.links.tf_same_padding import same_padding_nd
-from chainercv_i3d.links.train_pool import max_pool_padded
-from chainercv_i3d.links.train_pool import TrainMaxPool3D
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
+from chainercv_i3d.functions.cpu.max_pool import max_pool_padded
+from chainercv_i3d.functions.cpu.max_pool import TrainMaxPool3D
 
 # The pools of I3D (window, stride) on small inputs, odd and even sizes,
 # with TensorFlow's SAME padding as the model pads them: MaxPool3d_2a and

@@ -8,7 +8,7 @@ The work runs in chunks of a few output rows (all channels and output
 frames, or a group of frames for long clips): a numba kernel writes the
 chunk's im2col straight from the input (each input row it reads padded
 once, in a small buffer), then single-threaded BLAS makes the products. The
-chunks run in threads (:mod:`chainercv_i3d.links.parallel`: those of the
+chunks run in threads (:mod:`chainercv_i3d.utils.threads`: those of the
 caller's :func:`cpu_chunks` when it has one, else of the functions' own),
 each with its own buffers; in the forward each thread pulls the next chunk
 when done, in the weight gradient each sums a fixed run of chunks (so that
@@ -35,11 +35,11 @@ import threading
 import numba
 import numpy
 
-from chainercv_i3d.links.parallel import chunk_elements
-from chainercv_i3d.links.parallel import cpu_chunks
-from chainercv_i3d.links.parallel import run_chunks
-from chainercv_i3d.links.parallel import split
-from chainercv_i3d.links.parallel import workers
+from chainercv_i3d.utils.threads import chunk_elements
+from chainercv_i3d.utils.threads import cpu_chunks
+from chainercv_i3d.utils.threads import run_chunks
+from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import workers
 
 # Upper bound of one chunk's im2col on a CPU, in elements (4 MiB float32;
 # measured as fast as 8 MiB on 16 frames, faster on 64); a chunk holds at

@@ -14,7 +14,6 @@ import time
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
-from chainercv_i3d.links.fast import forward as fast_inference
 from chainercv_i3d.links import I3D
 
 
@@ -33,15 +32,15 @@ def main():
     args = parser.parse_args()
     numpy.random.seed(0)
     model = I3D(n_class=400)
-    fast_inference.folded_layers(model)
+    model.fast.folded(model)
 
     def fold():
-        model._fast_inference_cache = None  # forget: fold again
-        fast_inference.folded_layers(model)
+        model.fast.forget()  # fold again
+        model.fast.folded(model)
 
     print('fold s={:.3f} check s={:.4f} (best of {})'.format(
         best_of(fold, args.repeat),
-        best_of(lambda: fast_inference.folded_layers(model), args.repeat),
+        best_of(lambda: model.fast.folded(model), args.repeat),
         args.repeat))
 
 

@@ -174,16 +174,15 @@ def peak_rss_mib():
 
 
 def use_chainer_functions():
-    """Makes new I3D links use Chainer's convolution and max pool (the
-    path before train_conv and train_pool), in this process only."""
+    """Makes I3D links use Chainer's convolution and max pool (the path
+    before the CPU nodes of chainercv_i3d.functions.cpu), in this process
+    only."""
     from chainercv_i3d.functions import conv3d_same as conv3d
-    from chainercv_i3d.links import i3d
-    from chainercv_i3d.links import inception_block
     from chainercv_i3d.functions import tf_same_padding
     from chainercv_i3d.links import unit3d
     unit3d.conv3d_same = conv3d.conv3d_same_chainer
-    i3d.max_pooling_nd_same = tf_same_padding.max_pooling_nd_same_chainer
-    inception_block.max_pooling_nd_same = \
+    # MaxPool3dSame looks the function up when it is called.
+    tf_same_padding.max_pooling_nd_same = \
         tf_same_padding.max_pooling_nd_same_chainer
 
 

@@ -85,9 +85,8 @@ def torch_forward(model, device='cpu', dtype='float32'):
             steps.append(torch_unit(layer, device, dtype))
         elif isinstance(layer, InceptionBlock):
             steps.append(_torch_inception(layer, device, dtype))
-        else:  # a max pool
-            steps.append(_pool_step(layer.keywords['ksize'],
-                                    layer.keywords['stride']))
+        else:  # a MaxPool3dSame
+            steps.append(_pool_step(layer.ksize, layer.stride))
     conv = model.logits.conv
     logit_w, logit_b = (
         torch.as_tensor(chainer.backend.CpuDevice().send(a)).to(device, dtype)
@@ -199,9 +198,8 @@ def torch_train_step(model, device='cpu', channels_last=True):
             steps.append(unit_step(layer))
         elif isinstance(layer, InceptionBlock):
             steps.append(inception_step(layer))
-        else:
-            steps.append(_pool_step(layer.keywords['ksize'],
-                                    layer.keywords['stride']))
+        else:  # a MaxPool3dSame
+            steps.append(_pool_step(layer.ksize, layer.stride))
     logit_w = trainable(model.logits.conv.W.array)
     logit_b = trainable(model.logits.conv.b.array)
     dropout_ratio = model.logits.dropout_ratio

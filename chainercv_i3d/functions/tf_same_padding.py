@@ -100,3 +100,31 @@ def max_pooling_nd_same_chainer(x, ksize, stride):
     pads = same_padding_nd(x.shape[2:], ksize, stride)
     x = pad_spatial(x, pads, -float('inf'))
     return F.max_pooling_nd(x, ksize, stride, pad=0, cover_all=False)
+
+
+class MaxPool3dSame(object):
+    """A max pool with TensorFlow's SAME padding, as a layer of a network.
+
+    Its window and stride are attributes, so that whoever walks the network
+    (the fast inference engine, the FLOP counter, a converter) reads them
+    instead of decoding a ``functools.partial``.
+
+    Args:
+        ksize (tuple of int): Window ``(kt, kh, kw)``.
+        stride (tuple of int): Stride ``(st, sh, sw)``.
+
+    >>> MaxPool3dSame((1, 3, 3), (1, 2, 2))
+    MaxPool3dSame(ksize=(1, 3, 3), stride=(1, 2, 2))
+    """
+
+    def __init__(self, ksize, stride):
+        self.ksize = tuple(int(k) for k in ksize)
+        self.stride = tuple(int(s) for s in stride)
+
+    def __call__(self, x):
+        """:func:`max_pooling_nd_same` of ``x`` ``(N, C, T, H, W)``."""
+        return max_pooling_nd_same(x, self.ksize, self.stride)
+
+    def __repr__(self):
+        return 'MaxPool3dSame(ksize={}, stride={})'.format(self.ksize,
+                                                          self.stride)

@@ -1,14 +1,15 @@
 """Floating-point operations of one I3D forward pass, counted on paper."""
 
-import functools
-
 import numpy
 
-from chainercv_i3d.architecture import AVGPOOL_KSIZE
 from chainercv_i3d.architecture import BRANCH_NAMES
-from chainercv_i3d.links.i3d import Logits
-from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.functions.average_pool import AveragePoolPerStep
+from chainercv_i3d.functions.average_pool import SpatialMean
+from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
 from chainercv_i3d.functions.tf_same_padding import same_output_size
+from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.logits import Logits
+from chainercv_i3d.links.logits import Softmax
 from chainercv_i3d.links.unit3d import Unit3D
 
 
@@ -40,18 +41,18 @@ def _inception(block, shape):
 
 def _pool(pool, shape):
     # Max pooling costs comparisons, not multiply-adds: only the shape moves.
-    return 0, shape[:2] + _same_out(shape[2:], pool.keywords['stride'])
+    return 0, shape[:2] + _same_out(shape[2:], pool.stride)
 
 
-def _avgpool(shape):
+def _avgpool(ksize, shape):
     # The head's VALID pool leaves (N, C, T'), the spatial axes dropped.
-    out = tuple(n - k + 1 for n, k in zip(shape[2:], AVGPOOL_KSIZE))
+    out = tuple(n - k + 1 for n, k in zip(shape[2:], ksize))
     if min(out) < 1:
         raise ValueError(
             'mixed_5c output of T x H x W = {} is smaller than the {} '
             'average pool of the head: use a larger input or pick a layer '
             'up to mixed_5c'.format(' x '.join(map(str, shape[2:])),
-                                    'x'.join(map(str, AVGPOOL_KSIZE))))
+                                    'x'.join(map(str, ksize))))
     return 0, shape[:2] + out[:1]
 
 
@@ -67,8 +68,8 @@ def layer_flops(name, layer, shape):
     """Counts the FLOPs of one layer of an I3D, as :func:`count_flops` does.
 
     Args:
-        name (str): The layer's name in ``I3D.layer_names`` (it tells the
-            head's pool and softmax apart).
+        name (str): The layer's name in ``I3D.layer_names`` (named in the
+            error for a layer of unknown kind).
         layer: The layer (``getattr(model, name)``), or any
             :class:`~chainercv_i3d.links.Unit3D` (pass a name that is not
             a head layer's, e.g. ``'conv'``).
@@ -85,13 +86,15 @@ def layer_flops(name, layer, shape):
         return _unit(layer, shape)
     if isinstance(layer, InceptionBlock):
         return _inception(layer, shape)
-    if isinstance(layer, functools.partial) and 'stride' in layer.keywords:
+    if isinstance(layer, MaxPool3dSame):
         return _pool(layer, shape)
-    if name == 'avgpool':
-        return _avgpool(shape)
+    if isinstance(layer, AveragePoolPerStep):
+        return _avgpool(layer.ksize, shape)
+    if isinstance(layer, SpatialMean):
+        return 0, shape[:3]
     if isinstance(layer, Logits):
         return _logits(layer, shape)
-    if name == 'prob':
+    if isinstance(layer, Softmax):
         return 0, shape
     # Better to fail than to silently miss the cost of a new kind of layer.
     raise TypeError('count_flops does not know how to count layer {!r} '

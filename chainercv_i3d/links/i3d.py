@@ -1,53 +1,22 @@
-import functools
-
 import chainer
-import chainer.functions as F
-import chainer.links as L
 
 from chainercv_i3d.architecture import AVGPOOL_KSIZE
 from chainercv_i3d.architecture import HEAD_LAYERS
 from chainercv_i3d.architecture import LAYERS
 from chainercv_i3d.architecture import max_frame_size
 from chainercv_i3d.architecture import min_input_size
+from chainercv_i3d.functions.average_pool import AveragePoolPerStep
+from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
 from chainercv_i3d.label_names import numbered_label_names
-from chainercv_i3d.links.fast.forward import fast_forward
+from chainercv_i3d.links.fast.engine import FastEngine
 from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.logits import Logits
+from chainercv_i3d.links.logits import Softmax
 from chainercv_i3d.links.pickable_sequential_chain import \
     PickableSequentialChain
-from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.modality import MODALITY_CHANNELS
 from chainercv_i3d.pretrained.resolve import resolve_pretrained_model
-
-def _average_pool_per_step(x):
-    # 2x7x7 VALID average pool, then drop the two spatial axes of size 1.
-    h = F.average_pooling_nd(x, AVGPOOL_KSIZE, stride=1, pad=0)
-    return F.reshape(h, h.shape[:3])
-
-
-class Logits(chainer.Chain):
-    """The classifier: dropout, 1x1x1 conv with bias, mean over time.
-
-    Args:
-        in_channels (int): Feature channels (1024).
-        n_class (int): Number of classes.
-        dropout_ratio (float): Drop probability (train mode only).
-        initialW (callable): Initializer of the convolution weight.
-    """
-
-    def __init__(self, in_channels, n_class, dropout_ratio, initialW=None):
-        super(Logits, self).__init__()
-        self.dropout_ratio = dropout_ratio
-        with self.init_scope():
-            self.conv = L.ConvolutionND(
-                3, in_channels, n_class, 1, initialW=initialW)
-
-    def forward(self, x):
-        """Maps ``(N, C, T)`` features to ``(N, n_class)`` logits."""
-        h = F.dropout(x, self.dropout_ratio)
-        h = self.conv(F.reshape(h, h.shape + (1, 1)))
-        return F.mean(h, axis=(2, 3, 4))
-
 
 class I3D(PickableSequentialChain):
     """Inflated 3D ConvNet (Inception-v1 I3D), one stream, as DeepMind's.
@@ -137,26 +106,34 @@ class I3D(PickableSequentialChain):
     def __init__(self, n_class=None, modality=None, pretrained_model=None,
                  dropout_ratio=0.5, initialW=None, fast_inference=True):
         super(I3D, self).__init__()
-        resolved = resolve_pretrained_model(pretrained_model, n_class,
-                                            modality)
+        resolved = self._resolve(pretrained_model, n_class, modality)
         self._set_classes_and_modality(resolved.n_class, resolved.modality)
-        n_class = self.n_class
-        channels = self.in_channels
         with self.init_scope():
-            for name, kind, args in LAYERS:
-                layer, channels = self._make_layer(
-                    kind, args, channels, initialW)
-                setattr(self, name, layer)
-            self.avgpool = _average_pool_per_step
-            self.logits = Logits(channels, n_class, dropout_ratio, initialW)
-            self.prob = functools.partial(F.softmax, axis=1)
+            self._add_layers(initialW, dropout_ratio)
         self.pick = 'logits'
         self.fast_inference = fast_inference
+        self.fast = FastEngine()
         self.dropout_ratio = dropout_ratio
         self.frozen_upto = None
         self.preset = resolved.preset
         if resolved.path is not None:
             chainer.serializers.load_npz(resolved.path, self)
+
+    @staticmethod
+    def _resolve(pretrained_model, n_class, modality):
+        """What the weights imply: ``n_class``, ``modality``, ``preset`` and
+        the ``.npz`` ``path`` (None for random weights)."""
+        return resolve_pretrained_model(pretrained_model, n_class, modality)
+
+    def _add_layers(self, initialW, dropout_ratio):
+        """Adds the layers in their order (inside ``init_scope``)."""
+        channels = self.in_channels
+        for name, kind, args in LAYERS:
+            layer, channels = self._make_layer(kind, args, channels, initialW)
+            setattr(self, name, layer)
+        self.avgpool = AveragePoolPerStep(AVGPOOL_KSIZE)
+        self.logits = Logits(channels, self.n_class, dropout_ratio, initialW)
+        self.prob = Softmax()
 
     def _set_classes_and_modality(self, n_class, modality):
         if modality not in MODALITY_CHANNELS:
@@ -240,8 +217,7 @@ class I3D(PickableSequentialChain):
                           initialW), out_channels
         if kind == 'pool':
             ksize, stride = args
-            return functools.partial(
-                max_pooling_nd_same, ksize=ksize, stride=stride), in_channels
+            return MaxPool3dSame(ksize, stride), in_channels
         block = InceptionBlock(in_channels, args, initialW)
         return block, block.out_channels
 
@@ -250,6 +226,7 @@ class I3D(PickableSequentialChain):
         if self.fast_inference and not chainer.config.train \
                 and not chainer.config.enable_backprop:
             return self._fast_forward(x)
+        self._check_chainer_dtype()
         if self.frozen_upto is not None:
             return self._forward_after_frozen(x)
         return super(I3D, self).forward(x)
@@ -263,7 +240,7 @@ class I3D(PickableSequentialChain):
             if self.fast_inference:
                 names = tuple(picked) + (self.frozen_upto,)
                 outputs = {name: chainer.Variable(h, requires_grad=False)
-                           for name, h in fast_forward(
+                           for name, h in self.fast.forward(
                                self, chainer.as_array(x), names).items()}
                 h = outputs[self.frozen_upto]
             else:
@@ -275,11 +252,22 @@ class I3D(PickableSequentialChain):
 
     def _fast_forward(self, x):
         names = self._picked_names()
-        outputs = fast_forward(self, chainer.as_array(x), names)
+        outputs = self.fast.forward(self, chainer.as_array(x), names)
         if self._return_tuple:
             return tuple(chainer.Variable(outputs[n], requires_grad=False)
                          for n in names)
         return chainer.Variable(outputs[names[0]], requires_grad=False)
+
+    def _check_chainer_dtype(self):
+        # A reduced precision asked of the engine must not pass silently
+        # through the Chainer path, which computes in float32.
+        if self.fast.dtype != 'float32':
+            raise ValueError(
+                'model.fast.dtype is {} but this call runs the Chainer path '
+                '(fast_inference off, train mode or backprop), which '
+                'computes in float32; set fast_inference=True and use test '
+                'mode without backprop, or model.fast.dtype = '
+                "'float32'".format(self.fast.dtype.name))
 
     def _check_input(self, x):
         if x.ndim != 5 or x.shape[1] != self.in_channels:

@@ -4,8 +4,7 @@ import numpy
 
 from chainercv_i3d.datasets.video_files import read_video_streams
 from chainercv_i3d.flow import flow_backend_beside
-from chainercv_i3d.links.fast.forward import check_dtype
-from chainercv_i3d.links.fast.forward import set_fast_inference_dtype
+from chainercv_i3d.links.fast.engine import check_dtype
 from chainercv_i3d.links.streams import load_streams
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.scores import final_scores
@@ -69,8 +68,14 @@ class I3DPredictor(object):
         check_dtype(dtype)  # before the models load
         self.device = select_device(device or 'cpu')
         self.models = load_streams(rgb_model, flow_model, self.device)
-        for model in self.models.values():
-            set_fast_inference_dtype(model, dtype)
+        for name, model in self.models.items():
+            if check_dtype(dtype) != numpy.float32 \
+                    and not model.fast_inference:
+                raise ValueError(
+                    '{} runs on the fast inference path only, and the {} '
+                    'model has fast_inference=False (its Chainer path '
+                    'computes in float32)'.format(dtype, name))
+            model.fast.dtype = dtype
         self.dtype = dtype
         first = next(iter(self.models.values()))
         self.n_class = first.n_class

@@ -1,7 +1,7 @@
 import chainer
 import chainer.functions as F
 
-from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
 from chainercv_i3d.links.unit3d import Unit3D
 
 
@@ -38,10 +38,12 @@ class InceptionBlock(chainer.Chain):
                 in_channels, c2_reduce, 1, initialW=initialW)
             self.branch2 = Unit3D(c2_reduce, c2, 3, initialW=initialW)
             self.branch3 = Unit3D(in_channels, c3, 1, initialW=initialW)
+        # Not a link: no parameters (the fast engine reads its window).
+        self.pool3 = MaxPool3dSame((3, 3, 3), (1, 1, 1))
 
     def forward(self, x):
         h0 = self.branch0(x)
         h1 = self.branch1(self.branch1_reduce(x))
         h2 = self.branch2(self.branch2_reduce(x))
-        h3 = self.branch3(max_pooling_nd_same(x, (3, 3, 3), (1, 1, 1)))
+        h3 = self.branch3(self.pool3(x))
         return F.concat((h0, h1, h2, h3), axis=1)

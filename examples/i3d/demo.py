@@ -25,8 +25,8 @@ import numpy
 
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
-from chainercv_i3d.links.fast.forward import DTYPE_HELP
-from chainercv_i3d.links.fast.forward import DTYPES
+from chainercv_i3d.links.fast import DTYPE_HELP
+from chainercv_i3d.links.fast import DTYPES
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.scores import final_scores
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL

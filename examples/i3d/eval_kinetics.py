@@ -29,9 +29,8 @@ from chainercv_i3d.evaluations import preset_differences
 from chainercv_i3d.evaluations import summarize
 from chainercv_i3d.evaluations import write_results
 from chainercv_i3d.links import load_streams
-from chainercv_i3d.links.fast.forward import DTYPE_HELP
-from chainercv_i3d.links.fast.forward import DTYPES
-from chainercv_i3d.links.fast.forward import set_fast_inference_dtype
+from chainercv_i3d.links.fast import DTYPE_HELP
+from chainercv_i3d.links.fast import DTYPES
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import check_output_folder
@@ -89,7 +88,7 @@ def evaluate(args, comm):
     models = load_streams(args.rgb_model_checkpoint,
                           args.flow_model_checkpoint, device)
     for stream_model in models.values():
-        set_fast_inference_dtype(stream_model, args.dtype)
+        stream_model.fast.dtype = args.dtype
     model = next(iter(models.values()))
     protocol = EvalProtocol.multi_view(
         args.num_clips, args.n_frame, args.num_crops, model.preset,

@@ -28,8 +28,8 @@ from chainercv_i3d.evaluations.features import extract_share
 from chainercv_i3d.evaluations.features import open_video_source
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
-from chainercv_i3d.links.fast.forward import DTYPE_HELP
-from chainercv_i3d.links.fast.forward import DTYPES
+from chainercv_i3d.links.fast import DTYPE_HELP
+from chainercv_i3d.links.fast import DTYPES
 from chainercv_i3d.links import min_input_size
 from chainercv_i3d.links.i3d_predictor import ENDPOINTS
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL

@@ -17,7 +17,7 @@ from chainercv_i3d.functions.conv3d_same import conv3d_same
 from chainercv_i3d.functions.conv3d_same import conv3d_same_chainer
 from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.functions.cpu.conv3d import conv3d_padded
-from chainercv_i3d.functions.cpu.conv3d import TrainConv3D
+from chainercv_i3d.functions.cpu.conv3d import CPUConv3D
 from chainercv_i3d.testing.gradients import check_backward
 
 # (x shape, out channels, ksize, stride): I3D's stem on RGB and flow, its
@@ -55,7 +55,7 @@ def test_matches_chainer_values_and_gradients(shape, out_channels, ksize,
     reference = conv3d_same_chainer(x, W, stride)
     gy = rng.randn(*reference.shape).astype(numpy.float32)
     y, gx, gw = _run(conv3d_same, x, W, stride, gy)
-    assert isinstance(y.creator, TrainConv3D)
+    assert isinstance(y.creator, CPUConv3D)
     ref_y, ref_gx, ref_gw = _run(conv3d_same_chainer, x, W, stride, gy)
     assert y.shape == ref_y.shape
     # float32 rounding of sums of up to a few thousand products.

@@ -8,7 +8,7 @@ from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
 from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same_chainer
 from chainercv_i3d.functions.tf_same_padding import same_padding
 from chainercv_i3d.functions.cpu.max_pool import max_pool_padded
-from chainercv_i3d.functions.cpu.max_pool import TrainMaxPool3D
+from chainercv_i3d.functions.cpu.max_pool import CPUMaxPool3D
 
 
 def tf_same_output_and_padding(n, k, s):
@@ -109,7 +109,7 @@ def test_cpu_max_pool_routes_gradients_as_chainer(shape, ksize, stride,
         grads.append((y.array, v.grad))
     (y, gx), (ref_y, ref_gx) = grads
     assert isinstance(max_pooling_nd_same(x, ksize, stride).creator,
-                      TrainMaxPool3D)
+                      CPUMaxPool3D)
     numpy.testing.assert_array_equal(y, ref_y)
     numpy.testing.assert_array_equal(gx, ref_gx)
 

@@ -8,7 +8,7 @@ import pytest
 
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.links import I3D
-from chainercv_i3d.links.fast import forward as fast_forward_module
+from chainercv_i3d.links.fast import engine as fast_engine
 from chainercv_i3d.links import I3DPredictor
 
 pytestmark = [pytest.mark.gpu]
@@ -87,7 +87,7 @@ def test_fast_path_stays_on_the_device(cupy, gpu, clip, monkeypatch):
         monkeypatch.setattr(cupy, name, wrapped)
     for name in ('asnumpy', 'asarray', 'array'):
         counting(name)
-    monkeypatch.setattr(fast_forward_module, '_all_equal', lambda saved, now: True)
+    monkeypatch.setattr(fast_engine, '_all_equal', lambda saved, now: True)
     with cupyx.allow_synchronize(False):  # .get(), bool(), int() would raise
         logits = logits_of(model, x)
     monkeypatch.undo()

@@ -99,7 +99,7 @@ def test_float16_predictor_stays_close_to_float32():
     clip = {'rgb': numpy.random.RandomState(2).uniform(
         -1, 1, (3, 9, 193, 193)).astype(numpy.float32)}
     half_predictor = I3DPredictor(model, dtype='float16')
-    assert model.fast_inference_dtype == 'float16'
+    assert model.fast.dtype == 'float16'
     half = half_predictor.features(clip, 'mixed_5c')
     expected = I3DPredictor(model).features(clip, 'mixed_5c')
     assert half.dtype == numpy.float32

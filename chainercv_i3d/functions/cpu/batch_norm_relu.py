@@ -71,11 +71,11 @@ def batch_norm_relu(x, beta, eps, running_mean=None, running_var=None,
             have one value per channel, or an ``x`` with no values in a
             channel.
     """
-    return TrainBatchNormReLU(eps, running_mean, running_var,
+    return CPUBatchNormReLU(eps, running_mean, running_var,
                               decay).apply((x, beta))[0]
 
 
-class TrainBatchNormReLU(chainer.function_node.FunctionNode):
+class CPUBatchNormReLU(chainer.function_node.FunctionNode):
     """Batch normalization (batch statistics, no scale) then ReLU."""
 
     def __init__(self, eps, running_mean, running_var, decay):
@@ -134,12 +134,12 @@ class TrainBatchNormReLU(chainer.function_node.FunctionNode):
 
     def backward(self, indexes, grad_outputs):
         x, beta = self.get_retained_inputs()
-        return TrainBatchNormReLUGrad(self.mean, self.inv_std).apply(
+        return CPUBatchNormReLUGrad(self.mean, self.inv_std).apply(
             (x, beta, grad_outputs[0]))
 
 
-class TrainBatchNormReLUGrad(chainer.function_node.FunctionNode):
-    """The gradients of :class:`TrainBatchNormReLU`: ``gx`` and
+class CPUBatchNormReLUGrad(chainer.function_node.FunctionNode):
+    """The gradients of :class:`CPUBatchNormReLU`: ``gx`` and
     ``gbeta``."""
 
     def __init__(self, mean, inv_std):

@@ -46,7 +46,7 @@ from chainercv_i3d.functions.cpu.winograd import winograd_weight_grad
 CHUNK_ELEMENTS = 2 ** 20
 # Smallest frame (H * W) a 3x3x3 convolution runs Winograd's algorithm on:
 # forward and both gradients measured 1.2 to 1.5 times faster than
-# train_im2col on I3D's 14x14 frames, no faster on its 7x7 ones (too few
+# functions.cpu.im2col on I3D's 14x14 frames, no faster on its 7x7 ones (too few
 # positions for the weight's transforms and gW's short products to pay).
 WINOGRAD_MIN_PIXELS = 10 * 10
 
@@ -71,10 +71,10 @@ def conv3d_padded(x, W, stride, pads):
         ValueError: On arrays that are not numpy, shapes that do not match
             or a kernel larger than the padded input.
     """
-    return TrainConv3D(stride, pads).apply((x, W))[0]
+    return CPUConv3D(stride, pads).apply((x, W))[0]
 
 
-class TrainConv3D(chainer.function_node.FunctionNode):
+class CPUConv3D(chainer.function_node.FunctionNode):
     """``F.convolution_nd(pad(x, pads), W, stride)`` as threaded GEMMs."""
 
     def __init__(self, stride, pads):
@@ -91,7 +91,7 @@ class TrainConv3D(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, W = inputs
-        require_numpy(inputs, 'the training convolution of '
+        require_numpy(inputs, 'the CPU convolution of '
                       'chainercv_i3d.functions.cpu.conv3d',
                       'chainer.functions.convolution_nd')
         if len(self.stride) != 3 or len(self.pads) != 3 \
@@ -112,14 +112,14 @@ class TrainConv3D(chainer.function_node.FunctionNode):
     def backward(self, indexes, grad_outputs):
         x, W = self.get_retained_inputs()
         gy, = grad_outputs
-        grads = TrainConv3DGrad(self.stride, self.pads, 0 in indexes,
+        grads = CPUConv3DGrad(self.stride, self.pads, 0 in indexes,
                                 1 in indexes).apply((x, W, gy))
         grads = list(grads)
         return tuple(grads.pop(0) if i in indexes else None for i in (0, 1))
 
 
-class TrainConv3DGrad(chainer.function_node.FunctionNode):
-    """The gradients of :class:`TrainConv3D`: ``gx`` and/or ``gW``."""
+class CPUConv3DGrad(chainer.function_node.FunctionNode):
+    """The gradients of :class:`CPUConv3D`: ``gx`` and/or ``gW``."""
 
     def __init__(self, stride, pads, need_x, need_w):
         self.stride = stride
@@ -139,7 +139,7 @@ class TrainConv3DGrad(chainer.function_node.FunctionNode):
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
-            'double backpropagation through the training convolution of '
+            'double backpropagation through the CPU convolution of '
             'chainercv_i3d.functions.cpu.conv3d is not implemented; use '
             'chainer.functions.convolution_nd for it')
 
@@ -233,7 +233,7 @@ def _is_pointwise(ksize, stride, pads):
 
 
 def _is_winograd(ksize, stride, pads, x_shape):
-    # A 3x3x3 SAME convolution with stride 1 (:mod:`train_winograd`) on
+    # A 3x3x3 SAME convolution with stride 1 (:mod:`chainercv_i3d.functions.cpu.winograd`) on
     # large enough frames.
     return tuple(ksize) == (3, 3, 3) and tuple(stride) == (1, 1, 1) \
         and tuple(pads) == ((1, 1),) * 3 \

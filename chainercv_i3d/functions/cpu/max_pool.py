@@ -66,10 +66,10 @@ def max_pool_padded(x, ksize, stride, pads):
         ValueError: On arrays that are not numpy, or a window, stride or
             padding that does not fit the input.
     """
-    return TrainMaxPool3D(ksize, stride, pads).apply((x,))[0]
+    return CPUMaxPool3D(ksize, stride, pads).apply((x,))[0]
 
 
-class TrainMaxPool3D(chainer.function_node.FunctionNode):
+class CPUMaxPool3D(chainer.function_node.FunctionNode):
     """``F.max_pooling_nd(pad(x, pads, -inf), ksize, stride)``, separable.
 
     The forward keeps ``argmax``: per output, the index of the winning tap
@@ -92,7 +92,7 @@ class TrainMaxPool3D(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, = inputs
-        require_numpy((x,), 'the training max pool of '
+        require_numpy((x,), 'the CPU max pool of '
                       'chainercv_i3d.functions.cpu.max_pool',
                       'chainer.functions.max_pooling_nd')
         self._check(x.shape)
@@ -115,7 +115,7 @@ class TrainMaxPool3D(chainer.function_node.FunctionNode):
         return y,
 
     def backward(self, indexes, grad_outputs):
-        return TrainMaxPool3DGrad(self).apply(grad_outputs)
+        return CPUMaxPool3DGrad(self).apply(grad_outputs)
 
     def _check(self, shape):
         for n, k, s, (b, a) in zip(shape[2:], self.ksize, self.stride,
@@ -138,8 +138,8 @@ class TrainMaxPool3D(chainer.function_node.FunctionNode):
         return self.ksize + self.stride + tuple(b for b, _ in self.pads)
 
 
-class TrainMaxPool3DGrad(chainer.function_node.FunctionNode):
-    """The gradient of :class:`TrainMaxPool3D` with respect to ``x``: each
+class CPUMaxPool3DGrad(chainer.function_node.FunctionNode):
+    """The gradient of :class:`CPUMaxPool3D` with respect to ``x``: each
     output's gradient added to the input its window's ``argmax`` names."""
 
     def __init__(self, pool):
@@ -148,7 +148,7 @@ class TrainMaxPool3DGrad(chainer.function_node.FunctionNode):
     def forward(self, inputs):
         gy, = inputs
         pool = self.pool
-        require_numpy((gy,), 'the gradient of the training max pool of '
+        require_numpy((gy,), 'the gradient of the CPU max pool of '
                       'chainercv_i3d.functions.cpu.max_pool',
                       'chainer.functions.max_pooling_nd')
         gy = numpy.ascontiguousarray(gy, dtype=pool._in_dtype)
@@ -166,7 +166,7 @@ class TrainMaxPool3DGrad(chainer.function_node.FunctionNode):
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(
-            'double backpropagation through the training max pool of '
+            'double backpropagation through the CPU max pool of '
             'chainercv_i3d.functions.cpu.max_pool is not implemented; use '
             'chainer.functions.max_pooling_nd for it')
 

@@ -39,18 +39,15 @@ stale after training, loading or editing the weights.
 import chainer
 import numpy
 
+from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.links.fast.cuda_kernels import bias_relu
 from chainercv_i3d.links.fast.cuda_kernels import matmul
-from chainercv_i3d.links.inception_block import InceptionBlock
+from chainercv_i3d.links.fast.winograd import winograd_conv
+from chainercv_i3d.links.fast.winograd import winograd_weight
 from chainercv_i3d.utils.threads import chunk_elements
-from chainercv_i3d.utils.threads import cpu_chunks
 from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import split
 from chainercv_i3d.utils.threads import workers
-from chainercv_i3d.functions.tf_same_padding import same_padding_nd
-from chainercv_i3d.links.unit3d import Unit3D
-from chainercv_i3d.links.fast.winograd import winograd_conv
-from chainercv_i3d.links.fast.winograd import winograd_weight
 
 # Fewest input channels for which a 3x3x3 convolution is faster through
 # Winograd (products with K = 3 * C) than through im2col (K = 27 * C):
@@ -60,64 +57,6 @@ WINOGRAD_CHANNELS = 64
 # Upper bound of one chunk's im2col or input rows on a CPU, in elements
 # (4 MiB).
 CHUNK_ELEMENTS = 2 ** 20
-
-
-# The compute dtypes of the fast path.
-DTYPES = ('float32', 'float16')
-# What ``--dtype`` of the example scripts means.
-DTYPE_HELP = ('compute dtype of the fast inference path (default float32): '
-              'float16 keeps weights and activations in half precision and '
-              'accumulates products in float32, for GPUs (on a CPU it is '
-              'slower than float32); logits within 0.05 of float32 on '
-              "DeepMind's cricket clip")
-
-
-def check_dtype(dtype):
-    """The compute dtype ``dtype`` names, checked.
-
-    Args:
-        dtype (str or numpy.dtype): ``'float32'`` or ``'float16'``.
-
-    Returns:
-        numpy.dtype
-
-    Raises:
-        ValueError: Any other dtype.
-    """
-    try:
-        checked = numpy.dtype(dtype)
-    except TypeError:
-        checked = None
-    if dtype is None or checked is None or checked.name not in DTYPES:
-        raise ValueError('the fast path computes in {}, not {!r}'.format(
-            ' or '.join(DTYPES), dtype))
-    return checked
-
-
-def model_dtype(model):
-    """The compute dtype of ``model``'s fast path: its
-    ``fast_inference_dtype`` (float32 if it has none)."""
-    return check_dtype(getattr(model, 'fast_inference_dtype', 'float32'))
-
-
-def set_fast_inference_dtype(model, dtype):
-    """Makes ``model``'s fast path compute in ``dtype``.
-
-    Args:
-        model (I3D): The link.
-        dtype (str or numpy.dtype): One of :data:`DTYPES`.
-
-    Raises:
-        ValueError: An unknown dtype, or a reduced precision for a model
-            whose ``fast_inference`` is off (its Chainer path computes in
-            float32 only).
-    """
-    dtype = check_dtype(dtype)
-    if dtype != numpy.float32 and not model.fast_inference:
-        raise ValueError('{} runs on the fast inference path only, and this '
-                         'model has fast_inference=False (the Chainer path '
-                         'computes in float32)'.format(dtype.name))
-    model.fast_inference_dtype = dtype.name
 
 
 def product_bias_relu(a, weight, bias, out):
@@ -350,6 +289,7 @@ class FastInception(object):
                          FoldedUnit(block.branch2, dtype),
                          FoldedUnit(block.branch3, dtype)]
         self.out_channels = block.out_channels
+        self.pool = block.pool3
 
     def __call__(self, x):
         """Each branch writes straight into its channels of the output."""
@@ -357,7 +297,7 @@ class FastInception(object):
         y = xp.empty(x.shape[:4] + (self.out_channels,), dtype=x.dtype)
         merged = conv_1x1(x, self.weight, self.bias)
         b0, b1, b2 = xp.split(merged, self.split, axis=4)
-        inputs = (b1, b2, max_pool_same(x, (3, 3, 3), (1, 1, 1)))
+        inputs = (b1, b2, max_pool_same(x, self.pool.ksize, self.pool.stride))
         start = b0.shape[4]
         y[..., :start] = b0
         for unit, branch_input in zip(self.branches, inputs):
@@ -366,110 +306,3 @@ class FastInception(object):
             start = stop
         return y
 
-
-def _to_ncthw(name, h):
-    xp = chainer.backend.get_array_module(h)
-    if h.ndim == 5:
-        return xp.ascontiguousarray(h.transpose(0, 4, 1, 2, 3))
-    if name == 'avgpool':  # (N, T', C) -> (N, C, T')
-        return xp.ascontiguousarray(h.transpose(0, 2, 1))
-    return h
-
-
-def fast_forward(model, x, names, dtype=None):
-    """Computes the layers ``names`` of ``model`` on ``x`` (NCTHW).
-
-    Args:
-        model (I3D): The link (its current weights are used).
-        x: ``(N, C, T, H, W)`` array.
-        names (tuple of str): Layers to return, in ``model.layer_names``.
-        dtype (str or numpy.dtype): The compute dtype, one of
-            :data:`DTYPES`; None: :func:`model_dtype`.
-
-    Returns:
-        dict: name -> float32 array in the layout of the link's own outputs.
-
-    Raises:
-        ValueError: An unknown dtype.
-    """
-    xp = chainer.backend.get_array_module(x)
-    dtype = model_dtype(model) if dtype is None else check_dtype(dtype)
-    last = max(model.layer_names.index(n) for n in names)
-    folded = folded_layers(model, dtype)
-    h = xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), dtype=dtype)
-    outputs = {}
-    with cpu_chunks(xp):
-        for name in model.layer_names[:last + 1]:
-            h = _fast_layer(name, folded.get(name, getattr(model, name)), h)
-            if name in names:
-                outputs[name] = _to_ncthw(name, h).astype(numpy.float32,
-                                                          copy=False)
-    return outputs
-
-
-def folded_layers(model, dtype=numpy.float32):
-    """``{name: FoldedUnit or FastInception}`` for the convolution layers of
-    ``model`` in ``dtype``, folded again only when a weight or statistic,
-    or the dtype, changed."""
-    dtype = check_dtype(dtype)
-    units = [unit for unit in model.links() if isinstance(unit, Unit3D)]
-    # Everything folding reads, in a fixed order.
-    arrays = [a for unit in units for a in (
-        unit.conv.W.array, unit.bn.beta.array, unit.bn.avg_mean,
-        unit.bn.avg_var)]
-    eps = [unit.bn.eps for unit in units]
-    cache = getattr(model, '_fast_inference_cache', None)
-    if cache is None or cache['eps'] != eps or cache['dtype'] != dtype \
-            or not _all_equal(cache['arrays'], arrays):
-        layers = {}
-        for name in model.layer_names:
-            layer = getattr(model, name)
-            if isinstance(layer, Unit3D):
-                layers[name] = FoldedUnit(layer, dtype)
-            elif isinstance(layer, InceptionBlock):
-                layers[name] = FastInception(layer, dtype)
-        cache = {'arrays': [a.copy() for a in arrays], 'eps': eps,
-                 'dtype': dtype, 'layers': layers}
-        model._fast_inference_cache = cache
-    return cache['layers']
-
-
-def _all_equal(saved, current):
-    if len(saved) != len(current):
-        return False
-    # A model moved between devices has arrays of another type.
-    if any(type(a) is not type(b) or a.shape != b.shape
-           for a, b in zip(saved, current)):
-        return False
-    if not saved:
-        return True
-    xp = chainer.backend.get_array_module(saved[0])
-    if xp is numpy:
-        return all((a == b).all() for a, b in zip(saved, current))
-    # On a GPU one answer comes back to the host, not one per array.
-    return bool(xp.stack([(a == b).all() for a, b in zip(saved, current)])
-                .all())
-
-
-def _fast_layer(name, layer, h):
-    """One layer of I3D on channels-last ``h``; ``layer`` is folded for
-    the convolutions."""
-    xp = chainer.backend.get_array_module(h)
-    if isinstance(layer, (FoldedUnit, FastInception)):
-        return layer(h)
-    if name.startswith('maxpool3d'):
-        return max_pool_same(h, layer.keywords['ksize'],
-                             layer.keywords['stride'])
-    if name == 'avgpool':
-        # 2x7x7 VALID; mixed_5c is exactly 7x7 (the link checks it). The
-        # head computes in float32 whatever the dtype.
-        h = h.astype(numpy.float32, copy=False).mean(axis=(2, 3))
-        return (h[:, :-1] + h[:, 1:]) / 2
-    if name == 'logits':
-        conv = layer.conv
-        w = conv.W.array.reshape(conv.W.shape[:2]).T
-        return (xp.matmul(h, w) + conv.b.array).mean(axis=1)
-    if name == 'prob':
-        e = xp.exp(h - h.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    raise ValueError('the fast path cannot compute layer ' + name)

@@ -19,7 +19,7 @@ import threadpoolctl
 
 from chainercv_i3d.functions.cpu import batch_norm_relu as cpu_bn
 from chainercv_i3d.functions.cpu.batch_norm_relu import batch_norm_relu
-from chainercv_i3d.functions.cpu.batch_norm_relu import TrainBatchNormReLU
+from chainercv_i3d.functions.cpu.batch_norm_relu import CPUBatchNormReLU
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.testing.gradients import check_backward
 
@@ -76,7 +76,7 @@ def _run_fused(bn, x, gy):
     x_var = chainer.Variable(x)
     y = batch_norm_relu(x_var, bn.beta, bn.eps, bn.avg_mean, bn.avg_var,
                         bn.decay)
-    assert isinstance(y.creator, TrainBatchNormReLU)
+    assert isinstance(y.creator, CPUBatchNormReLU)
     y.grad = gy
     y.backward()
     return y.array, x_var.grad
@@ -186,7 +186,7 @@ def test_backward_mask_is_the_forwards(dtype):
     rng = numpy.random.RandomState(8)
     shape = (3, 4, 5, 2 * cpu_bn.LANES + 1)
     x = (rng.randint(-5, 6, shape) * 0.37).astype(dtype)
-    node = TrainBatchNormReLU(1e-3, None, None, 0.9)
+    node = CPUBatchNormReLU(1e-3, None, None, 0.9)
     node.apply((x, numpy.zeros(shape[1], dtype)))
     x_hat = (x - node.mean[:, None, None]) * node.inv_std[:, None, None]
     beta = chainer.Variable(-x_hat[0, :, 0, 0])
@@ -246,12 +246,12 @@ def test_unit3d_uses_it_in_training_only_with_its_own_batch_norm():
     x = numpy.random.RandomState(3).randn(2, 2, 2, 3, 3).astype(
         numpy.float32)
     with chainer.using_config('train', True):
-        assert isinstance(unit(x).creator, TrainBatchNormReLU)
+        assert isinstance(unit(x).creator, CPUBatchNormReLU)
         unit.frozen_statistics = True
-        assert not isinstance(unit(x).creator, TrainBatchNormReLU)
+        assert not isinstance(unit(x).creator, CPUBatchNormReLU)
     unit.frozen_statistics = False
     with chainer.using_config('train', False):
-        assert not isinstance(unit(x).creator, TrainBatchNormReLU)
+        assert not isinstance(unit(x).creator, CPUBatchNormReLU)
 
 
 def test_non_numpy_and_bad_beta_raise_value_error():

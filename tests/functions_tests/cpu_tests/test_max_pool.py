@@ -5,7 +5,7 @@ import pytest
 
 from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.functions.cpu.max_pool import max_pool_padded
-from chainercv_i3d.functions.cpu.max_pool import TrainMaxPool3D
+from chainercv_i3d.functions.cpu.max_pool import CPUMaxPool3D
 
 # The pools of I3D (window, stride) on small inputs, odd and even sizes,
 # with TensorFlow's SAME padding as the model pads them: MaxPool3d_2a and
@@ -164,7 +164,7 @@ def test_keeps_a_byte_index_per_output_and_no_input():
     x = numpy.random.RandomState(5).randn(2, 3, 4, 6, 5).astype('f')
     y = max_pool_padded(x, (3, 3, 3), (1, 1, 1), ((1, 1),) * 3)
     node = y.creator
-    assert isinstance(node, TrainMaxPool3D)
+    assert isinstance(node, CPUMaxPool3D)
     assert node.argmax.dtype == numpy.uint8
     assert node.argmax.shape == y.shape
     assert node.get_retained_inputs() == ()
@@ -206,6 +206,6 @@ def test_rejects_inputs_other_than_5d_floats(x):
 
 
 def test_rejects_arrays_other_than_numpy():
-    node = TrainMaxPool3D((2, 2, 2), (1, 1, 1), ((0, 0),) * 3)
+    node = CPUMaxPool3D((2, 2, 2), (1, 1, 1), ((0, 0),) * 3)
     with pytest.raises(ValueError, match='numpy arrays only'):
         node.forward((numpy.zeros((1, 1, 4, 4, 4), 'f').tolist(),))

@@ -225,8 +225,8 @@ def test_folded_weights_are_kept_between_calls(small_i3d):
     x = numpy.random.RandomState(6).uniform(
         -1, 1, (1, 3, 4, 24, 24)).astype(numpy.float32)
     both_paths(small_i3d, x)
-    first = fast_inference.folded_layers(small_i3d)
-    assert fast_inference.folded_layers(small_i3d) is first
+    first = small_i3d.fast.folded(small_i3d)
+    assert small_i3d.fast.folded(small_i3d) is first
 
 
 @pytest.mark.parametrize('change', ['weight', 'variance', 'beta', 'eps'])

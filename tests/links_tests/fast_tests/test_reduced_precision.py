@@ -13,7 +13,9 @@ import chainer
 import numpy
 import pytest
 
-from chainercv_i3d.links.fast import forward as fast_inference
+from chainercv_i3d.links.fast import check_dtype
+from chainercv_i3d.links.fast import DTYPES
+from chainercv_i3d.links.fast import FastEngine
 from chainercv_i3d.links.fast import cuda_kernels as gpu_kernels
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links.fast import winograd
@@ -30,22 +32,33 @@ RANDOM_FLOAT16_TOLERANCE = 5e-3
 
 @pytest.mark.parametrize('dtype', ['float32', numpy.float16, 'f2'])
 def test_known_dtypes_are_accepted(dtype):
-    assert fast_inference.check_dtype(dtype).name in fast_inference.DTYPES
+    assert check_dtype(dtype).name in DTYPES
 
 
 @pytest.mark.parametrize('dtype', ['float64', 'bfloat16', 'int8', None,
                                    'half precision'])
 def test_unknown_dtypes_are_refused(dtype):
     with pytest.raises(ValueError, match='float32 or float16, not'):
-        fast_inference.check_dtype(dtype)
+        check_dtype(dtype)
 
 
-def test_reduced_precision_needs_the_fast_path():
+def test_an_unknown_dtype_is_refused_by_the_engine():
+    model = I3D(n_class=3)
+    with pytest.raises(ValueError, match='float32 or float16'):
+        model.fast.dtype = 'float64'
+    assert model.fast.dtype == numpy.float32
+
+
+def test_reduced_precision_never_passes_silently_through_chainer():
     model = I3D(n_class=3, fast_inference=False)
-    with pytest.raises(ValueError, match='fast_inference=False'):
-        fast_inference.set_fast_inference_dtype(model, 'float16')
-    fast_inference.set_fast_inference_dtype(model, 'float32')
-    assert fast_inference.model_dtype(model) == numpy.float32
+    model.fast.dtype = 'float16'
+    x = numpy.zeros((1, 3, 9, 193, 193), numpy.float32)
+    with chainer.using_config('train', False), \
+            chainer.no_backprop_mode(), \
+            pytest.raises(ValueError, match='computes in float32'):
+        model(x)
+    model.fast.dtype = 'float32'
+    assert model.fast.dtype == numpy.float32
 
 
 @pytest.fixture(scope='module')
@@ -61,8 +74,8 @@ def small_clip():
 
 
 def test_float16_stays_close_to_float32(random_model, small_clip):
-    out = {dtype: fast_inference.fast_forward(
-        random_model, small_clip, ('mixed_5c',), dtype)['mixed_5c']
+    out = {dtype: FastEngine(dtype).forward(
+        random_model, small_clip, ('mixed_5c',))['mixed_5c']
         for dtype in ('float32', 'float16')}
     assert out['float16'].dtype == numpy.float32  # outputs are float32
     error = numpy.abs(out['float16'] - out['float32']).max() \
@@ -71,25 +84,28 @@ def test_float16_stays_close_to_float32(random_model, small_clip):
     assert error > 1e-5  # it did compute in float16
 
 
-def test_the_model_attribute_selects_the_dtype(random_model, small_clip):
-    fast_inference.set_fast_inference_dtype(random_model, 'float16')
+def test_the_model_engine_selects_the_dtype(random_model, small_clip):
+    x = small_clip[:, :, :9, :32, :32]
+    random_model.fast.dtype = 'float16'
     try:
-        by_attribute = fast_inference.fast_forward(
-            random_model, small_clip[:, :, :9, :32, :32], ('mixed_3b',))
+        random_model.pick = 'mixed_3b'
+        with chainer.using_config('train', False), \
+                chainer.no_backprop_mode():
+            by_attribute = random_model(x).array
     finally:
-        fast_inference.set_fast_inference_dtype(random_model, 'float32')
-    explicit = fast_inference.fast_forward(
-        random_model, small_clip[:, :, :9, :32, :32], ('mixed_3b',),
-        'float16')
-    numpy.testing.assert_array_equal(by_attribute['mixed_3b'],
-                                     explicit['mixed_3b'])
+        random_model.fast.dtype = 'float32'
+        random_model.pick = 'logits'
+    explicit = FastEngine('float16').forward(random_model, x, ('mixed_3b',))
+    numpy.testing.assert_array_equal(by_attribute, explicit['mixed_3b'])
 
 
 def test_weights_are_folded_again_for_another_dtype(random_model):
-    single = fast_inference.folded_layers(random_model, 'float32')
-    half = fast_inference.folded_layers(random_model, 'float16')
+    engine = FastEngine('float32')
+    single = engine.folded(random_model)
+    engine.dtype = 'float16'
+    half = engine.folded(random_model)
     assert half is not single
-    assert fast_inference.folded_layers(random_model, 'float16') is half
+    assert engine.folded(random_model) is half
     unit = half['conv3d_2c_3x3']  # Winograd
     assert unit.winograd and unit.weight.dtype == numpy.float16
     assert unit.bias.dtype == numpy.float32
@@ -178,8 +194,8 @@ def test_float16_on_the_cricket_clip(tfhub_cache, shared_i3d,
         str(tfhub_cache), 'rgb_tfhub_kinetics400.npz'))
     clip = read_sample_clip(os.path.join(
         shared_i3d, 'samples', 'v_CricketShot_g04_c01_rgb.gif'))
-    logits = {dtype: fast_inference.fast_forward(
-        model, clip, ('logits',), dtype)['logits'][0]
+    logits = {dtype: FastEngine(dtype).forward(
+        model, clip, ('logits',))['logits'][0]
         for dtype in ('float32', 'float16')}
     error = numpy.abs(logits['float16'] - logits['float32']).max()
     fidelity_report('fast path float16 vs float32 (numpy), cricket clip: '
@@ -259,11 +275,10 @@ def test_the_gpu_fast_path_equals_the_cpu_fast_path(cupy, dtype):
     x = numpy.random.RandomState(10).uniform(
         -1, 1, (2, 3, 9, 64, 80)).astype(numpy.float32)
     names = ('conv3d_1a_7x7', 'conv3d_2c_3x3', 'mixed_3c', 'mixed_5c')
-    cpu = fast_inference.fast_forward(model, x, names, dtype)
+    cpu = FastEngine(dtype).forward(model, x, names)
     model.to_device('@cupy:0')
     try:
-        gpu = fast_inference.fast_forward(model, cupy.asarray(x), names,
-                                          dtype)
+        gpu = FastEngine(dtype).forward(model, cupy.asarray(x), names)
     finally:
         model.to_cpu()
     tolerance = 1e-5 if dtype == 'float32' else RANDOM_FLOAT16_TOLERANCE
@@ -285,8 +300,8 @@ def test_float16_on_the_cricket_clip_on_a_gpu(cupy, tfhub_cache,
     clip = cupy.asarray(read_sample_clip(os.path.join(
         shared_i3d, 'samples', 'v_CricketShot_g04_c01_rgb.gif')))
     with chainer.using_config('train', False), chainer.no_backprop_mode():
-        logits = {dtype: fast_inference.fast_forward(
-            model, clip, ('logits',), dtype)['logits'][0].get()
+        logits = {dtype: FastEngine(dtype).forward(
+        model, clip, ('logits',))['logits'][0].get()
             for dtype in ('float32', 'float16')}
     reference = numpy.load(os.path.join(shared_i3d, 'reference',
                                         'cricket_rgb.logits.npy'))[0]

@@ -25,6 +25,8 @@ PACKAGE_DIR = os.path.join(ROOT, PACKAGE)
 LAYERS = (
     ('leaves', ('', 'chainer_compat', 'modality', 'files', 'presets',
                 'label_names', 'architecture', 'scores')),
+    # functions: TF-SAME ops and their CPU nodes (functions/cpu), below the
+    # network that uses them.
     ('I/O', ('transforms', 'flow', 'utils', 'functions')),
     ('datasets', ('datasets',)),
     ('pretrained', ('pretrained',)),
@@ -246,7 +248,7 @@ def test_imports_point_down_the_layers():
                 upward.append('{} ({}) imports {} ({})'.format(
                     module, layer, target, target_layer))
     assert not upward, 'imports that point up the layers (leaves < ' \
-        'transforms/flow/utils < datasets < pretrained < links < ' \
+        'transforms/flow/utils/functions < datasets < pretrained < links < ' \
         'evaluations):\n  ' + '\n  '.join(upward)
 
 
@@ -258,6 +260,33 @@ def test_pretrained_does_not_import_links():
              for target in sorted(graph[module])
              if target.startswith(PACKAGE + '.links')]
     assert not edges, '\n'.join(edges)
+
+
+def direct_imports(module):
+    """The dotted names ``module``'s own import statements name (packages'
+    ``__init__`` not added)."""
+    path = package_modules()[module]
+    return imported_names(module, path, path.endswith('__init__.py'))
+
+
+def test_links_reach_the_cpu_nodes_only_through_functions():
+    """The network and the fast engine call ``chainercv_i3d.functions``;
+    only that package chooses its CPU nodes (``functions.cpu``)."""
+    found = ['{} imports {}'.format(module, name)
+             for module in sorted(package_modules())
+             if module.startswith(PACKAGE + '.links')
+             for name in direct_imports(module)
+             if name.startswith(PACKAGE + '.functions.cpu')]
+    assert not found, '\n'.join(found)
+
+
+def test_functions_do_not_import_the_network():
+    found = ['{} imports {}'.format(module, name)
+             for module in sorted(package_modules())
+             if module.startswith(PACKAGE + '.functions')
+             for name in direct_imports(module)
+             if name.startswith(PACKAGE + '.links')]
+    assert not found, '\n'.join(found)
 
 
 def modules_loaded_by(statement):

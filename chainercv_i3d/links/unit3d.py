@@ -4,9 +4,9 @@ import chainer.links as L
 
 from chainercv_i3d.architecture import BN_DECAY
 from chainercv_i3d.architecture import BN_EPS
-from chainercv_i3d.functions.conv3d_same import conv3d_same
-from chainercv_i3d.functions.cpu.batch_norm_relu import batch_norm_relu
-from chainercv_i3d.functions.dispatch import on_numpy
+from chainercv_i3d.functions import batch_norm_relu
+from chainercv_i3d.functions import conv3d_same
+from chainercv_i3d.functions import on_numpy
 
 
 def _triple(value):

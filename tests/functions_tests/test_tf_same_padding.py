@@ -5,6 +5,7 @@ import numpy
 import pytest
 
 from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same
+from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
 from chainercv_i3d.functions.tf_same_padding import max_pooling_nd_same_chainer
 from chainercv_i3d.functions.tf_same_padding import same_padding
 from chainercv_i3d.functions.cpu.max_pool import max_pool_padded
@@ -128,3 +129,12 @@ def test_cpu_max_pool_rejects_padding_as_wide_as_the_window():
     x = numpy.zeros((1, 1, 4, 4, 4), 'f')
     with pytest.raises(ValueError, match='smaller than the window'):
         max_pool_padded(x, (2, 2, 2), (1, 1, 1), ((2, 0), (0, 0), (0, 0)))
+
+
+def test_the_typed_pool_is_the_function_with_its_parameters():
+    x = numpy.random.RandomState(3).randn(1, 2, 5, 9, 8).astype(numpy.float32)
+    pool = MaxPool3dSame([1, 3, 3], (1, 2, 2))
+    assert (pool.ksize, pool.stride) == ((1, 3, 3), (1, 2, 2))
+    numpy.testing.assert_array_equal(
+        pool(x).array, max_pooling_nd_same(x, (1, 3, 3), (1, 2, 2)).array)
+    assert repr(pool) == 'MaxPool3dSame(ksize=(1, 3, 3), stride=(1, 2, 2))'

@@ -32,24 +32,12 @@ products in one thread, the chunks in threads
 import numba
 import numpy
 
+from chainercv_i3d.functions.winograd_f23 import IN_TILE
+from chainercv_i3d.functions.winograd_f23 import OUT_TILE
 from chainercv_i3d.utils.threads import chunk_elements
 from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import split
 from chainercv_i3d.utils.threads import workers
-
-# F(2, 3): 2 outputs of a 3-tap filter from 4 inputs.
-OUT_TILE = 2
-IN_TILE = OUT_TILE + 2
-B_T = numpy.array([[1, 0, -1, 0],
-                   [0, 1, 1, 0],
-                   [0, -1, 1, 0],
-                   [0, 1, 0, -1]], dtype=numpy.float64)
-G = numpy.array([[1, 0, 0],
-                 [.5, .5, .5],
-                 [.5, -.5, .5],
-                 [0, 0, 1]], dtype=numpy.float64)
-A_T = numpy.array([[1, 1, 1, 0],
-                   [0, 1, -1, -1]], dtype=numpy.float64)
 
 # Upper bound of one chunk's transformed tiles (input and products), in
 # elements (32 MiB in float32; 16 and 64 MiB measured no faster).

@@ -26,11 +26,11 @@ ReLU (:mod:`chainercv_i3d.links.fast.cuda_kernels`).
 import chainer
 import numpy
 
-from chainercv_i3d.functions.cpu.winograd import A_T
-from chainercv_i3d.functions.cpu.winograd import B_T
-from chainercv_i3d.functions.cpu.winograd import G
-from chainercv_i3d.functions.cpu.winograd import IN_TILE
-from chainercv_i3d.functions.cpu.winograd import OUT_TILE
+from chainercv_i3d.functions.winograd_f23 import A_T
+from chainercv_i3d.functions.winograd_f23 import B_T
+from chainercv_i3d.functions.winograd_f23 import G
+from chainercv_i3d.functions.winograd_f23 import IN_TILE
+from chainercv_i3d.functions.winograd_f23 import OUT_TILE
 from chainercv_i3d.links.fast.cuda_kernels import bias_relu
 from chainercv_i3d.links.fast.cuda_kernels import matmul
 from chainercv_i3d.links.fast.cuda_kernels import winograd_input_tiles

@@ -3,6 +3,14 @@
     python benchmarks/benchmark_layers.py [--frames 64] [--repeat 3]
     python benchmarks/benchmark_layers.py --paths reference,fast,torch
     python benchmarks/benchmark_layers.py --device 0 --paths fast,torch
+    python benchmarks/benchmark_layers.py --network [--batch 1]
+
+``--network`` times every layer of the whole network instead, as it runs
+inside a forward pass: the fast engine's layer (pools, Inception blocks and
+head included) against the same layer of DeepMind's network in TensorFlow,
+each layer one ``tf.function`` graph traced before timing, on the same
+weights and the input the previous layer made; one line per layer and a
+total (where the time of a forward goes).
 
 For the shapes the layers see on a (1, 3, frames, 224, 224) input, each
 conv + batch norm + ReLU runs as the reference path (Chainer functions),
@@ -25,13 +33,17 @@ import chainer
 import numpy
 
 from chainercv_i3d.architecture import BRANCHES
+from chainercv_i3d.links import count_flops
 from chainercv_i3d.links import I3D
+from chainercv_i3d.links.fast.engine import fast_layer
 from chainercv_i3d.links.fast.forward import FoldedUnit
 from chainercv_i3d.links.flops import layer_flops
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.utils.threads import cpu_chunks
 from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.testing.tf_reference import deepmind_tensors_of_link
 from chainercv_i3d.testing.tf_reference import import_tensorflow
+from chainercv_i3d.testing.tf_reference import tf_i3d_layers
 
 
 def conv_inputs(model, shape):
@@ -168,8 +180,67 @@ def synchronized(run, xp):
     return call
 
 
+def network_layers(batch, frames, repeat):
+    """Prints, per layer of I3D, the fast engine's and TensorFlow's seconds
+    (the minimum of ``repeat`` runs each) on the same input."""
+    tf = import_tensorflow()
+    numpy.random.seed(0)
+    model = I3D(n_class=400)
+    tf_layers = tf_i3d_layers(deepmind_tensors_of_link(model),
+                              'RGB/inception_i3d/')
+    names = model.layer_names[:model.layer_names.index('logits') + 1]
+    assert len(names) == len(tf_layers)
+    x = numpy.random.RandomState(1).uniform(
+        -1, 1, (batch, frames, 224, 224, 3)).astype(numpy.float32)
+    folded = model.fast.folded(model)
+    h, h_tf = x, tf.constant(x)
+    totals = {'fast': 0.0, 'tensorflow': 0.0}
+    for name, (tf_name, tf_fn) in zip(names, tf_layers):
+        layer = folded.get(name, getattr(model, name))
+        graph = tf.function(tf_fn, input_signature=[
+            tf.TensorSpec(h_tf.shape, tf.float32)])
+        graph.get_concrete_function()  # traced before timing
+
+        def fast():
+            with cpu_chunks(numpy):
+                return fast_layer(name, layer, h)
+        times = {}
+        for path, run in (('fast', fast), ('tensorflow',
+                                           lambda: graph(h_tf))):
+            run()  # warm up
+            best = float('inf')
+            for _ in range(repeat):
+                start = time.perf_counter()
+                out = run()
+                best = min(best, time.perf_counter() - start)
+            times[path] = best
+            totals[path] += best
+            if path == 'fast':
+                h_next = out
+            else:
+                h_tf_next = out
+        h, h_tf = h_next, h_tf_next
+        print('layer {:18s} fast {:.4f} s tensorflow {:.4f} s '
+              'fast/tensorflow={:.2f}'.format(
+                  name, times['fast'], times['tensorflow'],
+                  times['tensorflow'] / times['fast']), flush=True)
+    flops = count_flops(model, (batch, 3, frames, 224, 224))
+    print('total batch={} frames={} fast {:.3f} s ({:.0f} GFLOP/s) '
+          'tensorflow {:.3f} s ({:.0f} GFLOP/s) fast/tensorflow={:.2f} '
+          '(sums of the layers; input transposes and the engine\'s weight '
+          'check not included)'.format(
+              batch, frames, totals['fast'], flops / totals['fast'] / 1e9,
+              totals['tensorflow'], flops / totals['tensorflow'] / 1e9,
+              totals['tensorflow'] / totals['fast']))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--network', action='store_true',
+                        help='time every layer of the whole network, fast '
+                             'against TensorFlow (CPU)')
+    parser.add_argument('--batch', type=int, default=1,
+                        help='clips per forward with --network')
     parser.add_argument('--frames', type=int, default=64)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--paths', default='reference,fast,tensorflow',
@@ -180,6 +251,11 @@ def main():
                         help='-1: CPU (default); N >= 0: GPU N (CuPy, and '
                              'CUDA for PyTorch)')
     args = parser.parse_args()
+    if args.network:
+        if args.device >= 0:
+            parser.error('--network compares with TensorFlow: CPU only')
+        network_layers(args.batch, args.frames, args.repeat)
+        return
     paths = args.paths.split(',')
     if 'fast' not in paths:
         parser.error('--paths must include fast (the others are compared '

@@ -296,6 +296,23 @@ def _tf_head(tensors, scope):
     return avgpool, logits
 
 
+def tf_i3d_layers(tensors, scope):
+    """DeepMind's I3D as a list of per-layer functions, up to its logits.
+
+    Args:
+        tensors (dict): Variable name -> numpy array.
+        scope (str): Variable prefix, as in :func:`tf_i3d_endpoints`.
+
+    Returns:
+        list: ``(endpoint, function)`` pairs in order: the layers up to
+        ``Mixed_5c`` (NDHWC -> NDHWC), then ``'AvgPool'`` and ``'Logits'``
+        (as :func:`tf_i3d_logits` chains them).
+    """
+    avgpool, logits = _tf_head(tensors, scope)
+    return _tf_stem(tensors, scope) + [('AvgPool', avgpool),
+                                       ('Logits', logits)]
+
+
 def tf_i3d_logits(tensors, scope):
     """DeepMind's I3D as one function from an NDHWC clip to its logits.
 

@@ -125,7 +125,7 @@ class FastEngine(object):
         outputs = {}
         with cpu_chunks(xp):
             for name in model.layer_names[:last + 1]:
-                h = _fast_layer(name, folded.get(name, getattr(model, name)),
+                h = fast_layer(name, folded.get(name, getattr(model, name)),
                                 h)
                 if name in names:
                     outputs[name] = _to_ncthw(h).astype(numpy.float32,
@@ -189,9 +189,11 @@ def _to_ncthw(h):
     return h
 
 
-def _fast_layer(name, layer, h):
-    """One layer on channels-last ``h``; ``layer`` is folded for the
-    convolutions. The head computes in float32 whatever the dtype."""
+def fast_layer(name, layer, h):
+    """One layer on channels-last ``h``, as :meth:`FastEngine.forward` runs
+    it (inside its :func:`~chainercv_i3d.utils.threads.cpu_chunks`);
+    ``layer`` is folded for the convolutions (:meth:`FastEngine.folded`).
+    The head computes in float32 whatever the dtype."""
     xp = chainer.backend.get_array_module(h)
     if isinstance(layer, (FoldedUnit, FastInception)):
         return layer(h)

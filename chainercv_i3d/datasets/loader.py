@@ -1,7 +1,8 @@
 """The one loading loop: examples in a given order, from worker processes.
 
 Evaluation, feature extraction and training all turn examples into model
-inputs through :class:`ExampleLoader` and :class:`VideoViews`: a dataset
+inputs through :class:`ExampleLoader` and :class:`VideoViews` (training:
+:class:`TrainingClips`): a dataset
 with ``read_views(i, streams, rng)`` (its clip sampler), a
 :class:`~chainercv_i3d.transforms.ClipTransform`, and a pool of worker
 processes that load at most ``prefetch`` examples ahead. Each example's
@@ -41,6 +42,44 @@ class VideoViews(object):
     def __call__(self, i, rng):
         return self.transform(self.dataset.read_views(i, self.streams, rng),
                               rng)
+
+
+class TrainingClips(object):
+    """Loads training example ``i``: ``(clip (C, T, s, s), label)``.
+
+    The training twin of :class:`VideoViews`: one randomly cropped (and
+    perhaps flipped) view of one stream, and the label of what the clip now
+    shows.
+
+    Args:
+        dataset: Has ``read_views(i, streams, rng)`` and ``records`` (e.g.
+            :class:`~chainercv_i3d.datasets.PrecomputedVideoDataset` with a
+            training sampler).
+        stream (str): ``'rgb'`` or ``'flow'``.
+        transform (ClipTransform): Random crop and flip.
+        flip_labels (dict): The label of a flipped clip of each class that
+            a flip changes (:func:`chainercv_i3d.transforms.flip_label_map`);
+            empty: labels never change.
+
+    Example:
+
+        >>> load = TrainingClips(dataset, 'rgb', transform)
+        >>> clip, label = load(0, numpy.random.default_rng(0))
+    """
+
+    def __init__(self, dataset, stream, transform, flip_labels=None):
+        self.dataset = dataset
+        self.stream = stream
+        self.transform = transform
+        self.flip_labels = dict(flip_labels or {})
+
+    def __call__(self, i, rng):
+        views = self.dataset.read_views(i, (self.stream,), rng)
+        inputs, flipped = self.transform.apply(views, rng)
+        label = int(self.dataset.records[i]['label'])
+        if flipped:
+            label = self.flip_labels.get(label, label)
+        return inputs[self.stream][0], numpy.int32(label)
 
 
 def start_method(device=None):

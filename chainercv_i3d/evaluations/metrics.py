@@ -72,3 +72,31 @@ def per_class_accuracy(scores, labels, label_names):
              'n': int((labels == c).sum()),
              'top1': float(hits[labels == c].mean())}
             for c in numpy.unique(labels)]
+
+
+def validation_loss(results, stream):
+    """Mean softmax cross-entropy of the videos' (view-averaged) logits.
+
+    Args:
+        results (list of dict): Per-video results of
+            :func:`~chainercv_i3d.evaluations.evaluate_ranks`: ``label``
+            and ``logits`` (``{stream: (n_class,)}``); a result without
+            ``logits`` (an unreadable video) is left out.
+        stream (str): Whose logits: ``'rgb'`` or ``'flow'``.
+
+    Returns:
+        float: The mean over the videos of ``-log softmax(logits)[label]``.
+
+    Example:
+
+        >>> validation_loss([{'label': 0, 'logits': {'rgb': [0., 0.]}}],
+        ...                 'rgb')  # log 2
+        0.6931471805599453
+    """
+    good = [r for r in results if 'logits' in r]
+    logits = numpy.array([r['logits'][stream] for r in good], numpy.float64)
+    labels = numpy.array([r['label'] for r in good])
+    logits -= logits.max(axis=1, keepdims=True)
+    log_prob = logits - numpy.log(numpy.exp(logits).sum(axis=1,
+                                                        keepdims=True))
+    return float(-log_prob[numpy.arange(len(labels)), labels].mean())

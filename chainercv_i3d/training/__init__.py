@@ -1,5 +1,8 @@
 from chainercv_i3d.training.batches import BatchPlan  # NOQA
 from chainercv_i3d.training.batches import epoch_order  # NOQA
+from chainercv_i3d.training.config import FLIPS  # NOQA
+from chainercv_i3d.training.config import resolve_defaults  # NOQA
+from chainercv_i3d.training.config import SAMPLERS  # NOQA
 from chainercv_i3d.training.config import TrainConfig  # NOQA
 from chainercv_i3d.training.model_setup import average_batch_norm_statistics  # NOQA
 from chainercv_i3d.training.model_setup import BN_MODES  # NOQA
@@ -10,10 +13,9 @@ from chainercv_i3d.training.report import write_plot  # NOQA
 from chainercv_i3d.training.schedule import make_schedule  # NOQA
 from chainercv_i3d.training.schedule import PiecewiseSchedule  # NOQA
 from chainercv_i3d.training.schedule import SCHEDULE_NAMES  # NOQA
-from chainercv_i3d.training.trainer import FINAL_MODEL_NAME  # NOQA
-from chainercv_i3d.training.trainer import SNAPSHOT_NAME  # NOQA
+from chainercv_i3d.training.snapshot import FINAL_MODEL_NAME  # NOQA
+from chainercv_i3d.training.snapshot import load_snapshot  # NOQA
+from chainercv_i3d.training.snapshot import save_final_model  # NOQA
+from chainercv_i3d.training.snapshot import save_snapshot  # NOQA
+from chainercv_i3d.training.snapshot import SNAPSHOT_NAME  # NOQA
 from chainercv_i3d.training.trainer import Trainer  # NOQA
-from chainercv_i3d.training.trainer import FLIPS  # NOQA
-from chainercv_i3d.training.trainer import resolve_defaults  # NOQA
-from chainercv_i3d.training.trainer import SAMPLERS  # NOQA
-from chainercv_i3d.training.trainer import TrainingClips  # NOQA

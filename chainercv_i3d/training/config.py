@@ -1,6 +1,19 @@
-"""What a training run is asked to do (``train_i3d.py``'s options)."""
+"""What a training run is asked to do (:class:`TrainConfig`), and the
+defaults a training set implies (:func:`resolve_defaults`)."""
 
 import dataclasses
+
+from chainercv_i3d.datasets.clip_samplers import make_clip_sampler
+from chainercv_i3d.datasets.clip_samplers import RandomClip
+from chainercv_i3d.datasets.clip_samplers import Segments
+from chainercv_i3d.transforms.flip import flip_label_map
+
+# TrainConfig.sampler: DeepMind's consecutive frames, or TSN/SlowFast
+# segments.
+SAMPLERS = ('random_clip', 'segments')
+# TrainConfig.flip
+FLIPS = ('swap', 'naive', 'none')
+DEFAULT_FRAMES = 64  # Carreira in google-deepmind/kinetics-i3d#93
 
 
 @dataclasses.dataclass
@@ -109,3 +122,64 @@ class TrainConfig(object):
             'flip': self.flip, 'sampler': self.sampler,
             'shuffle': self.shuffle,
             'arch': self.arch}
+
+
+def resolve_defaults(config, preset):
+    """``config`` with the defaults a training set's preset implies.
+
+    The sampler kind and clip length: segments and the preset's segment
+    count for Something-Something, DeepMind's 64 consecutive frames
+    otherwise. The flip policy: ``'swap'`` when the class names have
+    mirrored pairs, else ``'naive'``. What ``config`` sets is kept.
+
+    Args:
+        config (TrainConfig): The options as given.
+        preset (chainercv_i3d.presets.Preset): The training set's preset.
+
+    Returns:
+        TrainConfig: A copy with ``sampler``, ``frames`` and ``flip`` set.
+
+    Raises:
+        ValueError: An unknown sampler (not in :data:`SAMPLERS`) or flip
+            policy (not in :data:`FLIPS`).
+
+    Example:
+
+        >>> config = resolve_defaults(config, dataset.preset)
+        >>> config.sampler, config.frames
+        ('random_clip', 64)
+    """
+    evaluation = make_clip_sampler(preset.eval_sampler)
+    sampler = config.sampler or (
+        'segments' if isinstance(evaluation, Segments) else 'random_clip')
+    if sampler not in SAMPLERS:
+        raise ValueError('unknown sampler {!r}: give one of {}'.format(
+            sampler, ', '.join(SAMPLERS)))
+    frames = config.frames or (
+        evaluation.n_frame if sampler == 'segments' else DEFAULT_FRAMES)
+    flip = config.flip
+    if flip is None:
+        names = preset.label_names or ()
+        flip = 'swap' if flip_label_map(names) else 'naive'
+    if flip not in FLIPS:
+        raise ValueError('unknown flip policy {!r}: give one of {}'.format(
+            flip, ', '.join(FLIPS)))
+    return dataclasses.replace(config, sampler=sampler, frames=frames,
+                               flip=flip)
+
+
+def training_sampler(config):
+    """The clip sampler of a resolved ``config``.
+
+    Args:
+        config (TrainConfig): Resolved by :func:`resolve_defaults`.
+
+    Returns:
+        ClipSampler: :class:`~chainercv_i3d.datasets.clip_samplers.Segments`
+        (a random frame of each of ``frames`` segments) or
+        :class:`~chainercv_i3d.datasets.clip_samplers.RandomClip`
+        (``frames`` consecutive frames from a random start).
+    """
+    if config.sampler == 'segments':
+        return Segments(config.frames, random=True)
+    return RandomClip(config.frames)

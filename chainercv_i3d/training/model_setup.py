@@ -9,9 +9,10 @@ from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.tiny_i3d import TinyI3D
 from chainercv_i3d.links.unit3d import Unit3D
 
-# --bn: per-rank batch statistics (DeepMind: TensorFlow's sync replicas
-# aggregate gradients only), statistics of the global batch (ChainerMN's
-# multi-node batch normalization), or the running statistics, frozen.
+# TrainConfig.bn: per-rank batch statistics (DeepMind: TensorFlow's sync
+# replicas aggregate gradients only), statistics of the global batch
+# (ChainerMN's multi-node batch normalization), or the running statistics,
+# frozen.
 BN_MODES = ('batch', 'sync', 'frozen')
 ARCHITECTURES = {'i3d': I3D, 'tiny': TinyI3D}
 
@@ -53,7 +54,7 @@ def build_model(stream, pretrained_model, n_class, label_names,
                     dropout_ratio=dropout_ratio)
     if model.modality != stream:
         raise ValueError(
-            '--pretrained_model {} is a {} model; --stream is {}: give a '
+            'pretrained_model {} is a {} model; stream is {}: give a '
             'model of the stream you train'.format(
                 pretrained_model, model.modality, stream))
     if model.n_class != n_class \
@@ -87,7 +88,8 @@ def set_batch_norm(model, mode, chainermn_comm=None):
         raise ValueError('unknown batch normalization mode {!r}: give one of '
                          '{}'.format(mode, ', '.join(BN_MODES)))
     if mode == 'sync' and chainermn_comm is None:
-        raise ValueError("--bn sync needs mpiexec (a ChainerMN communicator)")
+        raise ValueError("batch normalization 'sync' needs mpiexec (a "
+                         'ChainerMN communicator)')
     for unit in unit3d_links(model):
         unit.frozen_statistics = mode == 'frozen'
         if mode == 'sync':
@@ -127,5 +129,5 @@ def check_trainable(model):
     """Raises ValueError when no parameter of ``model`` would be updated
     (call after the optimizer's setup and :meth:`I3D.freeze`)."""
     if not model.update_enabled:
-        raise ValueError('every layer is frozen (--freeze_upto {}): nothing '
+        raise ValueError('every layer is frozen (freeze_upto {}): nothing '
                          'would train'.format(model.frozen_upto))

@@ -69,12 +69,12 @@ DEEPMIND_FLOW = dict(base_lr=0.1,
 SCHEDULES = {'deepmind_rgb': DEEPMIND_RGB, 'deepmind_flow': DEEPMIND_FLOW}
 SCHEDULE_NAMES = ('deepmind_rgb', 'deepmind_flow', 'step')
 DEFAULT_SCHEDULE = {'rgb': 'deepmind_rgb', 'flow': 'deepmind_flow'}
-# --schedule step without --lr.
+# The base rate of 'step' when no lr is given.
 DEFAULT_STEP_LR = 0.01
 
 
 def make_schedule(name, lr=None, lr_steps=()):
-    """The schedule ``--schedule``, ``--lr`` and ``--lr_steps`` describe.
+    """The schedule that ``name``, ``lr`` and ``lr_steps`` describe.
 
     Args:
         name (str): ``'deepmind_rgb'``, ``'deepmind_flow'`` or ``'step'``
@@ -98,7 +98,7 @@ def make_schedule(name, lr=None, lr_steps=()):
             DEFAULT_STEP_LR if lr is None else lr, steps,
             tuple(0.1 ** k for k in range(len(steps) + 1)), name=name)
     if lr_steps:
-        raise ValueError('--lr_steps is for --schedule step; {} has its own '
+        raise ValueError("lr_steps is for schedule 'step'; {} has its own "
                          'steps'.format(name))
     recipe = dict(SCHEDULES[name])
     if lr is not None:

@@ -9,8 +9,6 @@ weights, the running statistics (averaged over ranks), the optimizer state
 and the iteration.
 """
 
-import dataclasses
-import json
 import os
 import time
 
@@ -18,22 +16,20 @@ import chainer
 import chainer.functions as F
 import numpy
 
-from chainercv_i3d.datasets.clip_samplers import make_clip_sampler
-from chainercv_i3d.datasets.clip_samplers import RandomClip
-from chainercv_i3d.datasets.clip_samplers import Segments
 from chainercv_i3d.datasets.loader import ExampleLoader
+from chainercv_i3d.datasets.loader import TrainingClips
 from chainercv_i3d.datasets.loader import start_method
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset
+from chainercv_i3d.evaluations.metrics import validation_loss
 from chainercv_i3d.evaluations.video_evaluation import check_labels
 from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks
 from chainercv_i3d.evaluations.video_evaluation import EvalProtocol
 from chainercv_i3d.evaluations.video_evaluation import preset_differences
 from chainercv_i3d.evaluations.video_evaluation import summarize
-from chainercv_i3d.files import atomic_path
 from chainercv_i3d.files import make_writable_dir
-from chainercv_i3d.files import settings_differences
-from chainercv_i3d.pretrained.npz_weights import save_model_npz
 from chainercv_i3d.training.batches import BatchPlan
+from chainercv_i3d.training.config import resolve_defaults
+from chainercv_i3d.training.config import training_sampler
 from chainercv_i3d.training.model_setup import average_batch_norm_statistics
 from chainercv_i3d.training.model_setup import build_model
 from chainercv_i3d.training.model_setup import check_trainable
@@ -41,98 +37,32 @@ from chainercv_i3d.training.model_setup import set_batch_norm
 from chainercv_i3d.training.report import TrainingLog
 from chainercv_i3d.training.schedule import DEFAULT_SCHEDULE
 from chainercv_i3d.training.schedule import make_schedule
+from chainercv_i3d.training.snapshot import FINAL_MODEL_NAME
+from chainercv_i3d.training.snapshot import load_snapshot
+from chainercv_i3d.training.snapshot import save_final_model
+from chainercv_i3d.training.snapshot import save_snapshot
+from chainercv_i3d.training.snapshot import SNAPSHOT_NAME
 from chainercv_i3d.transforms.clip_transform import ClipTransform
 from chainercv_i3d.transforms.flip import flip_label_map
 from chainercv_i3d.utils.comm import SerialComm
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.progress import progress_bar
 
-SNAPSHOT_NAME = 'snapshot.npz'
-FINAL_MODEL_NAME = 'model_final.npz'
-
-
-class TrainingClips(object):
-    """Loads training example ``i``: ``(clip (C, T, s, s), label)``.
-
-    Args:
-        dataset (PrecomputedVideoDataset): With the training sampler.
-        stream (str): ``'rgb'`` or ``'flow'``.
-        transform (ClipTransform): Random crop and flip.
-        flip_labels (dict): The label of a flipped clip of each class that
-            a flip changes (:func:`chainercv_i3d.transforms.flip_label_map`);
-            empty: labels never change.
-    """
-
-    def __init__(self, dataset, stream, transform, flip_labels=None):
-        self.dataset = dataset
-        self.stream = stream
-        self.transform = transform
-        self.flip_labels = dict(flip_labels or {})
-
-    def __call__(self, i, rng):
-        views = self.dataset.read_views(i, (self.stream,), rng)
-        inputs, flipped = self.transform.apply(views, rng)
-        label = int(self.dataset.records[i]['label'])
-        if flipped:
-            label = self.flip_labels.get(label, label)
-        return inputs[self.stream][0], numpy.int32(label)
-
-
-# --sampler: DeepMind's consecutive frames, or TSN/SlowFast segments.
-SAMPLERS = ('random_clip', 'segments')
-FLIPS = ('swap', 'naive', 'none')
-DEFAULT_FRAMES = 64  # Carreira in google-deepmind/kinetics-i3d#93
-
-
-def resolve_defaults(config, preset):
-    """``config`` with the defaults a training set's preset implies: its
-    sampler kind and clip length (segments and 32 for Something-Something,
-    DeepMind's 64 consecutive frames otherwise), and the flip policy
-    (``'swap'`` when the class names have mirrored pairs).
-
-    Raises:
-        ValueError: An unknown sampler or flip policy.
-    """
-    evaluation = make_clip_sampler(preset.eval_sampler)
-    sampler = config.sampler or (
-        'segments' if isinstance(evaluation, Segments) else 'random_clip')
-    if sampler not in SAMPLERS:
-        raise ValueError('unknown sampler {!r}: give one of {}'.format(
-            sampler, ', '.join(SAMPLERS)))
-    frames = config.frames or (
-        evaluation.n_frame if sampler == 'segments' else DEFAULT_FRAMES)
-    flip = config.flip
-    if flip is None:
-        names = preset.label_names or ()
-        flip = 'swap' if flip_label_map(names) else 'naive'
-    if flip not in FLIPS:
-        raise ValueError('unknown flip policy {!r}: give one of {}'.format(
-            flip, ', '.join(FLIPS)))
-    return dataclasses.replace(config, sampler=sampler, frames=frames,
-                               flip=flip)
-
-
-def training_sampler(config):
-    """The clip sampler of a resolved ``config``."""
-    if config.sampler == 'segments':
-        return Segments(config.frames, random=True)
-    return RandomClip(config.frames)
-
 
 def check_writable_folder(path):
     """Creates ``path`` if needed and checks that files can be written
-    there; raises ValueError saying why not."""
+    there; raises ValueError saying why not (naming ``out_dir``)."""
     try:
         make_writable_dir(path)
     except OSError as e:
-        raise ValueError('--out {} is not a writable folder: {}'.format(
+        raise ValueError('out_dir {} is not a writable folder: {}'.format(
             path, e))
 
 
 def seed_dropout(seed, iteration, chunk, device):
     """Seeds the generator of dropout's masks for one sub-batch: a pure
     function of the run's seed, the update and the sub-batch's place in the
-    global batch (so ``-n 2`` equals ``-n 1 --accumulate 2``)."""
+    global batch (so 2 ranks equal 1 rank with ``accumulate=2``)."""
     value = int(numpy.random.SeedSequence(
         [int(seed), int(iteration), int(chunk)]).generate_state(1)[0])
     if device.xp is numpy:
@@ -167,7 +97,8 @@ class Trainer(object):
             config.lr_steps)
         self.iterations = config.iterations or self.schedule.n_iteration
         if self.iterations is None:
-            raise ValueError('--schedule step needs --iterations')
+            raise ValueError("schedule 'step' needs iterations: give the "
+                             'number of updates')
         if comm.rank == 0:
             check_writable_folder(config.out_dir)
         comm.barrier()
@@ -192,8 +123,9 @@ class Trainer(object):
         self._prime()
 
     def say(self, message):
+        """Passes ``message`` to ``say`` on rank 0."""
         if self.comm.rank == 0:
-            self._say('train_i3d: ' + message)
+            self._say(message)
 
     # Set-up -----------------------------------------------------------
 
@@ -213,7 +145,7 @@ class Trainer(object):
         n_class = self.config.n_class or len(names)
         check_labels(self.dataset, n_class)
         if len(names) != n_class:
-            # --n_class larger than the labels seen: unnamed classes.
+            # n_class larger than the labels seen: unnamed classes.
             names = names[:n_class] + tuple(
                 'class_{}'.format(i) for i in range(len(names), n_class))
         return names
@@ -272,21 +204,10 @@ class Trainer(object):
         if not os.path.exists(path):
             self._check_first_example()
             return 0
-        with numpy.load(path) as snapshot:
-            before = json.loads(str(snapshot['settings']))
-            iteration = int(snapshot['iteration'])
-        differences = settings_differences(
-            before, json.loads(json.dumps(self.settings)))
-        if differences:
-            raise ValueError(
-                '{} holds a run with other settings ({}): rerun it with the '
-                'same options to resume, or give another --out'.format(
-                    self.config.out_dir, '; '.join(differences)))
-        chainer.serializers.load_npz(path, self.model, path='model/')
-        chainer.serializers.load_npz(path, self._actual_optimizer(),
-                                     path='optimizer/')
+        iteration = load_snapshot(path, self.model, self.optimizer,
+                                  self.settings)
         self.say('resumed from {} at iteration {} (its weights and state '
-                 'replace --pretrained_model)'.format(path, iteration))
+                 'replace pretrained_model)'.format(path, iteration))
         return iteration
 
     def _check_first_example(self):
@@ -324,7 +245,7 @@ class Trainer(object):
         start = self.iteration
         if start >= self.iterations:
             self.say('nothing to do: the snapshot is at iteration {} and '
-                     '--iterations is {}'.format(start, self.iterations))
+                     'iterations is {}'.format(start, self.iterations))
         else:
             self.say('{} clips, {} classes; {} rank(s) x batch {} x '
                      'accumulate {} = {} clips per update; iterations {} to '
@@ -464,20 +385,15 @@ class Trainer(object):
                                                    self.config.stream)}
 
     def save_snapshot(self):
-        """Rank 0 writes the snapshot (atomically) and the plot; the
-        running statistics must have been averaged over the ranks
+        """Rank 0 writes the snapshot (atomically,
+        :func:`~chainercv_i3d.training.snapshot.save_snapshot`) and the
+        plot; the running statistics must have been averaged over the ranks
         (:func:`average_batch_norm_statistics`), so that a resumed run holds
         what an uninterrupted one does."""
         if self.comm.rank == 0:
-            serializer = chainer.serializers.DictionarySerializer()
-            serializer['model'].save(self.model)
-            serializer['optimizer'].save(self._actual_optimizer())
-            arrays = dict(serializer.target)
-            arrays['iteration'] = numpy.int64(self.iteration)
-            arrays['settings'] = numpy.array(json.dumps(self.settings))
-            path = os.path.join(self.config.out_dir, SNAPSHOT_NAME)
-            with atomic_path(path) as tmp, open(tmp, 'wb') as f:
-                numpy.savez(f, **arrays)
+            save_snapshot(os.path.join(self.config.out_dir, SNAPSHOT_NAME),
+                          self.model, self.optimizer, self.iteration,
+                          self.settings)
             if self.log.entries:
                 self.log.plot()
         self.comm.barrier()
@@ -485,22 +401,7 @@ class Trainer(object):
     def _write_final_model(self):
         if self.comm.rank == 0:
             path = os.path.join(self.config.out_dir, FINAL_MODEL_NAME)
-            if self.config.arch == 'i3d':
-                save_model_npz(self.model, path)
-            else:  # not I3D's layout: weights only
-                with atomic_path(path) as tmp:
-                    chainer.serializers.save_npz(tmp, self.model,
-                                                 compression=False)
+            save_final_model(path, self.model, self.config.arch)
             self.say('wrote {} (iteration {})'.format(path, self.iteration))
         self.comm.barrier()
 
-
-def validation_loss(results, stream):
-    """Mean softmax cross-entropy of the videos' (view-averaged) logits."""
-    good = [r for r in results if 'logits' in r]
-    logits = numpy.array([r['logits'][stream] for r in good], numpy.float64)
-    labels = numpy.array([r['label'] for r in good])
-    logits -= logits.max(axis=1, keepdims=True)
-    log_prob = logits - numpy.log(numpy.exp(logits).sum(axis=1,
-                                                        keepdims=True))
-    return float(-log_prob[numpy.arange(len(labels)), labels].mean())

@@ -179,7 +179,8 @@ def main(argv=None):
     comm = get_comm_or_exit('train_i3d')
     try:
         device = select_device(args.device, comm)
-        Trainer(config_of(args), comm, device).run()
+        Trainer(config_of(args), comm, device,
+                say=lambda message: print('train_i3d: ' + message)).run()
     except Exception as e:  # any rank's failure must end every rank
         abort_on_error('train_i3d', comm, e)
 

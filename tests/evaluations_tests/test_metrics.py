@@ -5,6 +5,7 @@ from chainercv_i3d.evaluations import classification_metrics
 from chainercv_i3d.evaluations import preset_differences
 from chainercv_i3d.evaluations import top_k_hits
 from chainercv_i3d.evaluations.metrics import per_class_accuracy
+from chainercv_i3d.evaluations.metrics import validation_loss
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 
 
@@ -55,3 +56,22 @@ def test_per_class_accuracy_names_each_class_present():
     rows = per_class_accuracy(scores, [0, 0, 1], ('a', 'b', 'c'))
     assert rows == [{'label': 0, 'name': 'a', 'n': 2, 'top1': 0.5},
                     {'label': 1, 'name': 'b', 'n': 1, 'top1': 1.0}]
+
+
+def test_validation_loss_by_hand():
+    # Equal logits: -log(1/3). Logits (log 1, log 3) for label 1: -log(3/4).
+    # The video without logits (unreadable) is left out.
+    results = [
+        {'label': 2, 'logits': {'rgb': [5.0, 5.0, 5.0], 'flow': [0, 0, 9]}},
+        {'label': 1, 'logits': {'rgb': [0.0, numpy.log(3.0), -numpy.inf],
+                                'flow': [0, 0, 0]}},
+        {'label': 0},
+    ]
+    expected = (numpy.log(3.0) - numpy.log(3.0 / 4.0)) / 2
+    assert validation_loss(results, 'rgb') == pytest.approx(expected)
+
+
+def test_validation_loss_is_stable_for_large_logits():
+    results = [{'label': 0, 'logits': {'rgb': [1000.0, 0.0]}}]
+    assert validation_loss(results, 'rgb') == pytest.approx(
+        numpy.log1p(numpy.exp(-1000.0)), abs=1e-12)

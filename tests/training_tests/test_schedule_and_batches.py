@@ -46,7 +46,7 @@ def test_rate_is_a_function_of_the_iteration_only():
 
 @pytest.mark.parametrize('args,message', [
     (('cosine',), 'unknown schedule'),
-    (('deepmind_rgb', None, (5,)), '--lr_steps is for --schedule step'),
+    (('deepmind_rgb', None, (5,)), "lr_steps is for schedule 'step'"),
     (('step', -1.0), 'must be positive'),
     (('step', 0.1, (20, 10)), 'increasing'),
 ])

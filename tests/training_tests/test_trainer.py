@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from chainercv_i3d.datasets import PrecomputedVideoDataset
+from chainercv_i3d.datasets.loader import TrainingClips
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained import save_model_npz
 from chainercv_i3d.testing.synthetic import write_moving_bars_set
 from chainercv_i3d.training import TrainConfig
-from chainercv_i3d.training import TrainingClips
 from chainercv_i3d.transforms import ClipTransform
 from chainercv_i3d.training import Trainer
 from chainercv_i3d.utils.comm import SerialComm
@@ -174,7 +174,7 @@ def test_bad_input_is_refused_before_any_update(bars, tmp_path, options,
         path = str(tmp_path / 'rgb.npz')
         save_model_npz(I3D(n_class=2, modality='rgb'), path)
         options = dict(options, pretrained_model=path, arch='i3d')
-        message = 'is a rgb model; --stream is flow'
+        message = 'is a rgb model; stream is flow'
     config = dict(train_dir=bars, out_dir=str(tmp_path / 'out'),
                   arch='tiny', frames=8, crop_size=32, n_workers=0,
                   iterations=1, schedule='step')
@@ -208,7 +208,7 @@ def test_script_errors_name_the_problem(bars, tmp_path):
     result = run_script('train_i3d.py', bars, '--out', tmp_path / 'o2',
                         '--lr_steps', '3', *TINY)
     assert result.returncode != 0
-    assert '--lr_steps is for --schedule step' in result.stderr
+    assert "lr_steps is for schedule 'step'" in result.stderr
 
 
 def test_script_trains_and_resumes(bars, tmp_path):

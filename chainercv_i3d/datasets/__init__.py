@@ -9,6 +9,7 @@ from chainercv_i3d.datasets.clip_samplers import UniformClips  # NOQA
 from chainercv_i3d.datasets.getter_dataset import GetterDataset  # NOQA
 from chainercv_i3d.datasets.kinetics import KineticsDataset  # NOQA
 from chainercv_i3d.datasets.loader import ExampleLoader  # NOQA
+from chainercv_i3d.datasets.loader import TrainingClips  # NOQA
 from chainercv_i3d.datasets.loader import VideoViews  # NOQA
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedKineticsDataset  # NOQA
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset  # NOQA

@@ -1,6 +1,7 @@
 from chainercv_i3d.evaluations.metrics import classification_metrics  # NOQA
 from chainercv_i3d.evaluations.metrics import mean_class_accuracy  # NOQA
 from chainercv_i3d.evaluations.metrics import top_k_hits  # NOQA
+from chainercv_i3d.evaluations.metrics import validation_loss  # NOQA
 from chainercv_i3d.evaluations.plots import plot_results  # NOQA
 from chainercv_i3d.evaluations.results import format_table  # NOQA
 from chainercv_i3d.evaluations.results import write_results  # NOQA

@@ -269,23 +269,26 @@ def direct_imports(module):
     return imported_names(module, path, path.endswith('__init__.py'))
 
 
+def imports_from_to(importers, imported):
+    """``'a imports b'`` for every import statement of a module under
+    ``importers`` that names a module under ``imported`` (dotted
+    prefixes)."""
+    return ['{} imports {}'.format(module, name)
+            for module in sorted(package_modules())
+            if module.startswith(importers)
+            for name in direct_imports(module)
+            if name.startswith(imported)]
+
+
 def test_links_reach_the_cpu_nodes_only_through_functions():
     """The network and the fast engine call ``chainercv_i3d.functions``;
     only that package chooses its CPU nodes (``functions.cpu``)."""
-    found = ['{} imports {}'.format(module, name)
-             for module in sorted(package_modules())
-             if module.startswith(PACKAGE + '.links')
-             for name in direct_imports(module)
-             if name.startswith(PACKAGE + '.functions.cpu')]
+    found = imports_from_to(PACKAGE + '.links', PACKAGE + '.functions.cpu')
     assert not found, '\n'.join(found)
 
 
 def test_functions_do_not_import_the_network():
-    found = ['{} imports {}'.format(module, name)
-             for module in sorted(package_modules())
-             if module.startswith(PACKAGE + '.functions')
-             for name in direct_imports(module)
-             if name.startswith(PACKAGE + '.links')]
+    found = imports_from_to(PACKAGE + '.functions', PACKAGE + '.links')
     assert not found, '\n'.join(found)
 
 

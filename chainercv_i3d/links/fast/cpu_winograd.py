@@ -8,13 +8,15 @@ height and width, a direct sum over the three time taps), in chunks of
 * one kernel reads the chunk's input straight from ``x`` (any strides but
   the channels'), zeros outside it taking the place of SAME padding, and
   writes the transformed tiles;
-* 16 (or 16 per output frame) BLAS products;
+* one ``numpy.matmul`` over strided views of the tiles, which numpy runs
+  as one BLAS product per tile element (and output frame), no copies;
 * one kernel transforms the products back, crops them to the output, adds
   the bias, applies ReLU and writes straight into ``out`` (any strides but
   the channels', for example a channel slice of a larger array).
 
-No pass over the whole input or output, and nothing leaves the cache
-between the steps of a chunk.
+No pass over the whole input or output: a chunk's tiles and products
+(``CHUNK_ELEMENTS``) are written and read back within the shared cache at
+best, instead of a pass through memory for each step.
 
 Two layouts of the transformed tiles, per chunk:
 
@@ -38,7 +40,8 @@ from chainercv_i3d.utils.threads import workers
 
 TILE_ELEMENTS = 16
 # Upper bound of one chunk's transformed input and products, in elements
-# (32 MiB in float32; 16 and 64 MiB measured slower, by 2 to 10%).
+# (32 MiB in float32; on the 28x28 and 56x56 layers, 12 MiB measured 10%
+# slower, 16 MiB 2 to 5% slower, 64 MiB the same).
 CHUNK_ELEMENTS = 8 * 2 ** 20
 # Tiles a chunk's products span at least (when the frames have them): the
 # products' height for BLAS (64 -> 192 channels at 56x56, one thread: 128

@@ -16,11 +16,15 @@ rounding error stays at the level of float32 summation (the fidelity tests
 hold the fast path to the same tolerances as the reference path); larger
 tiles, F(4x4, 3x3), save more but lose about a digit.
 
-All of it runs through ``xp`` (numpy or cupy). On a CPU the input frames
-are transformed once per pass and the products run batched in threads; on a
-GPU each chunk of output frames is one kernel for the transformed, stacked
-input, 16 cuBLAS products and one kernel for the output transform, bias and
-ReLU (:mod:`chainercv_i3d.links.fast.cuda_kernels`).
+On a CPU, float32 runs the numba kernels of
+:mod:`chainercv_i3d.links.fast.cpu_winograd` (padding, transforms, bias and
+ReLU fused, in cache-sized chunks in threads); float16 (numpy has no float16
+BLAS: it is there to check precision) and arrays with negative strides run
+the numpy passes below, each input frame transformed once per pass and the
+products batched in threads. On a GPU each chunk of output frames is one
+kernel for the transformed, stacked input, 16 cuBLAS products and one kernel
+for the output transform, bias and ReLU
+(:mod:`chainercv_i3d.links.fast.cuda_kernels`).
 """
 
 import chainer
@@ -31,6 +35,7 @@ from chainercv_i3d.functions.winograd_f23 import B_T
 from chainercv_i3d.functions.winograd_f23 import G
 from chainercv_i3d.functions.winograd_f23 import IN_TILE
 from chainercv_i3d.functions.winograd_f23 import OUT_TILE
+from chainercv_i3d.links.fast.cpu_winograd import winograd_conv_cpu
 from chainercv_i3d.links.fast.cuda_kernels import bias_relu
 from chainercv_i3d.links.fast.cuda_kernels import matmul
 from chainercv_i3d.links.fast.cuda_kernels import winograd_input_tiles
@@ -45,6 +50,9 @@ from chainercv_i3d.utils.threads import workers
 CHUNK_ELEMENTS = 4 * 2 ** 20
 # Upper bound of the transformed input of one pass, in elements (256 MiB).
 PASS_ELEMENTS = 64 * 2 ** 20
+# float32 on numpy runs the numba kernels of cpu_winograd (False: the numpy
+# passes below, which float16 and odd strides still take).
+USE_NUMBA = True
 
 
 def winograd_weight(w, dtype=None):
@@ -86,6 +94,13 @@ def winograd_conv(x, u, bias, out=None):
     """
     xp = chainer.backend.get_array_module(x)
     n, t, h, w, c = x.shape
+    if (xp is numpy and x.dtype == numpy.float32 and USE_NUMBA
+            and x.strides[-1] == x.itemsize and min(x.strides) >= 0):
+        y = out if out is not None else numpy.empty(
+            (n, t, h, w, u.shape[2]), numpy.float32)
+        if y.strides[-1] == y.itemsize and min(y.strides) >= 0:
+            # Compiled kernels: padding, transforms, bias and ReLU fused.
+            return winograd_conv_cpu(x, u, bias, y)
     tiles_h, tiles_w = -(-h // OUT_TILE), -(-w // OUT_TILE)
     # One frame and one pixel of zeros before, enough after to fill the
     # last tile.

@@ -39,6 +39,8 @@ stale after training, loading or editing the weights.
 import chainer
 import numpy
 
+from chainercv_i3d.links.fast.cpu_im2col import cpu_conv_im2col
+from chainercv_i3d.links.fast.cpu_max_pool import cpu_max_pool_same
 from chainercv_i3d.links.fast.cuda_kernels import bias_relu
 from chainercv_i3d.links.fast.cuda_kernels import matmul
 from chainercv_i3d.links.inception_block import InceptionBlock
@@ -250,6 +252,8 @@ def conv_im2col(x, weight, ksize, stride, bias, out=None):
         ``(N, T', H', W', O)``, ``T' = ceil(T / st)`` and so on.
     """
     xp = chainer.backend.get_array_module(x)
+    if xp is numpy and x.dtype != numpy.float16:  # compiled, on a CPU
+        return cpu_conv_im2col(x, weight, ksize, stride, bias, out)
     n, t, h, w, c = x.shape
     kt, kh, kw = ksize
     st, sh, sw = stride
@@ -290,6 +294,8 @@ def max_pool_same(x, ksize, stride):
     the input are skipped, as a padding of -inf would be.
     """
     xp = chainer.backend.get_array_module(x)
+    if xp is numpy and x.dtype != numpy.float16:  # compiled, on a CPU
+        return cpu_max_pool_same(x, ksize, stride)
     n, t, h, w, c = x.shape
     kt, kh, kw = ksize
     st, sh, sw = stride

@@ -34,13 +34,19 @@ from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import workers
 
 # Output positions (whole output rows) a chunk aims at: BLAS runs the
-# products fastest with a few hundred rows (measured on the stem, 1x64).
+# products fastest with a few hundred rows (measured on the stem at 1x64,
+# 2 cores: 448 as fast as 896, 224 3% slower, 112 10%; and on the 3x3x3
+# layers of 16 to 48 channels).
 CHUNK_POSITIONS = 448
-# Upper bound of one chunk's im2col, in elements (4 MiB float32); a chunk
-# holds at least the input frames of one output frame.
-CHUNK_ELEMENTS = 2 ** 20
+# Upper bound of one chunk's im2col, in elements (16 MiB float32, one
+# buffer per thread); a chunk holds at least the input frames of one output
+# frame. More output frames per chunk copy each input frame fewer times:
+# the stem at 1x64 took 0.394 s with 2 ** 20, 0.377 with 2 ** 21, 0.373
+# with 2 ** 22, 0.369 with 2 ** 23 (2 cores, one run).
+CHUNK_ELEMENTS = 2 ** 22
 # Chunks per thread that small layers are cut into, at least (so that the
-# threads finish together).
+# threads finish together; 2 measured faster than 4 on the 3x3x3 layers at
+# 8x7x7 and 16x14x14).
 MIN_CHUNKS_PER_THREAD = 2
 # The im2col kernel copies in blocks of this many values (8 loads, then 8
 # stores: one vector move); its buffer has this much room at the end.

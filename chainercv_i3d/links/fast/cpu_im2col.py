@@ -38,12 +38,16 @@ from chainercv_i3d.utils.threads import workers
 # 2 cores: 448 as fast as 896, 224 3% slower, 112 10%; and on the 3x3x3
 # layers of 16 to 48 channels).
 CHUNK_POSITIONS = 448
-# Upper bound of one chunk's im2col, in elements (16 MiB float32, one
+# Upper bound of one chunk's im2col, in elements (4 MiB float32, one
 # buffer per thread); a chunk holds at least the input frames of one output
-# frame. More output frames per chunk copy each input frame fewer times:
-# the stem at 1x64 took 0.394 s with 2 ** 20, 0.377 with 2 ** 21, 0.373
-# with 2 ** 22, 0.369 with 2 ** 23 (2 cores, one run).
-CHUNK_ELEMENTS = 2 ** 22
+# frame. With stride 1 a smaller im2col stays in the cache (32 -> 96
+# channels at 32x28x28: 0.0235 s with 2 ** 20, 0.0261 with 2 ** 22).
+CHUNK_ELEMENTS = 2 ** 20
+# The bound with a temporal stride (the stem, 16 MiB float32): more output
+# frames per chunk copy each input frame fewer times (the stem at 1x64 took
+# 0.394 s with 2 ** 20, 0.377 with 2 ** 21, 0.373 with 2 ** 22, 0.369 with
+# 2 ** 23; 2 cores, one run).
+STRIDED_CHUNK_ELEMENTS = 2 ** 22
 # Chunks per thread that small layers are cut into, at least (so that the
 # threads finish together; 2 measured faster than 4 on the 3x3x3 layers at
 # 8x7x7 and 16x14x14).
@@ -95,9 +99,10 @@ def cpu_conv_im2col(x, weight, ksize, stride, bias, out=None):
 
     rows = max(1, min(out_h, CHUNK_POSITIONS // out_w))
     # Output frames per chunk: as many as the im2col bound allows.
+    bound = STRIDED_CHUNK_ELEMENTS if st > 1 else CHUNK_ELEMENTS
     frames = 1
     while frames < out_t and rows * out_w * taps * (
-            frames * st + kt) <= CHUNK_ELEMENTS:
+            frames * st + kt) <= bound:
         frames += 1
     pieces = -(-out_t // frames) * -(-out_h // rows) * n
     want = workers() * MIN_CHUNKS_PER_THREAD if workers() > 1 else 1

@@ -55,6 +55,7 @@ def test_matches_chainer(monkeypatch, threads, small_chunks, in_c, out_c,
     if small_chunks:
         monkeypatch.setattr(cpu_im2col, 'CHUNK_POSITIONS', 3)
         monkeypatch.setattr(cpu_im2col, 'CHUNK_ELEMENTS', 2000)
+        monkeypatch.setattr(cpu_im2col, 'STRIDED_CHUNK_ELEMENTS', 2000)
     rng = numpy.random.RandomState(0)
     x = rng.normal(0, 1, (shape[0], in_c) + shape[1:])
     W = rng.normal(0, 0.1, (out_c, in_c) + ksize)

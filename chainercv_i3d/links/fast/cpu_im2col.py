@@ -144,11 +144,12 @@ def cpu_conv_im2col(x, weight, ksize, stride, bias, out=None):
 
 
 def _row_length(length):
-    """A position's row in the im2col: ``length`` rounded up to an odd
-    number of cache lines (``CACHE_LINE`` values), so that BLAS packing a
+    """A position's row in the im2col: ``length`` plus ``COPY_RUN`` values
+    of room (a copy's overshoot) rounded up to an odd number of cache
+    lines (``CACHE_LINE`` values), so that BLAS packing a
     column of the window does not hit the same cache sets row after row
     (a leading dimension of 4608 floats, 16 -> 32 channels, was slow)."""
-    lines = -(-length // CACHE_LINE)
+    lines = -(-(length + COPY_RUN) // CACHE_LINE)
     return (lines + 1 - lines % 2) * CACHE_LINE
 
 
@@ -218,24 +219,25 @@ def _fill_cols(x, cf, row, f_lo, f_hi, r0, r1, out_w, sh, sw, ph, pw, kh,
     frames ``f_lo <= f < f_hi``. ``x`` ``(T, H, W, C)`` is C-contiguous;
     ``cf`` has ``COPY_RUN`` values of room after the last row.
 
-    Runs are written in increasing order, each block overshooting into
-    the next run, which is written after it."""
+    Frame by frame (the input rows a frame's positions read stay in the
+    cache: measured 5% faster on the stem than position by position). A
+    run's last block overshoots into the next run of its frame, written
+    after it, or into the room that ends each row (``_row_length``)."""
     _, height, width, c = x.shape
     xf = x.ravel()
     run = kw * c
     taps = kh * run
     frame = height * width * c
     size = xf.size
-    p = 0
-    for r in range(r0, r1):
-        ih0 = r * sh - ph
-        for ow in range(out_w):
-            iw0 = ow * sw - pw
-            lead = max(0, -iw0) * c  # zeros before the input's left edge
-            end = min(kw, width - iw0) * c  # and after its right edge
-            base = p * row
-            for f in range(f_lo, f_hi):
-                dst0 = base + (f - f_lo) * taps
+    for f in range(f_lo, f_hi):
+        p = 0
+        for r in range(r0, r1):
+            ih0 = r * sh - ph
+            for ow in range(out_w):
+                iw0 = ow * sw - pw
+                lead = max(0, -iw0) * c  # zeros before the left edge
+                end = min(kw, width - iw0) * c  # and after the right edge
+                dst0 = p * row + (f - f_lo) * taps
                 for dh in range(kh):
                     ih = ih0 + dh
                     dst = dst0 + dh * run
@@ -252,7 +254,7 @@ def _fill_cols(x, cf, row, f_lo, f_hi, r0, r1, out_w, sh, sw, ph, pw, kh,
                             cf[uintp(dst + j)] = xf[uintp(src + j)]
                     if end < run:
                         _zero_run(cf, dst + end, run - end)
-            p += 1
+                p += 1
 
 
 @numba.njit(nogil=True, cache=True)

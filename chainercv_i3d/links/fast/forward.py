@@ -40,6 +40,8 @@ import chainer
 import numpy
 
 from chainercv_i3d.functions.tf_same_padding import same_padding_nd
+from chainercv_i3d.links.fast.cpu_im2col import cpu_conv_im2col
+from chainercv_i3d.links.fast.cpu_max_pool import cpu_max_pool_same
 from chainercv_i3d.links.fast.cuda_kernels import bias_relu
 from chainercv_i3d.links.fast.cuda_kernels import matmul
 from chainercv_i3d.links.fast.winograd import winograd_conv
@@ -189,6 +191,8 @@ def conv_im2col(x, weight, ksize, stride, bias, out=None):
         ``(N, T', H', W', O)``, ``T' = ceil(T / st)`` and so on.
     """
     xp = chainer.backend.get_array_module(x)
+    if xp is numpy and x.dtype != numpy.float16:  # compiled, on a CPU
+        return cpu_conv_im2col(x, weight, ksize, stride, bias, out)
     n, t, h, w, c = x.shape
     kt, kh, kw = ksize
     st, sh, sw = stride
@@ -229,6 +233,8 @@ def max_pool_same(x, ksize, stride):
     the input are skipped, as a padding of -inf would be.
     """
     xp = chainer.backend.get_array_module(x)
+    if xp is numpy and x.dtype != numpy.float16:  # compiled, on a CPU
+        return cpu_max_pool_same(x, ksize, stride)
     n, t, h, w, c = x.shape
     kt, kh, kw = ksize
     st, sh, sw = stride

@@ -24,6 +24,8 @@ folding takes 0.2 s on a CPU): they are never stale after training,
 loading or editing the weights.
 """
 
+import threading
+
 import chainer
 import numpy
 
@@ -33,6 +35,8 @@ from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
 from chainercv_i3d.links.fast.forward import FastInception
 from chainercv_i3d.links.fast.forward import FoldedUnit
 from chainercv_i3d.links.fast.forward import max_pool_same
+from chainercv_i3d.links.fast.forward import same_output_shape
+from chainercv_i3d.links.fast.forward import Workspace
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.logits import Logits
 from chainercv_i3d.links.logits import Softmax
@@ -90,6 +94,18 @@ class FastEngine(object):
     def __init__(self, dtype='float32'):
         self.dtype = dtype
         self._cache = None
+        self.workspace = Workspace()
+        # One forward at a time uses the workspace; another thread's
+        # allocates its own arrays.
+        self._workspace_lock = threading.Lock()
+
+    def __getstate__(self):
+        # A copy (or pickle) of a link gets an engine of the same dtype;
+        # folded layers and buffers are made again when needed.
+        return {'dtype': self.dtype.name}
+
+    def __setstate__(self, state):
+        self.__init__(state['dtype'])
 
     @property
     def dtype(self):
@@ -159,8 +175,10 @@ class FastEngine(object):
         return cache['layers']
 
     def forget(self):
-        """Drops the folded layers (the next forward folds again)."""
+        """Drops the folded layers (the next forward folds again) and frees
+        the workspace's buffers."""
         self._cache = None
+        self.workspace.clear()
 
 
 def _all_equal(saved, current):
@@ -180,6 +198,18 @@ def _all_equal(saved, current):
                 .all())
 
 
+def _channels_last(x, dtype, workspace):
+    """``x`` (N, C, T, H, W) as (N, T, H, W, C) of ``dtype``, in the
+    workspace's first activation buffer if there is one."""
+    xp = chainer.backend.get_array_module(x)
+    if workspace is None:
+        return xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), dtype=dtype)
+    n, c, t, h, w = x.shape
+    h_last = workspace.empty(('activations', 0), (n, t, h, w, c), dtype)
+    h_last[...] = x.transpose(0, 2, 3, 4, 1)
+    return h_last
+
+
 def _to_ncthw(h):
     xp = chainer.backend.get_array_module(h)
     if h.ndim == 5:
@@ -189,16 +219,25 @@ def _to_ncthw(h):
     return h
 
 
-def fast_layer(name, layer, h):
+def fast_layer(name, layer, h, workspace=None, key=None):
     """One layer on channels-last ``h``, as :meth:`FastEngine.forward` runs
     it (inside its :func:`~chainercv_i3d.utils.threads.cpu_chunks`);
     ``layer`` is folded for the convolutions (:meth:`FastEngine.folded`).
-    The head computes in float32 whatever the dtype."""
+    With a :class:`~chainercv_i3d.links.fast.forward.Workspace`, the
+    convolutions and max pools write to its buffer ``key``. The head
+    computes in float32 whatever the dtype."""
     xp = chainer.backend.get_array_module(h)
-    if isinstance(layer, (FoldedUnit, FastInception)):
-        return layer(h)
+    if isinstance(layer, FoldedUnit):
+        return layer(h, _buffer(workspace, key, layer.output_shape(h.shape),
+                                h.dtype))
+    if isinstance(layer, FastInception):
+        return layer(h, _buffer(workspace, key, layer.output_shape(h.shape),
+                                h.dtype), workspace)
     if isinstance(layer, MaxPool3dSame):
-        return max_pool_same(h, layer.ksize, layer.stride)
+        shape = h.shape[:1] + same_output_shape(h.shape[1:4],
+                                                layer.stride) + h.shape[4:]
+        return max_pool_same(h, layer.ksize, layer.stride,
+                             _buffer(workspace, key, shape, h.dtype))
     if isinstance(layer, AveragePoolPerStep):
         return _average_pool_per_step(h, layer.ksize)
     if isinstance(layer, SpatialMean):
@@ -213,6 +252,10 @@ def fast_layer(name, layer, h):
     raise ValueError('the fast path cannot compute layer {} ({}); turn '
                      'fast_inference off for this network'.format(
                          name, type(layer).__name__))
+
+
+def _buffer(workspace, key, shape, dtype):
+    return None if workspace is None else workspace.empty(key, shape, dtype)
 
 
 def _average_pool_per_step(h, ksize):

@@ -59,3 +59,38 @@ def test_each_link_owns_its_engine():
     first.fast.dtype = 'float16'
     assert second.fast.dtype == numpy.float32
     assert first.fast.dtype == numpy.float16
+
+
+def test_a_second_forward_reuses_the_workspace_and_gives_the_same_outputs():
+    numpy.random.seed(2)
+    model = I3D(n_class=3)
+    model.pick = ('conv3d_1a_7x7', 'mixed_3b', 'mixed_5c', 'logits')
+    x = numpy.random.RandomState(3).uniform(
+        -1, 1, (1, 3, 9, 64, 80)).astype(numpy.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        first = [h.array.copy() for h in model(x)]
+        held = model.fast.workspace.nbytes
+        buffers = dict(model.fast.workspace._buffers)
+        second = [h.array for h in model(x)]
+    assert held > 0
+    # The same buffers, not new ones.
+    assert all(model.fast.workspace._buffers[k] is b
+               for k, b in buffers.items())
+    for a, b in zip(first, second):
+        numpy.testing.assert_array_equal(a, b)
+    # Returned outputs are copies: a later forward does not change them.
+    x2 = x[:, :, ::-1].copy()
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        model(x2)
+    numpy.testing.assert_array_equal(second[0], first[0])
+    model.fast.forget()
+    assert model.fast.workspace.nbytes == 0
+
+
+def test_a_copied_link_gets_an_engine_of_its_own():
+    import copy
+    model = I3D(n_class=2)
+    model.fast.dtype = 'float16'
+    clone = copy.deepcopy(model)
+    assert clone.fast is not model.fast
+    assert clone.fast.dtype == numpy.float16

@@ -137,15 +137,25 @@ class FastEngine(object):
         xp = chainer.backend.get_array_module(x)
         last = max(model.layer_names.index(n) for n in names)
         folded = self.folded(model)
-        h = xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), dtype=self.dtype)
-        outputs = {}
-        with cpu_chunks(xp):
-            for name in model.layer_names[:last + 1]:
-                h = fast_layer(name, folded.get(name, getattr(model, name)),
-                                h)
-                if name in names:
-                    outputs[name] = _to_ncthw(h).astype(numpy.float32,
-                                                        copy=False)
+        workspace = None
+        if xp is numpy and self._workspace_lock.acquire(blocking=False):
+            workspace = self.workspace
+        try:
+            outputs = {}
+            with cpu_chunks(xp):
+                h = _channels_last(x, self.dtype, workspace)
+                for index, name in enumerate(model.layer_names[:last + 1]):
+                    layer = folded.get(name, getattr(model, name))
+                    # Outputs take turns in two buffers: a layer reads one
+                    # and writes the other.
+                    h = fast_layer(name, layer, h, workspace,
+                                   ('activations', (index + 1) % 2))
+                    if name in names:  # copied out of the workspace
+                        outputs[name] = _to_ncthw(h).astype(numpy.float32,
+                                                            copy=False)
+        finally:
+            if workspace is not None:
+                self._workspace_lock.release()
         return outputs
 
     def folded(self, model):

@@ -32,6 +32,7 @@ import numpy
 from chainercv_i3d.functions.average_pool import AveragePoolPerStep
 from chainercv_i3d.functions.average_pool import SpatialMean
 from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
+from chainercv_i3d.links.fast.cpu_layout import to_channels_last
 from chainercv_i3d.links.fast.forward import FastInception
 from chainercv_i3d.links.fast.forward import FoldedUnit
 from chainercv_i3d.links.fast.forward import max_pool_same
@@ -209,15 +210,15 @@ def _all_equal(saved, current):
 
 
 def _channels_last(x, dtype, workspace):
-    """``x`` (N, C, T, H, W) as (N, T, H, W, C) of ``dtype``, in the
-    workspace's first activation buffer if there is one."""
+    """``x`` (N, C, T, H, W) as (N, T, H, W, C) of ``dtype``: in the
+    workspace's first activation buffer by a compiled kernel if there is a
+    workspace (numpy), else by the array module."""
     xp = chainer.backend.get_array_module(x)
     if workspace is None:
         return xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), dtype=dtype)
     n, c, t, h, w = x.shape
     h_last = workspace.empty(('activations', 0), (n, t, h, w, c), dtype)
-    h_last[...] = x.transpose(0, 2, 3, 4, 1)
-    return h_last
+    return to_channels_last(x, h_last)
 
 
 def _to_ncthw(h):

@@ -173,6 +173,42 @@ def conv_1x1(x, weight, bias, out=None):
     return out
 
 
+def conv_1x1_split(x, weight, bias, outs):
+    """:func:`conv_1x1` with its output channels split among ``outs``.
+
+    On a CPU each block of rows is multiplied once into a small array, and
+    its columns are copied to the outputs while in the cache (no pass over
+    a merged output); on a GPU, one merged product and a copy per output.
+
+    Args:
+        x: ``(N, T, H, W, C)``, C-contiguous.
+        weight: ``(C, O)``.
+        bias: ``(O,)`` float32, or None (no bias, no ReLU).
+        outs (list): ``(N, T, H, W, O_k)`` arrays, ``sum(O_k) = O``, whose
+            rows are one strided axis (channel slices are).
+    """
+    xp = chainer.backend.get_array_module(x)
+    bounds = numpy.cumsum([0] + [o.shape[-1] for o in outs])
+    if xp is not numpy:
+        merged = conv_1x1(x, weight, bias)
+        for o, a, b in zip(outs, bounds[:-1], bounds[1:]):
+            o[...] = merged[..., a:b]
+        return
+    rows = x.reshape(-1, x.shape[-1])
+    targets = [o.reshape(rows.shape[0], o.shape[-1]) for o in outs]  # views
+    pieces = max(workers(), -(-(rows.size + rows.shape[0] * weight.shape[1])
+                              // chunk_elements(CHUNK_ELEMENTS)))
+
+    def block(r0, r1):
+        product = product_bias_relu(
+            rows[r0:r1], weight, bias,
+            numpy.empty((r1 - r0, weight.shape[1]), x.dtype))
+        for target, a, b in zip(targets, bounds[:-1], bounds[1:]):
+            target[r0:r1] = product[:, a:b]
+
+    run_chunks(block, split(rows.shape[0], pieces))
+
+
 def conv_im2col(x, weight, ksize, stride, bias, out=None):
     """Any SAME convolution, channels-last (in I3D: the stem, 7x7x7 with
     stride 2 on 3 or 2 channels, and the 3x3x3 ones on few channels).
@@ -316,22 +352,28 @@ class FastInception(object):
 
     def __call__(self, x, out=None, workspace=None):
         """Each branch writes straight into its channels of the output
-        (``out`` if given); the merged 1x1x1 output and the pooled input
-        go to ``workspace`` buffers if one is given."""
+        (``out`` if given); the two reduced inputs and the pooled input go
+        to ``workspace`` buffers if one is given."""
         xp = chainer.backend.get_array_module(x)
         y = out if out is not None else xp.empty(self.output_shape(x.shape),
                                                  dtype=x.dtype)
-        merged = pooled = None
+        c0, r1 = (int(s) for s in self.split)
+        widths = (r1 - c0, self.weight.shape[1] - r1)
         if workspace is not None:
-            merged = workspace.empty('inception merged', x.shape[:4] + (
-                self.weight.shape[1],), x.dtype)
+            reduced = [workspace.empty(('inception reduced', k),
+                                       x.shape[:4] + (width,), x.dtype)
+                       for k, width in enumerate(widths)]
             pooled = workspace.empty('inception pooled', x.shape, x.dtype)
-        merged = conv_1x1(x, self.weight, self.bias, merged)
-        b0, b1, b2 = xp.split(merged, self.split, axis=4)
-        inputs = (b1, b2, max_pool_same(x, self.pool.ksize, self.pool.stride,
-                                        pooled))
-        start = b0.shape[4]
-        y[..., :start] = b0
+        else:
+            reduced = [xp.empty(x.shape[:4] + (width,), x.dtype)
+                       for width in widths]
+            pooled = None
+        # branch0 straight into its channels, the reduced inputs of
+        # branch1 and branch2 into arrays of their own (contiguous).
+        conv_1x1_split(x, self.weight, self.bias, [y[..., :c0]] + reduced)
+        inputs = reduced + [max_pool_same(x, self.pool.ksize, self.pool.stride,
+                                          pooled)]
+        start = c0
         for unit, branch_input in zip(self.branches, inputs):
             stop = start + unit.out_channels
             unit(branch_input, out=y[..., start:stop])

@@ -144,6 +144,25 @@ def test_inception_block_equals_the_chainer_block():
                                   atol=1e-5 * numpy.abs(expected).max())
 
 
+@pytest.mark.parametrize('with_bias', [True, False])
+def test_a_split_1x1_product_writes_each_part_where_it_is_asked(with_bias):
+    rng = numpy.random.RandomState(11)
+    x = rng.randn(2, 3, 5, 4, 7).astype(numpy.float32)
+    weight = rng.randn(7, 9).astype(numpy.float32)
+    bias = rng.randn(9).astype(numpy.float32) if with_bias else None
+    expected = fast_inference.conv_1x1(x, weight, bias)
+    y = numpy.full((2, 3, 5, 4, 6), 7, numpy.float32)  # 2 channels spare
+    second = numpy.empty((2, 3, 5, 4, 3), numpy.float32)
+    third = numpy.empty((2, 3, 5, 4, 2), numpy.float32)
+    with parallel.cpu_chunks(numpy):
+        fast_inference.conv_1x1_split(x, weight, bias,
+                                      [y[..., :4], second, third])
+    numpy.testing.assert_array_equal(y[..., :4], expected[..., :4])
+    numpy.testing.assert_array_equal(second, expected[..., 4:7])
+    numpy.testing.assert_array_equal(third, expected[..., 7:])
+    assert (y[..., 4:] == 7).all()  # untouched
+
+
 def blas_thread_counts():
     return [lib['num_threads'] for lib in threadpoolctl.threadpool_info()
             if lib['user_api'] == 'blas']

@@ -139,7 +139,11 @@ class FastEngine(object):
         last = max(model.layer_names.index(n) for n in names)
         folded = self.folded(model)
         workspace = None
-        if xp is numpy and self._workspace_lock.acquire(blocking=False):
+        if xp is numpy and workspace_bytes(
+                [folded.get(n, getattr(model, n))
+                 for n in model.layer_names[:last + 1]],
+                x.shape, self.dtype) <= self.workspace.max_bytes \
+                and self._workspace_lock.acquire(blocking=False):
             workspace = self.workspace
         try:
             outputs = {}
@@ -230,6 +234,38 @@ def _to_ncthw(h):
     return h
 
 
+def output_shape(layer, shape):
+    """The channels-last output shape of a convolution or max pool of the
+    engine (folded) for an input of ``shape``; None for any other layer."""
+    if isinstance(layer, (FoldedUnit, FastInception)):
+        return layer.output_shape(shape)
+    if isinstance(layer, MaxPool3dSame):
+        return tuple(shape[:1]) + same_output_shape(
+            shape[1:4], layer.stride) + tuple(shape[4:])
+    return None
+
+
+def workspace_bytes(layers, x_shape, dtype):
+    """The bytes of workspace a forward through ``layers`` (folded, as
+    :meth:`FastEngine.forward` runs them) takes for a clip of ``x_shape``
+    (N, C, T, H, W): the largest activation each of the two buffers holds
+    in turn, and the largest temporaries of the Inception blocks."""
+    n, c, t, h, w = x_shape
+    shape = (n, t, h, w, c)
+    sizes = {('activations', 0): numpy.prod(shape)}
+    for index, layer in enumerate(layers):
+        out = output_shape(layer, shape)
+        if out is None:
+            break
+        named = {('activations', (index + 1) % 2): out}
+        if isinstance(layer, FastInception):
+            named.update(layer.scratch_shapes(shape))
+        for key, s in named.items():
+            sizes[key] = max(sizes.get(key, 0), numpy.prod(s))
+        shape = out
+    return int(sum(sizes.values())) * numpy.dtype(dtype).itemsize
+
+
 def fast_layer(name, layer, h, workspace=None, key=None):
     """One layer on channels-last ``h``, as :meth:`FastEngine.forward` runs
     it (inside its :func:`~chainercv_i3d.utils.threads.cpu_chunks`);
@@ -239,16 +275,14 @@ def fast_layer(name, layer, h, workspace=None, key=None):
     computes in float32 whatever the dtype."""
     xp = chainer.backend.get_array_module(h)
     if isinstance(layer, FoldedUnit):
-        return layer(h, _buffer(workspace, key, layer.output_shape(h.shape),
+        return layer(h, _buffer(workspace, key, output_shape(layer, h.shape),
                                 h.dtype))
     if isinstance(layer, FastInception):
-        return layer(h, _buffer(workspace, key, layer.output_shape(h.shape),
+        return layer(h, _buffer(workspace, key, output_shape(layer, h.shape),
                                 h.dtype), workspace)
     if isinstance(layer, MaxPool3dSame):
-        shape = h.shape[:1] + same_output_shape(h.shape[1:4],
-                                                layer.stride) + h.shape[4:]
-        return max_pool_same(h, layer.ksize, layer.stride,
-                             _buffer(workspace, key, shape, h.dtype))
+        return max_pool_same(h, layer.ksize, layer.stride, _buffer(
+            workspace, key, output_shape(layer, h.shape), h.dtype))
     if isinstance(layer, AveragePoolPerStep):
         return _average_pool_per_step(h, layer.ksize)
     if isinstance(layer, SpatialMean):

@@ -123,6 +123,63 @@ def test_forward_dispatch_and_float16_path():
     numpy.testing.assert_allclose(half, compiled, rtol=2e-2, atol=2e-2)
 
 
+STRIDED_CASES = [
+    # in_c, out_c, ksize, stride, (N, T, H, W): the input-frame path
+    (3, 8, (7, 7, 7), (2, 2, 2), (1, 1, 9, 8)),      # one frame
+    (3, 8, (7, 7, 7), (2, 2, 2), (1, 2, 7, 9)),
+    (3, 8, (7, 7, 7), (2, 2, 2), (2, 5, 8, 8)),      # batch 2
+    (3, 8, (7, 7, 7), (2, 2, 2), (1, 9, 6, 7)),      # odd T
+    (3, 8, (7, 7, 7), (2, 2, 2), (1, 64, 5, 6)),
+    (3, 8, (7, 7, 7), (2, 2, 2), (1, 79, 4, 5)),     # odd T, long
+    (2, 4, (7, 7, 7), (2, 2, 2), (2, 3, 2, 3)),      # kernel beyond input
+    (3, 5, (5, 3, 3), (3, 1, 2), (1, 11, 6, 5)),     # three tap classes
+    (3, 5, (1, 3, 3), (2, 2, 2), (1, 5, 6, 5)),      # a class with no tap
+]
+
+
+@pytest.mark.parametrize('threads', [False, True], ids=['serial', 'threads'])
+@pytest.mark.parametrize('small_chunks', [False, True],
+                         ids=['chunks', 'small_chunks'])
+@pytest.mark.parametrize('in_c,out_c,ksize,stride,shape', STRIDED_CASES)
+def test_input_frame_path(monkeypatch, threads, small_chunks, in_c, out_c,
+                          ksize, stride, shape):
+    # Also the frame-group path on the same input: both give Chainer's.
+    if small_chunks:
+        monkeypatch.setattr(cpu_im2col, 'STRIDED_CHUNK_POSITIONS', 3)
+    rng = numpy.random.RandomState(4)
+    x = rng.normal(0, 1, (shape[0], in_c) + shape[1:])
+    W = rng.normal(0, 0.1, (out_c, in_c) + ksize)
+    b = rng.normal(0, 0.1, out_c).astype(numpy.float32)
+    expected = reference(x, W, b, stride)
+    x32 = numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), numpy.float32)
+    weight = weight_rows(W).astype(numpy.float32)
+    for per_input_frame in (True, False):
+        monkeypatch.setattr(cpu_im2col, 'PER_INPUT_FRAME', per_input_frame)
+        with parallel.cpu_chunks(numpy) if threads else _nothing():
+            y = cpu_im2col.cpu_conv_im2col(x32, weight, ksize, stride, b)
+        assert y.shape == expected.shape
+        numpy.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('bias', [True, False], ids=['bias', 'no_bias'])
+def test_input_frame_path_channel_slice_out(bias):
+    rng = numpy.random.RandomState(5)
+    in_c, out_c, ksize, stride = 3, 6, (7, 7, 7), (2, 2, 2)
+    x = rng.normal(0, 1, (2, 9, 7, 6, in_c))
+    W = rng.normal(0, 0.1, (out_c, in_c) + ksize)
+    b = rng.normal(0, 0.1, out_c).astype(numpy.float32) if bias else None
+    expected = reference(x.transpose(0, 4, 1, 2, 3), W, b, stride)
+    big = numpy.full(expected.shape[:4] + (out_c + 5,), 7, numpy.float32)
+    out = big[..., 2:2 + out_c]
+    with parallel.cpu_chunks(numpy):
+        y = cpu_im2col.cpu_conv_im2col(
+            x.astype(numpy.float32), weight_rows(W).astype(numpy.float32),
+            ksize, stride, b, out=out)
+    assert y is out
+    numpy.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    assert (big[..., :2] == 7).all() and (big[..., 2 + out_c:] == 7).all()
+
+
 class _nothing(object):
     def __enter__(self):
         return self

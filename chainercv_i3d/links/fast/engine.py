@@ -138,30 +138,45 @@ class FastEngine(object):
         xp = chainer.backend.get_array_module(x)
         last = max(model.layer_names.index(n) for n in names)
         folded = self.folded(model)
-        workspace = None
-        if xp is numpy and workspace_bytes(
-                [folded.get(n, getattr(model, n))
-                 for n in model.layer_names[:last + 1]],
-                x.shape, self.dtype) <= self.workspace.max_bytes \
-                and self._workspace_lock.acquire(blocking=False):
-            workspace = self.workspace
+        layers = [folded.get(n, getattr(model, n))
+                  for n in model.layer_names[:last + 1]]
+        placements = self._reserve_workspace(layers, x)
         try:
             outputs = {}
             with cpu_chunks(xp):
-                h = _channels_last(x, self.dtype, workspace)
+                h = _channels_last(x, self.dtype, None if placements is None
+                                   else self.workspace)
                 for index, name in enumerate(model.layer_names[:last + 1]):
-                    layer = folded.get(name, getattr(model, name))
-                    # Outputs take turns in two buffers: a layer reads one
-                    # and writes the other.
-                    h = fast_layer(name, layer, h, workspace,
-                                   ('activations', (index + 1) % 2))
+                    out = scratch = None
+                    if placements is not None and index < len(placements):
+                        out, scratch = self._place(placements[index])
+                    h = fast_layer(name, layers[index], h, out, scratch)
                     if name in names:  # copied out of the workspace
                         outputs[name] = _to_ncthw(h).astype(numpy.float32,
                                                             copy=False)
         finally:
-            if workspace is not None:
+            if placements is not None:
                 self._workspace_lock.release()
         return outputs
+
+    def _reserve_workspace(self, layers, x):
+        """The placements of :func:`workspace_plan` with the workspace
+        reserved for this forward, or None: a GPU, a plan larger than
+        ``workspace.max_bytes``, or another thread's forward using it."""
+        if chainer.backend.get_array_module(x) is not numpy \
+                or not self._workspace_lock.acquire(blocking=False):
+            return None
+        size, placements = workspace_plan(layers, x.shape, self.dtype)
+        if not self.workspace.reserve(size):
+            self._workspace_lock.release()
+            return None
+        return placements
+
+    def _place(self, placement):
+        (offset, shape), scratch = placement
+        return (self.workspace.array(offset, shape, self.dtype),
+                {name: self.workspace.array(o, s, self.dtype)
+                 for name, (o, s) in scratch.items()})
 
     def folded(self, model):
         """``{name: FoldedUnit or FastInception}`` for the convolution
@@ -214,14 +229,16 @@ def _all_equal(saved, current):
 
 
 def _channels_last(x, dtype, workspace):
-    """``x`` (N, C, T, H, W) as (N, T, H, W, C) of ``dtype``: in the
-    workspace's first activation buffer by a compiled kernel if there is a
-    workspace (numpy), else by the array module."""
+    """``x`` (N, C, T, H, W) as (N, T, H, W, C) of ``dtype``: on numpy by a
+    compiled kernel, at the start of the workspace if one is given; on CuPy
+    by the array module."""
     xp = chainer.backend.get_array_module(x)
-    if workspace is None:
+    if xp is not numpy:
         return xp.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), dtype=dtype)
     n, c, t, h, w = x.shape
-    h_last = workspace.empty(('activations', 0), (n, t, h, w, c), dtype)
+    shape = (n, t, h, w, c)
+    h_last = numpy.empty(shape, dtype) if workspace is None \
+        else workspace.array(0, shape, dtype)
     return to_channels_last(x, h_last)
 
 
@@ -245,44 +262,74 @@ def output_shape(layer, shape):
     return None
 
 
-def workspace_bytes(layers, x_shape, dtype):
-    """The bytes of workspace a forward through ``layers`` (folded, as
-    :meth:`FastEngine.forward` runs them) takes for a clip of ``x_shape``
-    (N, C, T, H, W): the largest activation each of the two buffers holds
-    in turn, and the largest temporaries of the Inception blocks."""
+# Arrays in the workspace start on a page.
+WORKSPACE_ALIGN = 4096
+
+
+def workspace_plan(layers, x_shape, dtype):
+    """Where a forward through ``layers`` (folded, as
+    :meth:`FastEngine.forward` runs them) puts its activations in the
+    workspace for a clip of ``x_shape`` (N, C, T, H, W).
+
+    The clip, channels-last, starts the buffer; each layer's output goes to
+    the other end from its input, and an Inception block's temporaries just
+    after whichever comes first. The buffer is as long as the largest
+    input + output + temporaries of one layer.
+
+    Returns:
+        tuple: ``(bytes, placements)``, one placement per convolution or
+        max pool from the first layer on (the head is not placed):
+        ``((offset, shape) of the output, {name: (offset, shape)} of the
+        temporaries)``.
+    """
+    itemsize = numpy.dtype(dtype).itemsize
+
+    def length(shape):
+        size = int(numpy.prod(shape)) * itemsize
+        return -(-size // WORKSPACE_ALIGN) * WORKSPACE_ALIGN
+
     n, c, t, h, w = x_shape
     shape = (n, t, h, w, c)
-    sizes = {('activations', 0): numpy.prod(shape)}
-    for index, layer in enumerate(layers):
+    steps = []
+    for layer in layers:
         out = output_shape(layer, shape)
         if out is None:
             break
-        named = {('activations', (index + 1) % 2): out}
-        if isinstance(layer, FastInception):
-            named.update(layer.scratch_shapes(shape))
-        for key, s in named.items():
-            sizes[key] = max(sizes.get(key, 0), numpy.prod(s))
+        scratch = layer.scratch_shapes(shape) \
+            if isinstance(layer, FastInception) else {}
+        steps.append((shape, out, scratch))
         shape = out
-    return int(sum(sizes.values())) * numpy.dtype(dtype).itemsize
+    total = max([length(shape[:1] + (t, h, w, c))] + [
+        length(i) + length(o) + sum(length(s) for s in scratch.values())
+        for i, o, scratch in steps])
+    placements = []
+    for index, (i, o, scratch) in enumerate(steps):
+        if index % 2 == 0:  # the input at the start, the output at the end
+            out_offset, cursor = total - length(o), length(i)
+        else:
+            out_offset, cursor = 0, length(o)
+        offsets = {}
+        for name, s in sorted(scratch.items()):
+            offsets[name] = (cursor, s)
+            cursor += length(s)
+        placements.append(((out_offset, o), offsets))
+    return total, placements
 
 
-def fast_layer(name, layer, h, workspace=None, key=None):
+def fast_layer(name, layer, h, out=None, scratch=None):
     """One layer on channels-last ``h``, as :meth:`FastEngine.forward` runs
     it (inside its :func:`~chainercv_i3d.utils.threads.cpu_chunks`);
     ``layer`` is folded for the convolutions (:meth:`FastEngine.folded`).
-    With a :class:`~chainercv_i3d.links.fast.forward.Workspace`, the
-    convolutions and max pools write to its buffer ``key``. The head
-    computes in float32 whatever the dtype."""
+    The convolutions and max pools write to ``out`` if given, an Inception
+    block's temporaries to ``scratch``. The head computes in float32
+    whatever the dtype."""
     xp = chainer.backend.get_array_module(h)
     if isinstance(layer, FoldedUnit):
-        return layer(h, _buffer(workspace, key, output_shape(layer, h.shape),
-                                h.dtype))
+        return layer(h, out)
     if isinstance(layer, FastInception):
-        return layer(h, _buffer(workspace, key, output_shape(layer, h.shape),
-                                h.dtype), workspace)
+        return layer(h, out, scratch)
     if isinstance(layer, MaxPool3dSame):
-        return max_pool_same(h, layer.ksize, layer.stride, _buffer(
-            workspace, key, output_shape(layer, h.shape), h.dtype))
+        return max_pool_same(h, layer.ksize, layer.stride, out)
     if isinstance(layer, AveragePoolPerStep):
         return _average_pool_per_step(h, layer.ksize)
     if isinstance(layer, SpatialMean):
@@ -297,10 +344,6 @@ def fast_layer(name, layer, h, workspace=None, key=None):
     raise ValueError('the fast path cannot compute layer {} ({}); turn '
                      'fast_inference off for this network'.format(
                          name, type(layer).__name__))
-
-
-def _buffer(workspace, key, shape, dtype):
-    return None if workspace is None else workspace.empty(key, shape, dtype)
 
 
 def _average_pool_per_step(h, ksize):

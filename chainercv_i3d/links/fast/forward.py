@@ -360,17 +360,15 @@ class FastInception(object):
                 'reduced 2': positions + (self.weight.shape[1] - r1,),
                 'pooled': tuple(in_shape)}
 
-    def __call__(self, x, out=None, workspace=None):
+    def __call__(self, x, out=None, scratch=None):
         """Each branch writes straight into its channels of the output
         (``out`` if given); the two reduced inputs and the pooled input go
-        to ``workspace`` buffers if one is given."""
+        to the arrays of ``scratch`` (``{name: array}`` of
+        :meth:`scratch_shapes`) if given."""
         xp = chainer.backend.get_array_module(x)
         y = out if out is not None else xp.empty(self.output_shape(x.shape),
                                                  dtype=x.dtype)
-        if workspace is not None:
-            scratch = {key: workspace.empty(key, shape, x.dtype)
-                       for key, shape in self.scratch_shapes(x.shape).items()}
-        else:
+        if scratch is None:
             scratch = {key: xp.empty(shape, x.dtype) if key != 'pooled'
                        else None
                        for key, shape in self.scratch_shapes(x.shape).items()}
@@ -391,48 +389,50 @@ class FastInception(object):
 
 
 class Workspace(object):
-    """Host buffers that the activations of a forward on a CPU reuse.
+    """One host buffer that the activations of a forward on a CPU reuse.
 
     A new numpy array of more than 32 MiB is memory the kernel maps anew
-    and faults in page by page at its first touch (glibc serves it with
-    ``mmap`` and unmaps it when freed): the activations of a (1, 3, 64,
-    224, 224) forward spent about 5% of its time that way (measured with
-    and without this workspace in one process, 1.07 against 1.02 s). The
-    engine writes each layer's output into one of two buffers kept here
-    (and an Inception block's temporaries into three more), so a second
-    forward of the same size touches no new memory; CuPy's memory pool does
-    the same on a GPU. Kept buffers stay allocated between forwards and
-    hold the two largest activations at once, which raises a forward's
-    peak memory: the engine uses the workspace only for forwards that need
-    at most ``max_bytes`` of it (211 MiB for a 1x64 clip, 422 MiB for 1x128;
-    a 1x250 clip or 4x64 would need about 830 MiB and run on fresh arrays,
-    at the peak memory they had without it). The buffers grow to the
-    largest size asked and are kept until :meth:`clear`.
+    and faults in at its first touch (glibc serves it with ``mmap`` and
+    unmaps it when freed): measured here, writing I3D's stem output into a
+    new array instead of a kept one took 1.68 against 1.45 s for a 4x64
+    batch, and a whole 1x64 forward 1.07 against 1.02 s. The engine places
+    each layer's output at the other end of this buffer from the layer's
+    input (an Inception block's temporaries between them), so a forward
+    touches no new memory after the first of its size; CuPy's memory pool
+    does the same on a GPU. Its size is the largest input + output +
+    temporaries of one layer: what fresh arrays would hold at the same
+    moment, so the peak memory of a forward does not grow (it is kept
+    between forwards: :meth:`clear` frees it).
 
     Args:
-        max_bytes (int): The most a forward may keep here.
+        max_bytes (int): The largest buffer kept; a forward that needs more
+            runs on fresh arrays.
     """
 
-    def __init__(self, max_bytes=512 * 2 ** 20):
+    def __init__(self, max_bytes=2 ** 31):
         self.max_bytes = max_bytes
-        self._buffers = {}
+        self._buffer = None
 
-    def empty(self, key, shape, dtype):
-        """An uninitialized array of ``shape`` and ``dtype`` in the buffer
-        named ``key`` (valid until the next call with the same key)."""
-        dtype = numpy.dtype(dtype)
-        size = int(numpy.prod(shape)) * dtype.itemsize
-        buffer = self._buffers.get(key)
-        if buffer is None or buffer.size < size:
-            self._buffers.pop(key, None)  # freed before the larger one
-            buffer = self._buffers[key] = numpy.empty(size, numpy.uint8)
-        return buffer[:size].view(dtype).reshape(shape)
+    def reserve(self, nbytes):
+        """Makes the buffer at least ``nbytes`` long; returns False (and
+        keeps nothing new) if that is more than ``max_bytes``."""
+        if nbytes > self.max_bytes:
+            return False
+        if self._buffer is None or self._buffer.size < nbytes:
+            self._buffer = None  # freed before the larger one
+            self._buffer = numpy.empty(nbytes, numpy.uint8)
+        return True
+
+    def array(self, offset, shape, dtype):
+        """A view of ``shape`` and ``dtype`` at byte ``offset``."""
+        size = int(numpy.prod(shape)) * numpy.dtype(dtype).itemsize
+        return self._buffer[offset:offset + size].view(dtype).reshape(shape)
 
     @property
     def nbytes(self):
         """Bytes held."""
-        return sum(b.size for b in self._buffers.values())
+        return 0 if self._buffer is None else self._buffer.size
 
     def clear(self):
-        """Frees every buffer."""
-        self._buffers = {}
+        """Frees the buffer."""
+        self._buffer = None

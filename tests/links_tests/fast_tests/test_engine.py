@@ -11,6 +11,7 @@ from chainercv_i3d.links import count_flops
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import TinyI3D
 from chainercv_i3d.links.fast import FastEngine
+from chainercv_i3d.links.fast.engine import workspace_plan
 
 
 def run(model, x):
@@ -70,12 +71,10 @@ def test_a_second_forward_reuses_the_workspace_and_gives_the_same_outputs():
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         first = [h.array.copy() for h in model(x)]
         held = model.fast.workspace.nbytes
-        buffers = dict(model.fast.workspace._buffers)
+        buffer = model.fast.workspace._buffer
         second = [h.array for h in model(x)]
     assert held > 0
-    # The same buffers, not new ones.
-    assert all(model.fast.workspace._buffers[k] is b
-               for k, b in buffers.items())
+    assert model.fast.workspace._buffer is buffer  # the same, not a new one
     for a, b in zip(first, second):
         numpy.testing.assert_array_equal(a, b)
     # Returned outputs are copies: a later forward does not change them.
@@ -94,3 +93,39 @@ def test_a_copied_link_gets_an_engine_of_its_own():
     clone = copy.deepcopy(model)
     assert clone.fast is not model.fast
     assert clone.fast.dtype == numpy.float16
+
+
+@pytest.mark.parametrize('shape', [(1, 3, 64, 224, 224), (2, 3, 9, 33, 47)])
+def test_the_workspace_plan_never_overlaps_what_a_layer_reads_and_writes(
+        shape):
+    model = I3D(n_class=2)
+    folded = model.fast.folded(model)
+    layers = [folded.get(n, getattr(model, n)) for n in model.layer_names]
+    total, placements = workspace_plan(layers, shape, 'float32')
+    n, c, t, h, w = shape
+    read = (0, n * t * h * w * c * 4)  # the clip, channels-last
+    largest = 0
+    for (offset, out_shape), scratch in placements:
+        written = [(offset, offset + 4 * int(numpy.prod(out_shape)))] + [
+            (o, o + 4 * int(numpy.prod(s))) for o, s in scratch.values()]
+        regions = [read] + written
+        for a, (s0, e0) in enumerate(regions):
+            assert 0 <= s0 < e0 <= total
+            for s1, e1 in regions[a + 1:]:
+                assert e0 <= s1 or e1 <= s0  # disjoint
+        largest = max(largest, sum(e - s for s, e in regions))
+        read = written[0]
+    # As long as the most one layer holds at once (pages rounded up).
+    assert largest <= total <= largest + 4096 * 8
+    assert len(placements) == model.layer_names.index('mixed_5c') + 1
+
+
+def test_a_forward_larger_than_the_limit_runs_on_fresh_arrays():
+    model = TinyI3D(n_class=2, fast_inference=True)
+    model.fast.workspace.max_bytes = 1000
+    x = numpy.zeros((1, 3, 4, 16, 16), numpy.float32)
+    run(model, x)
+    assert model.fast.workspace.nbytes == 0
+    model.fast.workspace.max_bytes = 2 ** 30
+    run(model, x)
+    assert model.fast.workspace.nbytes > 0

@@ -1,39 +1,39 @@
-"""A faster inference path for :class:`~chainercv_i3d.links.I3D`.
+"""The layers of the fast inference engine and their convolutions and pools.
 
-The same function as the link's Chainer path, computed differently:
+The same function as the link's Chainer path, computed differently
+(:class:`~chainercv_i3d.links.fast.engine.FastEngine` walks the layers):
 
 * activations are kept channels-last, ``(N, T, H, W, C)``, so that every
   convolution is a matrix product over the channels;
 * each batch normalization is folded into its convolution (weights scaled
-  by ``1 / sqrt(var + eps)``, a bias added), bias and ReLU applied in place
-  to each chunk of the output while it is in the cache;
+  by ``1 / sqrt(var + eps)``, a bias added), bias and ReLU applied to each
+  chunk of the output while it is in the cache;
 * the three 1x1x1 convolutions of an Inception block that read the same
-  input are one matrix product;
+  input are one matrix product, split while in the cache
+  (:func:`conv_1x1_split`);
 * the 3x3x3 convolutions with 64 input channels or more (96% of their
   arithmetic) use Winograd's F(2x2, 3x3) over (height, width), 2.25 times
   fewer multiplications (:mod:`chainercv_i3d.links.fast.winograd`);
-* the others, and the stem (7x7x7, stride 2, 3 or 2 channels), are one
-  product per chunk of an im2col copied from a strided view;
-* max pools are separable: a running maximum along one axis at a time;
-* on a CPU, every convolution is cut into chunks that run in threads with
-  single-threaded BLAS (:mod:`chainercv_i3d.utils.threads`);
+* the others, and the stem (7x7x7, stride 2, 3 or 2 channels), are im2col
+  products;
+* max pools are separable, padding never materialized;
+* on a CPU (numpy, float32) the element-wise work is compiled: numba
+  kernels fused with single-threaded BLAS products in cache-sized chunks
+  run in threads (:mod:`~chainercv_i3d.links.fast.cpu_winograd`,
+  :mod:`~chainercv_i3d.links.fast.cpu_im2col`,
+  :mod:`~chainercv_i3d.links.fast.cpu_max_pool`,
+  :mod:`~chainercv_i3d.links.fast.cpu_layout`;
+  :mod:`chainercv_i3d.utils.threads`), and the activations reuse one kept
+  buffer (:class:`Workspace`); float16 on numpy (a check of precision) runs
+  the array versions below;
 * on a GPU, the chunks are large and run in order, products run on cuBLAS
   into contiguous buffers, and the bias and ReLU (and Winograd's transforms)
   are CuPy kernels that write straight into the output, channel slices
   included (:mod:`chainercv_i3d.links.fast.cuda_kernels`).
 
-It runs with numpy or cupy alike (``xp``), without autograd: the link uses it
-in test mode without backprop (see ``I3D.fast_inference``). Nothing inside
-the network copies between host and device. The compute dtype is float32, or
-float16 (:data:`DTYPES`): weights and activations in float16, products
-accumulated in float32, batch normalization folded in float32 and the
-biases kept in float32, the head (average pool, logits, softmax) in float32;
-every output is float32. On numpy float16 is slow (no float16 BLAS) and
-rounds as the GPU does: it is there to check the precision. The folded
-weights are kept between calls with a copy of the weights and statistics
-they came from, and folded again whenever any of those differs (compared
-exactly, a few milliseconds; folding takes 0.2 s on a CPU): they are never
-stale after training, loading or editing the weights.
+Without autograd: the link uses the engine in test mode without backprop
+(see ``I3D.fast_inference``). Nothing inside the network copies between
+host and device.
 """
 
 import chainer

@@ -163,10 +163,11 @@ class FastEngine(object):
         """The placements of :func:`workspace_plan` with the workspace
         reserved for this forward, or None: a GPU, a plan larger than
         ``workspace.max_bytes``, or another thread's forward using it."""
-        if chainer.backend.get_array_module(x) is not numpy \
-                or not self._workspace_lock.acquire(blocking=False):
+        if chainer.backend.get_array_module(x) is not numpy:
             return None
         size, placements = workspace_plan(layers, x.shape, self.dtype)
+        if not self._workspace_lock.acquire(blocking=False):
+            return None
         if not self.workspace.reserve(size):
             self._workspace_lock.release()
             return None

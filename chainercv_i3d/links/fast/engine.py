@@ -168,7 +168,12 @@ class FastEngine(object):
         size, placements = workspace_plan(layers, x.shape, self.dtype)
         if not self._workspace_lock.acquire(blocking=False):
             return None
-        if not self.workspace.reserve(size):
+        try:
+            reserved = self.workspace.reserve(size)
+        except BaseException:  # MemoryError: not left held
+            self._workspace_lock.release()
+            raise
+        if not reserved:
             self._workspace_lock.release()
             return None
         return placements

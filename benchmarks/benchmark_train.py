@@ -77,7 +77,7 @@ PARTS = ('fwdbwd', 'allreduce', 'loader')
 PATHS = ('link', 'chainer_functions', 'torch')
 # What --profile reports: the CPU training nodes and Winograd's steps.
 PROFILED_MODULES = \
-    r'(train_conv|train_winograd|train_im2col|train_pool|train_bn)\.py'
+    r'functions/cpu/(conv3d|winograd|im2col|max_pool|batch_norm_relu)\.py'
 # The repository's reference data beside it: ../shared/i3d (the folder the
 # tests read, CHAINERCV_I3D_SHARED to move it).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -135,7 +135,7 @@ def test_bad_pads_raise_value_error():
     ((2, 6, 5, 7, 8), 4), ((1, 5, 4, 6, 9), 7), ((1, 4, 2, 2, 1), 3)])
 def test_winograd_path_matches_chainer(monkeypatch, shape, out_channels):
     # 3x3x3 SAME convolutions (and both their gradients) on large frames
-    # run Winograd's algorithm (train_winograd): force it on these small
+    # run Winograd's algorithm (functions.cpu.winograd): force it on these small
     # ones, and count that they do.
     from chainercv_i3d.functions.cpu import conv3d as cpu_conv3d
     monkeypatch.setattr(cpu_conv3d, 'WINOGRAD_MIN_PIXELS', 0)

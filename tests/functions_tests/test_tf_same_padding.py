@@ -90,7 +90,7 @@ def test_max_pool_same_backward():
 @pytest.mark.parametrize('ties', [False, True])
 def test_cpu_max_pool_routes_gradients_as_chainer(shape, ksize, stride,
                                                   ties):
-    # The CPU pool (train_pool) against Chainer's im2col pool: the same
+    # The CPU pool (functions.cpu.max_pool) against Chainer's im2col pool: the same
     # values, and each gradient sent to the same input (the first maximum
     # of the window in t, h, w order), even among ties (as the zeros after
     # a ReLU): with three distinct values most windows have several maxima.

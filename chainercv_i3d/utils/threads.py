@@ -96,6 +96,15 @@ def split(size, pieces):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def spread_evenly(pieces, others, most):
+    """The least count, from ``pieces`` up to ``most``, for which
+    ``others * count`` chunks are a multiple of :func:`workers` (so that
+    the threads finish together), or ``most``."""
+    while (others * pieces) % workers() and pieces < most:
+        pieces += 1
+    return pieces
+
+
 def workers():
     """Threads :func:`run_chunks` uses now (1 outside :func:`cpu_chunks`)."""
     return getattr(_local, 'workers', None) or 1

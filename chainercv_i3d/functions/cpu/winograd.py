@@ -37,6 +37,7 @@ from chainercv_i3d.functions.winograd_f23 import OUT_TILE
 from chainercv_i3d.utils.threads import chunk_elements
 from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import split
+from chainercv_i3d.utils.threads import spread_evenly
 from chainercv_i3d.utils.threads import workers
 
 # Upper bound of one chunk's transformed tiles (input and products), in
@@ -182,9 +183,7 @@ def _chunks(x_shape, out_channels):
     if frames == t:
         rows = max(rows, min(tiles_h, budget // t))
     frame_groups = split(t, -(-t // frames))
-    bands = -(-tiles_h // rows)
-    while (n * len(frame_groups) * bands) % workers() and bands < tiles_h:
-        bands += 1
+    bands = spread_evenly(-(-tiles_h // rows), n * len(frame_groups), tiles_h)
     return [(i, t0, t1, th0, th1) for i in range(n)
             for t0, t1 in frame_groups
             for th0, th1 in split(tiles_h, bands)]

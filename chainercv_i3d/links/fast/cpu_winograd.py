@@ -36,7 +36,7 @@ import numpy
 from chainercv_i3d.utils.threads import chunk_elements
 from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import split
-from chainercv_i3d.utils.threads import workers
+from chainercv_i3d.utils.threads import spread_evenly
 
 TILE_ELEMENTS = 16
 # Upper bound of one chunk's transformed input and products, in elements
@@ -135,9 +135,7 @@ def _chunks(x_shape, o):
     if frames == t:
         rows = max(rows, min(tiles_h, budget // t))
     frame_groups = split(t, -(-t // frames))
-    bands = -(-tiles_h // rows)
-    while (n * len(frame_groups) * bands) % workers() and bands < tiles_h:
-        bands += 1
+    bands = spread_evenly(-(-tiles_h // rows), n * len(frame_groups), tiles_h)
     chunks = []
     for i in range(n):
         for t0, t1 in frame_groups:

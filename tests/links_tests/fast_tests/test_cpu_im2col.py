@@ -56,7 +56,13 @@ def test_matches_chainer(monkeypatch, threads, small_chunks, in_c, out_c,
         monkeypatch.setattr(cpu_im2col, 'CHUNK_POSITIONS', 3)
         monkeypatch.setattr(cpu_im2col, 'CHUNK_ELEMENTS', 2000)
         monkeypatch.setattr(cpu_im2col, 'STRIDED_CHUNK_ELEMENTS', 2000)
-    rng = numpy.random.RandomState(0)
+    assert_matches_chainer(0, in_c, out_c, ksize, stride, shape, threads)
+
+
+def assert_matches_chainer(seed, in_c, out_c, ksize, stride, shape, threads):
+    """cpu_conv_im2col on a random input and weights equals Chainer's
+    convolution (``shape`` is (N, T, H, W))."""
+    rng = numpy.random.RandomState(seed)
     x = rng.normal(0, 1, (shape[0], in_c) + shape[1:])
     W = rng.normal(0, 0.1, (out_c, in_c) + ksize)
     b = rng.normal(0, 0.1, out_c).astype(numpy.float32)
@@ -146,19 +152,9 @@ def test_input_frame_path(monkeypatch, threads, small_chunks, in_c, out_c,
     # Also the frame-group path on the same input: both give Chainer's.
     if small_chunks:
         monkeypatch.setattr(cpu_im2col, 'STRIDED_CHUNK_POSITIONS', 3)
-    rng = numpy.random.RandomState(4)
-    x = rng.normal(0, 1, (shape[0], in_c) + shape[1:])
-    W = rng.normal(0, 0.1, (out_c, in_c) + ksize)
-    b = rng.normal(0, 0.1, out_c).astype(numpy.float32)
-    expected = reference(x, W, b, stride)
-    x32 = numpy.ascontiguousarray(x.transpose(0, 2, 3, 4, 1), numpy.float32)
-    weight = weight_rows(W).astype(numpy.float32)
     for per_input_frame in (True, False):
         monkeypatch.setattr(cpu_im2col, 'PER_INPUT_FRAME', per_input_frame)
-        with parallel.cpu_chunks(numpy) if threads else _nothing():
-            y = cpu_im2col.cpu_conv_im2col(x32, weight, ksize, stride, b)
-        assert y.shape == expected.shape
-        numpy.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+        assert_matches_chainer(4, in_c, out_c, ksize, stride, shape, threads)
 
 
 @pytest.mark.parametrize('bias', [True, False], ids=['bias', 'no_bias'])

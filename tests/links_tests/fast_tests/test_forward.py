@@ -4,13 +4,11 @@ The whole network is compared with TensorFlow in the fidelity tests; these
 pin each piece down on odd shapes, batches, strided outputs and threads.
 """
 
-import os
 
 import chainer
 import chainer.functions as F
 import numpy
 import pytest
-import threadpoolctl
 
 from chainercv_i3d.links.fast import forward as fast_inference
 from chainercv_i3d.links import I3D
@@ -163,65 +161,6 @@ def test_a_split_1x1_product_writes_each_part_where_it_is_asked(with_bias):
     assert (y[..., 4:] == 7).all()  # untouched
 
 
-def blas_thread_counts():
-    return [lib['num_threads'] for lib in threadpoolctl.threadpool_info()
-            if lib['user_api'] == 'blas']
-
-
-def test_chunks_run_in_threads_with_single_threaded_blas():
-    before = blas_thread_counts()
-    seen = []
-    with parallel.cpu_chunks(numpy):
-        workers = parallel.workers()
-        inside = blas_thread_counts()
-        parallel.run_chunks(lambda i: seen.append(i), [(i,) for i in range(9)])
-    assert sorted(seen) == list(range(9))
-    assert workers == max(before + [1])
-    assert set(inside) <= {1}
-    assert blas_thread_counts() == before
-    assert parallel.workers() == 1
-
-
-def test_chunk_errors_reach_the_caller():
-    def fail(i):
-        if i == 3:
-            raise ValueError('chunk 3')
-    with parallel.cpu_chunks(numpy):
-        with pytest.raises(ValueError, match='chunk 3'):
-            parallel.run_chunks(fail, [(i,) for i in range(6)])
-
-
-def test_cupy_arrays_run_their_chunks_in_order():
-    # Anything but numpy (cupy) leaves threads and BLAS alone.
-    seen = []
-    with parallel.cpu_chunks(object()):
-        assert parallel.workers() == 1
-        parallel.run_chunks(lambda i: seen.append(i), [(i,) for i in range(5)])
-    assert seen == list(range(5))
-
-
-def test_a_forked_child_gets_its_own_threads():
-    with parallel.cpu_chunks(numpy):
-        parallel.run_chunks(lambda i: None, [(0,), (1,)])
-    pid = os.fork()
-    if pid == 0:  # the child: an inherited pool would hang here
-        seen = []
-        with parallel.cpu_chunks(numpy):
-            parallel.run_chunks(lambda i: seen.append(i), [(0,), (1,), (2,)])
-        os._exit(0 if sorted(seen) == [0, 1, 2] else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-
-
-@pytest.mark.parametrize('size,pieces', [(10, 3), (2, 5), (0, 2), (7, 1)])
-def test_split_covers_the_range_in_nearly_equal_parts(size, pieces):
-    parts = parallel.split(size, pieces)
-    assert [i for a, b in parts for i in range(a, b)] == list(range(size))
-    lengths = [b - a for a, b in parts]
-    assert len(parts) <= max(1, pieces)
-    assert max(lengths) - min(lengths) <= 1
-
-
 @pytest.fixture(scope='module')
 def small_i3d():
     model = I3D(n_class=5)
@@ -265,9 +204,3 @@ def test_changed_weights_are_folded_again(small_i3d, change):
     fast, reference = both_paths(small_i3d, x)
     assert numpy.abs(fast - before).max() > 1e-3
     numpy.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
-
-
-def test_chunks_fit_the_cache_on_a_cpu_and_are_large_elsewhere():
-    with parallel.cpu_chunks(numpy):
-        assert parallel.chunk_elements(1000) == 1000
-    assert parallel.chunk_elements(1000) == parallel.DEVICE_CHUNK_ELEMENTS

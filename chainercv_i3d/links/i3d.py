@@ -77,9 +77,10 @@ class I3D(PickableSequentialChain):
         initialW (callable): Initializer of the convolution weights when no
             pretrained model is loaded.
         fast_inference (bool): In test mode without backprop, compute with
-            :mod:`chainercv_i3d.links.fast.forward` (channels-last, batch
-            norm folded, Winograd for the 3x3x3 convolutions, every core of
-            a CPU; the same function, faster and with less memory).
+            the link's fast inference engine, ``fast`` (channels-last, batch
+            norm folded, Winograd for the 3x3x3 convolutions, compiled
+            kernels on every core of a CPU; the same function, faster and
+            with less memory).
             ``False``, or train mode, or backprop enabled, uses the Chainer
             functions (autograd). Settable later as an attribute.
 
@@ -93,6 +94,10 @@ class I3D(PickableSequentialChain):
             ``class_<i>`` names. Settable (a fine-tuned head has its own
             names).
         label_names (tuple of str): ``preset.label_names``.
+        fast (chainercv_i3d.links.FastEngine): The fast inference engine:
+            its compute dtype (``model.fast.dtype = 'float16'`` on a GPU),
+            folded weights and kept buffers (``model.fast.forget()`` frees
+            them).
 
     Example:
 

@@ -17,6 +17,12 @@ def same_output_size(in_size, stride):
     return -(-in_size // stride)
 
 
+def same_output_shape(spatial, stride):
+    """Returns TensorFlow's SAME output shape, :func:`same_output_size` per
+    axis of ``spatial``, as a tuple."""
+    return tuple(same_output_size(n, s) for n, s in zip(spatial, stride))
+
+
 def same_padding(in_size, ksize, stride):
     """Returns TensorFlow's SAME padding ``(before, after)`` for one axis.
 

@@ -6,16 +6,11 @@ from chainercv_i3d.architecture import BRANCH_NAMES
 from chainercv_i3d.functions.average_pool import AveragePoolPerStep
 from chainercv_i3d.functions.average_pool import SpatialMean
 from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
-from chainercv_i3d.functions.tf_same_padding import same_output_size
+from chainercv_i3d.functions.tf_same_padding import same_output_shape
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.logits import Logits
 from chainercv_i3d.links.logits import Softmax
 from chainercv_i3d.links.unit3d import Unit3D
-
-
-def _same_out(spatial, stride):
-    # TensorFlow's SAME output size does not depend on the kernel.
-    return tuple(same_output_size(n, s) for n, s in zip(spatial, stride))
 
 
 def _conv_flops(n, W_shape, out_spatial):
@@ -25,7 +20,7 @@ def _conv_flops(n, W_shape, out_spatial):
 
 def _unit(unit, shape):
     n, _, spatial = shape[0], shape[1], shape[2:]
-    out_spatial = _same_out(spatial, unit.stride)
+    out_spatial = same_output_shape(spatial, unit.stride)
     W_shape = unit.conv.W.shape
     return _conv_flops(n, W_shape, out_spatial), \
         (n, W_shape[0]) + out_spatial
@@ -41,7 +36,7 @@ def _inception(block, shape):
 
 def _pool(pool, shape):
     # Max pooling costs comparisons, not multiply-adds: only the shape moves.
-    return 0, shape[:2] + _same_out(shape[2:], pool.stride)
+    return 0, shape[:2] + same_output_shape(shape[2:], pool.stride)
 
 
 def _avgpool(ksize, shape):

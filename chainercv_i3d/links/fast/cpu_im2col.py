@@ -34,6 +34,7 @@ import numba
 from numba import uintp
 import numpy
 
+from chainercv_i3d.functions.tf_same_padding import same_output_shape
 from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import workers
@@ -94,7 +95,7 @@ def cpu_conv_im2col(x, weight, ksize, stride, bias, out=None):
     st, sh, sw = (int(s) for s in stride)
     o = weight.shape[1]
     (pt, _), (ph, _), (pw, _) = same_padding_nd((t, h, w), ksize, stride)
-    out_t, out_h, out_w = (-(-size // s) for size, s in zip((t, h, w), stride))
+    out_t, out_h, out_w = same_output_shape((t, h, w), stride)
     x = numpy.ascontiguousarray(x)
     weight = numpy.ascontiguousarray(weight, dtype=x.dtype)
     if bias is not None:

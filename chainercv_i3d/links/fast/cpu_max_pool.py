@@ -15,6 +15,7 @@ import numba
 from numba import uintp
 import numpy
 
+from chainercv_i3d.functions.tf_same_padding import same_output_shape
 from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.utils.threads import run_chunks
 from chainercv_i3d.utils.threads import split
@@ -43,7 +44,7 @@ def cpu_max_pool_same(x, ksize, stride, out=None):
     kt, kh, kw = (int(k) for k in ksize)
     st, sh, sw = (int(s) for s in stride)
     (pt, _), (ph, _), (pw, _) = same_padding_nd((t, h, w), ksize, stride)
-    out_t, out_h, out_w = (-(-size // s) for size, s in zip((t, h, w), stride))
+    out_t, out_h, out_w = same_output_shape((t, h, w), stride)
     shape = (n, out_t, out_h, out_w, c)
     y = out if out is not None and out.flags.c_contiguous else numpy.empty(
         shape, x.dtype)

@@ -32,11 +32,11 @@ import numpy
 from chainercv_i3d.functions.average_pool import AveragePoolPerStep
 from chainercv_i3d.functions.average_pool import SpatialMean
 from chainercv_i3d.functions.tf_same_padding import MaxPool3dSame
+from chainercv_i3d.functions.tf_same_padding import same_output_shape
 from chainercv_i3d.links.fast.cpu_layout import to_channels_last
 from chainercv_i3d.links.fast.forward import FastInception
 from chainercv_i3d.links.fast.forward import FoldedUnit
 from chainercv_i3d.links.fast.forward import max_pool_same
-from chainercv_i3d.links.fast.forward import same_output_shape
 from chainercv_i3d.links.fast.forward import Workspace
 from chainercv_i3d.links.inception_block import InceptionBlock
 from chainercv_i3d.links.logits import Logits
@@ -295,7 +295,8 @@ def workspace_plan(layers, x_shape, dtype):
         return -(-size // WORKSPACE_ALIGN) * WORKSPACE_ALIGN
 
     n, c, t, h, w = x_shape
-    shape = (n, t, h, w, c)
+    clip = (n, t, h, w, c)
+    shape = clip
     steps = []
     for layer in layers:
         out = output_shape(layer, shape)
@@ -305,7 +306,7 @@ def workspace_plan(layers, x_shape, dtype):
             if isinstance(layer, FastInception) else {}
         steps.append((shape, out, scratch))
         shape = out
-    total = max([length(shape[:1] + (t, h, w, c))] + [
+    total = max([length(clip)] + [
         length(i) + length(o) + sum(length(s) for s in scratch.values())
         for i, o, scratch in steps])
     placements = []

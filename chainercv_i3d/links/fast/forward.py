@@ -39,6 +39,7 @@ host and device.
 import chainer
 import numpy
 
+from chainercv_i3d.functions.tf_same_padding import same_output_shape
 from chainercv_i3d.functions.tf_same_padding import same_padding_nd
 from chainercv_i3d.links.fast.cpu_im2col import cpu_conv_im2col
 from chainercv_i3d.links.fast.cpu_max_pool import cpu_max_pool_same
@@ -237,7 +238,7 @@ def conv_im2col(x, weight, ksize, stride, bias, out=None):
     n, t, h, w, c = x.shape
     kt, kh, kw = ksize
     st, sh, sw = stride
-    out_t, out_h, out_w = (-(-size // s) for size, s in zip((t, h, w), stride))
+    out_t, out_h, out_w = same_output_shape((t, h, w), stride)
     x = xp.ascontiguousarray(_pad(x, same_padding_nd((t, h, w), ksize, stride),
                                   0))
     _, tp, hp, wp, _ = x.shape
@@ -264,12 +265,6 @@ def conv_im2col(x, weight, ksize, stride, bias, out=None):
 
     run_chunks(chunk, chunks)
     return y
-
-
-def same_output_shape(spatial, stride):
-    """``ceil(size / stride)`` per axis: the spatial shape TensorFlow's SAME
-    padding gives."""
-    return tuple(-(-size // s) for size, s in zip(spatial, stride))
 
 
 def max_pool_same(x, ksize, stride, out=None):

@@ -76,7 +76,9 @@ def _in_cpu_chunks():
 def run_chunks(function, chunks):
     """Calls ``function(*chunk)`` for every chunk; in threads inside
     :func:`cpu_chunks`, otherwise in order. The chunks must write to
-    disjoint outputs."""
+    disjoint outputs. If a chunk raises (or the caller is interrupted),
+    the chunks not started are cancelled and the running ones awaited
+    before the exception propagates."""
     chunks = list(chunks)
     if workers() <= 1 or len(chunks) <= 1:
         for chunk in chunks:
@@ -84,8 +86,16 @@ def run_chunks(function, chunks):
         return
     executor = _executor(workers())
     futures = [executor.submit(function, *chunk) for chunk in chunks]
-    for future in futures:
-        future.result()
+    try:
+        for future in futures:
+            future.result()
+    except BaseException:
+        # An error or Ctrl-C: no chunk may still write into the outputs
+        # (the engine's kept buffers) once this returns.
+        for future in futures:
+            future.cancel()
+        concurrent.futures.wait(futures)
+        raise
 
 
 def split(size, pieces):

@@ -2,6 +2,7 @@
 threads beside single-threaded BLAS."""
 
 import os
+import time
 
 import chainercv_i3d  # NOQA: before chainer
 
@@ -38,6 +39,25 @@ def test_chunk_errors_reach_the_caller():
     with parallel.cpu_chunks(numpy):
         with pytest.raises(ValueError, match='chunk 3'):
             parallel.run_chunks(fail, [(i,) for i in range(6)])
+
+
+def test_no_chunk_runs_after_an_error_has_reached_the_caller():
+    ran = []
+
+    def fail_first(i):
+        if i == 0:
+            raise ValueError('chunk 0')
+        time.sleep(0.01)
+        ran.append(i)
+    with parallel.cpu_chunks(numpy):
+        if parallel.workers() < 2:
+            pytest.skip('needs two BLAS threads')
+        with pytest.raises(ValueError, match='chunk 0'):
+            parallel.run_chunks(fail_first, [(i,) for i in range(50)])
+        seen = len(ran)
+        time.sleep(0.1)
+    assert len(ran) == seen  # nothing ran later
+    assert seen < 49  # the rest were cancelled
 
 
 def test_cupy_arrays_run_their_chunks_in_order():

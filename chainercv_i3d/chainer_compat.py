@@ -35,7 +35,13 @@ With CuPy (12 to 14) three more things need help:
    follows it) rejects whenever a cast is needed (fp16 parameters, or
    ``allreduce_grad_dtype``). With numpy 2, :func:`unpack_params` (the same
    with ``astype``) replaces it as soon as that module is imported.
-6. cupy-cuda11x (CuPy 13.6) needs the CUDA 11 libraries on the loader's path;
+6. ChainerMN's batched pack/unpack kernels (``batched_copy=True``, its
+   default) use ``half`` after including only ``cupy/carray.cuh``, which
+   stopped including ``cuda_fp16.h`` in CuPy 14: they fail to compile at the
+   first gradient all-reduce. :func:`patch_batched_copy_kernels` puts
+   ``#include <cuda_fp16.h>`` in front of their code as soon as that module
+   is imported (harmless with older CuPy, whose headers include it too).
+7. cupy-cuda11x (CuPy 13.6) needs the CUDA 11 libraries on the loader's path;
    without ``libcublas.so.11`` chainer just reports CUDA as unavailable.
    :func:`cuda_unavailable_reason` says why and what to do.
 
@@ -166,15 +172,14 @@ def apply():
     """Imports chainer, standing in for what it needs and today's stack lacks.
 
     Also quiets chainer's cuDNN warning where CuPy has no cuDNN, and patches
-    ChainerMN's :func:`unpack_params` with numpy 2 (see the module).
+    ChainerMN's memory utility (:func:`patch_memory_utility`).
 
     Returns:
         list of str: the names of the modules that were stood in for while
         chainer imported (empty when the environment needed no help).
     """
     restore_numpy_aliases()
-    if numpy_copy_false_never_copies():
-        patch_when_imported(MEMORY_UTILITY, patch_unpack_params)
+    patch_when_imported(MEMORY_UTILITY, patch_memory_utility)
     if 'chainer' in sys.modules:
         return []
     stubs = _stubs_needed()
@@ -248,6 +253,55 @@ def unpack_params(params, attr_name, buffer, transfer_dtype, zero_fill,
 def patch_unpack_params(memory_utility):
     """Puts :func:`unpack_params` into ChainerMN's ``_memory_utility``."""
     memory_utility.unpack_params = unpack_params
+
+
+BATCHED_COPY_KERNELS = ('_cupy_batched_pack_params',
+                        '_cupy_batched_unpack_params')
+CUDA_FP16_INCLUDE = '#include <cuda_fp16.h>\n'
+
+
+def with_fp16_header(code):
+    """``code`` with ``cuda_fp16.h`` included first (once)."""
+    if 'cuda_fp16.h' in code:
+        return code
+    return CUDA_FP16_INCLUDE + code
+
+
+def _kernel_with_fp16_header(make_kernel):
+    """Wraps a ChainerMN kernel factory: the same RawKernel, with
+    :func:`with_fp16_header` applied to its code. Made once, like
+    ChainerMN's own (a RawKernel compiles lazily, per device)."""
+    made = []
+
+    def make_patched_kernel():
+        if not made:
+            import cupy
+            kernel = make_kernel()
+            made.append(cupy.RawKernel(
+                with_fp16_header(kernel.code), kernel.name,
+                options=kernel.options))
+        return made[0]
+
+    make_patched_kernel.__name__ = make_kernel.__name__
+    make_patched_kernel.__wrapped__ = make_kernel
+    return make_patched_kernel
+
+
+def patch_batched_copy_kernels(memory_utility):
+    """Makes ChainerMN's batched pack/unpack kernels compile on CuPy 14."""
+    for name in BATCHED_COPY_KERNELS:
+        make_kernel = getattr(memory_utility, name)
+        if not hasattr(make_kernel, '__wrapped__'):
+            setattr(memory_utility, name,
+                    _kernel_with_fp16_header(make_kernel))
+
+
+def patch_memory_utility(memory_utility):
+    """Everything ChainerMN's ``_memory_utility`` needs today: the batched
+    kernels' header always, :func:`unpack_params` with numpy 2."""
+    patch_batched_copy_kernels(memory_utility)
+    if numpy_copy_false_never_copies():
+        patch_unpack_params(memory_utility)
 
 
 class _PatchingLoader(importlib.abc.Loader):

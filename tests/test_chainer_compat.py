@@ -226,6 +226,63 @@ def test_chainermn_gets_the_patched_unpack_params_with_numpy2():
     assert result.stdout.startswith('ok')
 
 
+# ChainerMN: the batched pack/unpack kernels get cuda_fp16.h (CuPy 14).
+# That the patched code compiles is tested in tests/cuda_compile_tests.
+
+class FakeRawKernel(object):
+    def __init__(self, code, name, options=()):
+        self.code, self.name, self.options = code, name, options
+
+
+def test_with_fp16_header_includes_it_once():
+    code = '#include <cupy/carray.cuh>\nhalf x;'
+    patched = chainer_compat.with_fp16_header(code)
+    assert patched.startswith('#include <cuda_fp16.h>\n')
+    assert patched.endswith(code)
+    assert chainer_compat.with_fp16_header(patched) == patched
+
+
+def test_batched_copy_kernels_get_the_header_once(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'cupy', types.SimpleNamespace(
+        RawKernel=FakeRawKernel))
+    made = []
+
+    def make_pack():
+        made.append('pack')
+        return FakeRawKernel('half* p;', 'pack', ('-DX',))
+
+    utility = types.SimpleNamespace(
+        _cupy_batched_pack_params=make_pack,
+        _cupy_batched_unpack_params=lambda: FakeRawKernel('half* u;', 'u'))
+    chainer_compat.patch_batched_copy_kernels(utility)
+    chainer_compat.patch_batched_copy_kernels(utility)  # no double wrap
+    assert utility._cupy_batched_pack_params.__wrapped__ is make_pack
+    kernel = utility._cupy_batched_pack_params()
+    assert kernel.code == '#include <cuda_fp16.h>\nhalf* p;'
+    assert (kernel.name, kernel.options) == ('pack', ('-DX',))
+    assert utility._cupy_batched_pack_params() is kernel
+    assert made == ['pack']  # made once, like ChainerMN's memoized one
+    assert utility._cupy_batched_unpack_params().code.startswith(
+        '#include <cuda_fp16.h>')
+
+
+def test_chainermn_gets_the_patched_batched_kernels():
+    result = run_python('''
+        import chainercv_i3d
+        from chainermn.communicators import _memory_utility as utility
+        for name in ('_cupy_batched_pack_params',
+                     '_cupy_batched_unpack_params'):
+            wrapped = getattr(utility, name).__wrapped__
+            assert wrapped.__module__ == utility.__name__, wrapped
+        print('ok')
+    ''')
+    if "No module named 'mpi4py'" in result.stderr:
+        pytest.skip('ChainerMN needs mpi4py (pip install '
+                    '"chainercv_i3d[mpi]")')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('ok')
+
+
 def test_patch_when_imported_patches_at_first_import(tmp_path, monkeypatch):
     write_files(tmp_path, {'compat_target_module.py':
                            'def f():\n    return "original"\n'})

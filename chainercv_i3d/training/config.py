@@ -64,7 +64,9 @@ class TrainConfig(object):
         val_n_frame (int): Frames of the validation clips; None for the
             preset's evaluation protocol (DeepMind: the first 251).
         val_batch_size (int): Views per validation forward pass.
-        communicator (str): ChainerMN communicator under mpiexec.
+        communicator (str): ChainerMN communicator under mpiexec; None
+            for ``pure_nccl`` on GPUs and ``naive`` on the CPU
+            (:func:`chainercv_i3d.utils.comm.choose_chainermn_communicator`).
         n_workers (int): Loader processes per rank.
         use_pfio (bool): Read through pfio.
         quiet (bool): No progress bar.
@@ -100,7 +102,7 @@ class TrainConfig(object):
     val_interval: int = None
     val_n_frame: int = None
     val_batch_size: int = 1
-    communicator: str = 'naive'
+    communicator: str = None
     n_workers: int = 2
     use_pfio: bool = False
     quiet: bool = False

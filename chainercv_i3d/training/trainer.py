@@ -44,9 +44,20 @@ from chainercv_i3d.training.snapshot import save_snapshot
 from chainercv_i3d.training.snapshot import SNAPSHOT_NAME
 from chainercv_i3d.transforms.clip_transform import ClipTransform
 from chainercv_i3d.transforms.flip import flip_label_map
+from chainercv_i3d.utils.comm import choose_chainermn_communicator
+from chainercv_i3d.utils.comm import ranks_sharing_a_gpu
 from chainercv_i3d.utils.comm import SerialComm
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.progress import progress_bar
+
+
+def chainermn_communicator_name(name, comm, device):
+    """The communicator to train with on ``device`` (a collective call):
+    :func:`~chainercv_i3d.utils.comm.choose_chainermn_communicator`'s rule,
+    told whether ranks share a GPU."""
+    on_gpu = device.xp is not numpy
+    shared = ranks_sharing_a_gpu(comm, device.device.id) if on_gpu else None
+    return choose_chainermn_communicator(name, on_gpu, shared_gpu=shared)
 
 
 def check_writable_folder(path):
@@ -91,7 +102,8 @@ class Trainer(object):
         self.device = device
         self._say = say
         self.chainermn = None if isinstance(comm, SerialComm) else \
-            comm.create_chainermn(config.communicator)
+            comm.create_chainermn(chainermn_communicator_name(
+                config.communicator, comm, device))
         self.schedule = make_schedule(
             config.schedule or DEFAULT_SCHEDULE[config.stream], config.lr,
             config.lr_steps)

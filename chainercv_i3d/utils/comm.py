@@ -12,6 +12,7 @@ when it is imported, which must happen only under mpiexec, and ChainerMN
 """
 
 import os
+import platform
 import sys
 import time
 
@@ -293,6 +294,148 @@ def sum_counts(comm, counts):
         for key, value in rank_counts.items():
             totals[key] = totals.get(key, 0) + value
     return totals
+
+
+# ------------------------------------------------ ChainerMN communicators
+
+CHAINERMN_COMMUNICATORS = ('naive', 'flat', 'non_cuda_aware', 'pure_nccl')
+# These hand GPU buffers to MPI itself: on GPUs they need a CUDA-aware MPI.
+NEEDS_CUDA_AWARE_MPI = ('naive', 'flat')
+# These all-reduce with NCCL: GPUs only.
+NEEDS_NCCL = ('non_cuda_aware', 'pure_nccl')
+# Set to 1 to use naive or flat on GPUs with a CUDA-aware MPI that cannot be
+# asked (no MPIX_Query_cuda_support).
+CUDA_AWARE_MPI_VARIABLE = 'CHAINERCV_I3D_CUDA_AWARE_MPI'
+_NCCL_HINT = ('pip install "chainercv_i3d[gpu]" (CUDA 12) or '
+              '"chainercv_i3d[gpu-cuda13]" (CUDA 13) brings NCCL')
+
+
+def choose_chainermn_communicator(name, on_gpu, cuda_aware_mpi=None,
+                                  nccl_available=None, shared_gpu=None):
+    """The ChainerMN communicator a run uses, by one rule for every script.
+
+    None picks ``pure_nccl`` on GPUs (NCCL; any MPI starts it) and ``naive``
+    on the CPU. On GPUs ``naive`` and ``flat`` pass device memory to MPI, so
+    they are refused unless the MPI is CUDA-aware (the MPICH wheel is not);
+    ``non_cuda_aware`` (NCCL within a node, MPI through host memory across
+    nodes) is the choice for several nodes without one. NCCL (since 2.5)
+    refuses two ranks on one GPU, so the NCCL communicators are refused when
+    ranks share a GPU (:func:`ranks_sharing_a_gpu`), and on the CPU.
+
+    Args:
+        name (str): A name from :data:`CHAINERMN_COMMUNICATORS`, or None.
+        on_gpu (bool): The ranks train on GPUs.
+        cuda_aware_mpi (callable): Returns True when the MPI takes device
+            memory (default :func:`mpi_is_cuda_aware`); called only when
+            it matters.
+        nccl_available (callable): Returns True when CuPy can use NCCL
+            (default :func:`cupy_has_nccl`); called only when it matters.
+        shared_gpu (tuple): ``(rank, other_rank, node, gpu)`` when two ranks
+            train on one GPU (:func:`ranks_sharing_a_gpu`), else None.
+
+    Returns:
+        str: The communicator's name.
+
+    Raises:
+        ValueError: An unknown name, or one that cannot work here; the
+            message is one line saying what to use instead.
+    """
+    if name is None:
+        name = 'pure_nccl' if on_gpu else 'naive'
+    if name not in CHAINERMN_COMMUNICATORS:
+        raise ValueError('unknown ChainerMN communicator {!r}: give one of '
+                         '{}'.format(name, ', '.join(CHAINERMN_COMMUNICATORS)))
+    if not on_gpu:
+        if name in NEEDS_NCCL:
+            raise ValueError(
+                'the {} communicator all-reduces with NCCL, on GPUs only: '
+                'use --communicator naive on the CPU (or --device gpu)'
+                .format(name))
+        return name
+    if name in NEEDS_CUDA_AWARE_MPI:
+        if not (cuda_aware_mpi or mpi_is_cuda_aware)():
+            raise ValueError(
+                'the {} communicator hands GPU memory to MPI, which needs a '
+                'CUDA-aware MPI, and this one ({}) is not (or cannot say; '
+                'set {}=1 if it is): use --communicator pure_nccl, the '
+                'default on GPUs, or non_cuda_aware across nodes'.format(
+                    name, mpi_library_name(), CUDA_AWARE_MPI_VARIABLE))
+    if name in NEEDS_NCCL and shared_gpu:
+        raise ValueError(
+            'ranks {} and {} both train on GPU {gpu} of {node}, and NCCL '
+            'needs a GPU per rank: start at most as many ranks per node as '
+            'it has GPUs (ranks can share a GPU only with a CUDA-aware MPI '
+            'and --communicator naive)'.format(
+                *shared_gpu[:2], node=shared_gpu[2], gpu=shared_gpu[3]))
+    if name in NEEDS_NCCL and not (nccl_available or cupy_has_nccl)():
+        raise ValueError('the {} communicator needs NCCL, which CuPy cannot '
+                         'load: {}'.format(name, _NCCL_HINT))
+    return name
+
+
+def ranks_sharing_a_gpu(comm, gpu_id):
+    """The first two ranks that train on one GPU of one node (a collective
+    call).
+
+    Args:
+        comm (Comm): The communicator.
+        gpu_id (int): This rank's GPU.
+
+    Returns:
+        tuple: ``(rank, other_rank, node, gpu_id)``, or None when every rank
+        has a GPU of its own.
+    """
+    first = {}
+    for rank, key in enumerate(comm.allgather((platform.node(), gpu_id))):
+        if key in first:
+            return (first[key], rank) + key
+        first[key] = rank
+    return None
+
+
+def mpi_is_cuda_aware():
+    """Whether the running MPI accepts device memory.
+
+    True when ``CHAINERCV_I3D_CUDA_AWARE_MPI=1``; else what the MPI library
+    mpi4py loaded answers to ``MPIX_Query_cuda_support`` (MPICH and Open
+    MPI have it); False when it cannot be asked.
+    """
+    if os.environ.get(CUDA_AWARE_MPI_VARIABLE) == '1':
+        return True
+    import ctypes
+    from mpi4py import MPI  # NOQA: loads the MPI library
+    for path in _loaded_mpi_libraries():
+        query = getattr(ctypes.CDLL(path), 'MPIX_Query_cuda_support', None)
+        if query is not None:
+            query.restype = ctypes.c_int
+            return bool(query())
+    return False
+
+
+def _loaded_mpi_libraries():
+    """Paths of the MPI libraries this process has loaded (Linux)."""
+    try:
+        with open('/proc/self/maps') as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return []
+    paths = {line.split()[-1] for line in lines if 'libmpi' in line}
+    return sorted(path for path in paths if path.startswith('/'))
+
+
+def mpi_library_name():
+    """The first line of the MPI library's version text."""
+    from mpi4py import MPI
+    return ' '.join(MPI.Get_library_version().splitlines()[0].split())
+
+
+def cupy_has_nccl():
+    """Whether CuPy can load NCCL."""
+    try:
+        from cupy.cuda import nccl
+    except ImportError:
+        return False
+    return bool(getattr(nccl, 'available', True))
 
 
 def _import_chainermn():

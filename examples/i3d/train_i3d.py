@@ -36,9 +36,9 @@ from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
+from chainercv_i3d.utils.comm import CHAINERMN_COMMUNICATORS
 from chainercv_i3d.utils.device import select_device
 
-COMMUNICATORS = ('naive', 'flat', 'non_cuda_aware', 'pure_nccl')
 
 
 def int_list(text):
@@ -135,9 +135,10 @@ def parse_args(argv):
                         help="frames of validation clips (default the "
                         "preset's evaluation: 251)")
     parser.add_argument('--val_batch_size', type=positive_int, default=1)
-    parser.add_argument('--communicator', choices=COMMUNICATORS,
-                        default='naive',
-                        help='ChainerMN communicator (pure_nccl for GPUs)')
+    parser.add_argument('--communicator', choices=CHAINERMN_COMMUNICATORS,
+                        help='ChainerMN communicator under mpiexec (default '
+                        'pure_nccl on GPUs, naive on the CPU; naive and flat '
+                        'on GPUs need a CUDA-aware MPI)')
     parser.add_argument('--num_preprocess_workers', type=non_negative_int,
                         default=2, help='loader processes per rank (0: none)')
     parser.add_argument('--use_chainerio', '--use_pfio', dest='use_pfio',

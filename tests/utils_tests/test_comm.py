@@ -10,6 +10,7 @@ import types
 import pytest
 
 from chainercv_i3d.utils import comm as comm_module
+from chainercv_i3d.utils.comm import choose_chainermn_communicator
 from chainercv_i3d.utils.comm import get_comm
 from chainercv_i3d.utils.comm import launched_by_mpiexec
 from chainercv_i3d.utils.comm import node_local_rank
@@ -157,6 +158,100 @@ def test_sum_counts_adds_every_ranks_counts():
     assert sum_counts(SerialComm(), {'done': 5}) == {'done': 5}
 
 
+# One rule for the ChainerMN communicator.
+
+def never_called():
+    raise AssertionError('probed although it does not matter')
+
+
+@pytest.mark.parametrize('on_gpu, chosen', [(True, 'pure_nccl'),
+                                            (False, 'naive')])
+def test_default_communicator_is_pure_nccl_on_gpus(on_gpu, chosen):
+    assert choose_chainermn_communicator(
+        None, on_gpu, cuda_aware_mpi=never_called,
+        nccl_available=lambda: True) == chosen
+
+
+@pytest.mark.parametrize('name', ['naive', 'flat'])
+def test_gpu_memory_through_mpi_needs_a_cuda_aware_mpi(name, monkeypatch):
+    monkeypatch.setattr(comm_module, 'mpi_library_name',
+                        lambda: 'MPICH Version: 5.0.2')
+    with pytest.raises(ValueError) as error:
+        choose_chainermn_communicator(name, True,
+                                      cuda_aware_mpi=lambda: False)
+    message = str(error.value)
+    assert '\n' not in message
+    assert 'CUDA-aware' in message and 'MPICH Version: 5.0.2' in message
+    assert 'pure_nccl' in message and 'CHAINERCV_I3D_CUDA_AWARE_MPI' in message
+    assert choose_chainermn_communicator(
+        name, True, cuda_aware_mpi=lambda: True) == name
+
+
+@pytest.mark.parametrize('name', ['naive', 'flat'])
+def test_cpu_communicators_do_not_ask_the_mpi(name):
+    assert choose_chainermn_communicator(
+        name, False, cuda_aware_mpi=never_called,
+        nccl_available=never_called) == name
+
+
+@pytest.mark.parametrize('name', ['pure_nccl', 'non_cuda_aware'])
+def test_nccl_communicators_are_refused_on_the_cpu(name):
+    with pytest.raises(ValueError, match='GPUs only.*naive'):
+        choose_chainermn_communicator(name, False)
+
+
+@pytest.mark.parametrize('name', [None, 'pure_nccl', 'non_cuda_aware'])
+def test_nccl_communicators_need_nccl(name):
+    with pytest.raises(ValueError, match=r'needs NCCL.*chainercv_i3d\[gpu'):
+        choose_chainermn_communicator(name, True,
+                                      nccl_available=lambda: False)
+
+
+def test_unknown_communicator_lists_the_known_ones():
+    with pytest.raises(ValueError, match='naive, flat, non_cuda_aware, '
+                       'pure_nccl'):
+        choose_chainermn_communicator('hierarchical', True)
+
+
+class RanksOn(object):
+    """Stands in for a communicator whose ranks report (node, gpu)."""
+
+    def __init__(self, *keys):
+        self.keys = keys
+
+    def allgather(self, obj):
+        return [obj if key is None else key for key in self.keys]
+
+
+def test_ranks_sharing_a_gpu_are_found():
+    assert comm_module.ranks_sharing_a_gpu(
+        RanksOn(('a', 0), ('a', 1), ('b', 0), ('b', 1)), 0) is None
+    assert comm_module.ranks_sharing_a_gpu(
+        RanksOn(('a', 0), ('b', 0), ('a', 1), ('b', 0)), 0) == (1, 3, 'b', 0)
+    # This rank's own key is what it gives (None: use the argument).
+    node = comm_module.platform.node()
+    assert comm_module.ranks_sharing_a_gpu(
+        RanksOn((node, 0), None), 0) == (0, 1, node, 0)
+
+
+@pytest.mark.parametrize('name', [None, 'pure_nccl', 'non_cuda_aware'])
+def test_nccl_communicators_refuse_ranks_sharing_a_gpu(name):
+    with pytest.raises(ValueError) as error:
+        choose_chainermn_communicator(name, True, nccl_available=lambda: True,
+                                      shared_gpu=(0, 1, 'node7', 0))
+    message = str(error.value)
+    assert 'ranks 0 and 1 both train on GPU 0 of node7' in message
+    assert 'a GPU per rank' in message and '\n' not in message
+    assert choose_chainermn_communicator(
+        'naive', True, cuda_aware_mpi=lambda: True,
+        shared_gpu=(0, 1, 'node7', 0)) == 'naive'
+
+
+def test_cuda_aware_mpi_can_be_declared(monkeypatch):
+    monkeypatch.setenv('CHAINERCV_I3D_CUDA_AWARE_MPI', '1')
+    assert comm_module.mpi_is_cuda_aware()
+
+
 # Under mpiexec: two ranks on this one node.
 
 COLLECTIVES = '''
@@ -177,6 +272,9 @@ result = {
     'gather_1': comm.gather(comm.rank * 10, root=1),
     'bcast_1': comm.bcast('from {}'.format(comm.rank), root=1),
 }
+from chainercv_i3d.utils.comm import mpi_is_cuda_aware, mpi_library_name
+result['cuda_aware'] = mpi_is_cuda_aware()
+result['mpi_library'] = mpi_library_name()
 chainermn = comm.chainermn
 result['chainermn'] = [chainermn.rank, chainermn.size, chainermn.intra_rank]
 comm.barrier()
@@ -229,6 +327,10 @@ def test_two_ranks_collectives(mpiexec, tmp_path):
         assert got['chainermn'] == [rank, 2, rank]
         assert got['allgather'] == ['r0', 'r1']
         assert got['bcast_1'] == 'from 1'
+        # The MPICH wheel answers MPIX_Query_cuda_support: not CUDA-aware,
+        # which is why naive is refused on GPUs.
+        if got['mpi_library'].startswith('MPICH'):
+            assert got['cuda_aware'] is False
     assert ranks[0]['gather_0'] == [0, 10]
     assert ranks[1]['gather_0'] is None
     assert ranks[0]['gather_1'] is None

@@ -7,7 +7,12 @@
 #     skip), which checks that
 #     chainercv_i3d.chainer_compat makes chainer 7.8.1 work there (as on the
 #     GPU machines);
-#  3. the Sphinx site, built in .venv with warnings as errors
+#  3. .venv-cuda: CuPy 14.2 for CUDA 13 with the NVRTC and CUDA runtime
+#     (headers) wheels only, numpy 2 (constraints/cuda_compile.txt): only
+#     tests/cuda_compile_tests, which compile every CUDA kernel of the GPU
+#     path (the project's, chainer's and ChainerMN's) with NVRTC for sm_90
+#     as CuPy would, with no GPU, driver or cuBLAS;
+#  4. the Sphinx site, built in .venv with warnings as errors
 #     (scripts/build_docs.sh).
 # Exits non-zero when any test fails or the site has a warning.
 set -euo pipefail
@@ -19,4 +24,7 @@ bash scripts/install.sh .venv-numpy2 test "numpy>=2" "setuptools>=82" \
     "opencv-contrib-python-headless==4.11.0.86"
 .venv-numpy2/bin/python -c "import numpy, setuptools; print('numpy', numpy.__version__, 'setuptools', setuptools.__version__)"
 .venv-numpy2/bin/python -m pytest -ra tests
+bash scripts/install.sh .venv-cuda "" -c constraints/cuda_compile.txt \
+    cupy-cuda13x nvidia-cuda-nvrtc nvidia-cuda-runtime pytest mpi4py mpich
+.venv-cuda/bin/python -m pytest -ra tests/cuda_compile_tests
 bash scripts/build_docs.sh .venv/bin/python

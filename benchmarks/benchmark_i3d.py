@@ -27,7 +27,13 @@ its best, CPU only: :func:`chainercv_i3d.testing.tf_reference.tf_i3d_logits`
 on the same weights, inside one ``tf.function``, i.e. one graph as
 DeepMind's TensorFlow 1 code ran), ``tensorflow_eager`` (the same ops run
 eagerly, op by op) and ``torch`` (``benchmarks/torch_i3d.py``: PyTorch's
-conv3d, cuDNN on a GPU, on the same weights). Every case also prints how
+conv3d, cuDNN on a GPU, on the same weights). On a GPU ``torch`` runs
+twice: ``torch`` in strict float32 (TF32 off for cuDNN's convolutions and
+cuBLAS's products: PyTorch's default turns it on for cuDNN, CuPy is strict
+unless ``CUPY_TF32=1``) and ``torch_tf32`` with TF32 on; on a CPU once
+(TF32 does not apply). Every line and JSON entry says which (``tf32``:
+true, false or ``not applicable``; for the Chainer paths on a GPU, whether
+``CUPY_TF32`` is set). Every case also prints how
 far each path's logits are from the base path's (TensorFlow's graph, else
 TensorFlow eager, else PyTorch's, else the reference's), on the same
 weights and input: the paths timed compute the same function.
@@ -56,14 +62,17 @@ Columns:
     (warmup W, repeat R)  Untimed passes before the R timed ones.
 
 ``--json`` writes the same results as a list of dicts, with the time of each
-timed pass, the FLOPs per clip and the logits of the first pass added.
+timed pass, the FLOPs per clip and the logits of the first pass added. It
+is rewritten (whole: a temporary file, then a rename) after every case and
+path. A case that fails (its process exits non-zero or is killed) is
+recorded with its ``error`` on one line and the run goes on; the exit
+status is 1 at the end if any failed.
 """
 
 import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -82,11 +91,19 @@ from chainercv_i3d.testing.tf_reference import tf_i3d_logits
 from chainercv_i3d.utils.device import DeviceError
 from chainercv_i3d.utils.device import select_device
 
-from benchmark_cases import parse_case  # benchmarks/, beside this script
+from benchmark_cases import cupy_tf32  # benchmarks/, beside this script
+from benchmark_cases import expand_torch_paths
+from benchmark_cases import NOT_APPLICABLE
+from benchmark_cases import parse_case
 from benchmark_cases import parse_cases
+from benchmark_cases import raise_if_forced_to_fail
+from benchmark_cases import run_child
+from benchmark_cases import TORCH_TF32
+from benchmark_cases import write_results
 
 N_CLASS = 400
-PATHS = ('reference', 'fast', 'tensorflow', 'tensorflow_eager', 'torch')
+PATHS = ('reference', 'fast', 'tensorflow', 'tensorflow_eager', 'torch',
+         'torch_tf32')
 
 
 def parse_args(argv=None):
@@ -109,7 +126,8 @@ def parse_args(argv=None):
                              'one tf.function graph, CPU), tensorflow_eager '
                              '(the same ops eagerly, CPU), '
                              'torch (PyTorch conv3d on the same weights, on '
-                             'the same device)')
+                             'the same device; on a GPU twice: torch in '
+                             'strict float32 and torch_tf32 with TF32)')
     parser.add_argument('--rounds', type=int, default=1,
                         help='times the paths of a case take turns; ratios '
                              'compare median rounds (default: 1)')
@@ -117,7 +135,9 @@ def parse_args(argv=None):
     parser.add_argument('--device', type=int, default=-1,
                         help='-1: CPU (default); N >= 0: GPU N with CuPy')
     parser.add_argument('--json', metavar='PATH',
-                        help='also write the results to PATH as JSON')
+                        help='also write the results to PATH as JSON '
+                             '(rewritten after every case; failed cases '
+                             'with their error)')
     # Internal: run one case in this process and print its result as JSON.
     parser.add_argument('--one-case', type=parse_case,
                         help=argparse.SUPPRESS)
@@ -216,12 +236,23 @@ def path_forward(path, model, device, x):
         forward = tensorflow_forward(model, x.shape,
                                      graph=(path == 'tensorflow'))
         return forward, tensorflow_input(x)
-    if path == 'torch':
+    if path in TORCH_TF32:
         from torch_i3d import torch_forward
         return torch_forward(model, 'cuda:{}'.format(device)
-                             if device >= 0 else 'cpu'), x
-    sys.exit('benchmark_i3d.py: unknown path {!r} (reference, fast, '
-             'tensorflow, tensorflow_eager, torch)'.format(path))
+                             if device >= 0 else 'cpu',
+                             tf32=TORCH_TF32[path]), x
+    sys.exit('benchmark_i3d.py: unknown path {!r} ({})'.format(
+        path, ', '.join(PATHS)))
+
+
+def tf32_of(path, device):
+    """What ``path`` uses for float32 products on ``device``: True (TF32),
+    False (strict float32) or ``'not applicable'`` (the CPU)."""
+    if device < 0:
+        return NOT_APPLICABLE
+    if path in TORCH_TF32:
+        return TORCH_TF32[path]
+    return cupy_tf32(device)
 
 
 def check_traced_once(forward):
@@ -240,6 +271,7 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     Returns:
         dict: The case, its timings and its peak memory.
     """
+    raise_if_forced_to_fail((batch, frames), path)
     xp = _gpu(device) if device >= 0 else numpy
     numpy.random.seed(0)  # the same random weights in every process
     model = I3D(n_class=N_CLASS, modality='rgb',
@@ -268,6 +300,7 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     result = {
         'path': path,
         'device': 'cpu' if xp is numpy else 'gpu{}'.format(device),
+        'tf32': tf32_of(path, device),
         'batch': batch, 'frames': frames, 'size': size,
         'clips_per_s': batch * repeat / total,
         'sec_per_clip': total / (batch * repeat),
@@ -282,12 +315,18 @@ def run_case(batch, frames, size, warmup, repeat, device, path='fast'):
     if xp is not numpy:
         result['gpu_pool_mib'] = \
             xp.get_default_memory_pool().total_bytes() / 2 ** 20
+    if path in TORCH_TF32 and device >= 0:
+        from torch_i3d import tf32_flags
+        result['torch_flags'] = tf32_flags()  # read back after the passes
     return result
 
 
 def format_result(r):
-    line = ('path={path} device={device} batch={batch} frames={frames} '
-            'size={size} clips/s={clips_per_s:.3f} '
+    if 'error' in r:
+        return ('path={path} device={device} batch={batch} frames={frames} '
+                'size={size} tf32={tf32} FAILED: {error}').format(**r)
+    line = ('path={path} device={device} tf32={tf32} batch={batch} '
+            'frames={frames} size={size} clips/s={clips_per_s:.3f} '
             'sec/clip={sec_per_clip:.3g} GFLOP/s={gflop_per_s:.1f} '
             'peak_rss_MiB={peak_rss_mib:.0f}')
     if 'gpu_pool_mib' in r:
@@ -297,9 +336,8 @@ def format_result(r):
 
 def median_rate(results, case, path):
     """The median clips/s of one path's rounds of one case."""
-    rates = sorted(r['clips_per_s'] for r in results
-                   if (r['batch'], r['frames']) == tuple(case)
-                   and r['path'] == path)
+    rates = sorted(r['clips_per_s'] for r in finished(results, case)
+                   if r['path'] == path)
     middle = len(rates) // 2
     return rates[middle] if len(rates) % 2 else \
         (rates[middle - 1] + rates[middle]) / 2
@@ -313,11 +351,27 @@ def base_path(paths):
     return paths[0]
 
 
+def finished(results, case):
+    """The results of ``case`` that did not fail."""
+    return [r for r in results if (r['batch'], r['frames']) == tuple(case)
+            and 'error' not in r]
+
+
+def finished_paths(results, case, paths):
+    """The paths of ``paths`` with a finished result for ``case``."""
+    done = {r['path'] for r in finished(results, case)}
+    return [p for p in paths if p in done]
+
+
 def format_agreement(results, case, paths):
     """Largest logit difference of each path from the base path's, on the
-    same weights and input: every timed path computes the same function."""
-    logits = {r['path']: numpy.array(r['logits']) for r in results
-              if (r['batch'], r['frames']) == tuple(case)}
+    same weights and input: every timed path computes the same function.
+    Paths that failed are left out."""
+    paths = finished_paths(results, case, paths)
+    if not paths:
+        return 'agreement batch={} frames={} (no path finished)'.format(*case)
+    logits = {r['path']: numpy.array(r['logits'])
+              for r in finished(results, case)}
     base = base_path(paths)
     return 'agreement batch={} frames={} '.format(*case) + ' '.join(
         'max|{}-{}|={:.2e}'.format(path, base, numpy.abs(
@@ -327,7 +381,11 @@ def format_agreement(results, case, paths):
 
 
 def format_ratios(results, case, paths):
-    # Median throughput of each path over the base path's.
+    # Median throughput of each path over the base path's (paths that
+    # failed are left out).
+    paths = finished_paths(results, case, paths)
+    if not paths:
+        return 'ratio batch={} frames={} (no path finished)'.format(*case)
     rates = {path: median_rate(results, case, path) for path in paths}
     base = base_path(paths)
     return 'ratio batch={} frames={} '.format(*case) + ' '.join(
@@ -336,19 +394,24 @@ def format_ratios(results, case, paths):
 
 
 def run_case_in_subprocess(case, path, args):
-    """Runs one case in a fresh interpreter so its peak memory is its own."""
+    """Runs one case in a fresh interpreter so its peak memory is its own.
+
+    Returns:
+        dict: Its result, or, when it failed, the case with its ``error``
+        (one line).
+    """
     command = [sys.executable, os.path.abspath(__file__),
                '--one-case', '{}x{}'.format(*case), '--size', str(args.size),
                '--warmup', str(args.warmup), '--repeat', str(args.repeat),
                '--device', str(args.device), '--path', path]
     # stderr is passed through: the child's errors reach the user as they are.
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        why = ('killed by signal {}, out of memory?'.format(-proc.returncode)
-               if proc.returncode < 0 else 'exit {}'.format(proc.returncode))
-        sys.exit('benchmark_i3d.py: case {}x{} failed ({})'.format(
-            case[0], case[1], why))
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result, error = run_child(command)
+    if error is None:
+        return result
+    return {'path': path, 'device': 'cpu' if args.device < 0 else
+            'gpu{}'.format(args.device), 'tf32': tf32_of(path, args.device),
+            'batch': case[0], 'frames': case[1], 'size': args.size,
+            'error': error}
 
 
 def main(argv=None):
@@ -359,7 +422,7 @@ def main(argv=None):
                           path=args.path)
         print(json.dumps(result))
         return
-    paths = args.paths.split(',')
+    paths = expand_torch_paths(args.paths.split(','), args.device)
     results = []
     for case in args.cases:
         for round_index in range(args.rounds):
@@ -367,11 +430,15 @@ def main(argv=None):
                 results.append(run_case_in_subprocess(case, path, args))
                 results[-1]['round'] = round_index
                 print(format_result(results[-1]), flush=True)
+                write_results(args.json, results)
         print(format_agreement(results, case, paths), flush=True)
         print(format_ratios(results, case, paths), flush=True)
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
+    failed = [r for r in results if 'error' in r]
+    if failed:
+        sys.exit('benchmark_i3d.py: {} of {} case runs failed: {}'.format(
+            len(failed), len(results), '; '.join(
+                '{batch}x{frames} {path}: {error}'.format(**r)
+                for r in failed)))
 
 
 if __name__ == '__main__':

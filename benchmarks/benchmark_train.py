@@ -17,7 +17,13 @@ Three parts, chosen with ``--parts`` (default all three):
     GPU N: the link and ``chainer_functions`` both with chainer's
     ``F.convolution_nd`` through CuPy (cuDNN where CuPy has it: not on
     CuPy 14, which convolves with im2col and cuBLAS), ``torch`` with cuDNN
-    (``cudnn.benchmark``).
+    (``cudnn.benchmark``) twice: ``torch`` in strict float32 (TF32 off for
+    cuDNN's convolutions and cuBLAS's products, as CuPy computes without
+    ``CUPY_TF32=1``; PyTorch's default turns it on for cuDNN) and
+    ``torch_tf32`` with TF32 on. On the CPU ``torch`` runs once: TF32 does
+    not apply. The ``tf32`` column and JSON entry say which (true, false,
+    ``not applicable``; for the Chainer paths on a GPU, whether
+    ``CUPY_TF32`` is set).
 ``allreduce``
     The mean over ranks of the gradient of I3D (12.7M parameters) through a
     ChainerMN communicator (``--communicators``; ``pure_nccl`` needs GPUs).
@@ -41,10 +47,16 @@ Usage::
     mpiexec -n 2 python benchmarks/benchmark_train.py --parts allreduce
     python benchmarks/benchmark_train.py --parts loader --workers 0,1,2
 
-Columns of ``fwdbwd``: ``sec/clip`` (seconds of forward+backward per clip,
-the median pass), ``clips/s``, ``peak_rss_MiB`` (``getrusage`` ``ru_maxrss``
-of the case's process: model, gradients, activations), and a ratio line per
-case: each path's clips/s over torch's (or the first path's).
+Columns of ``fwdbwd``: ``tf32``, ``sec/clip`` (seconds of forward+backward
+per clip, the median pass), ``clips/s``, ``peak_rss_MiB`` (``getrusage``
+``ru_maxrss`` of the case's process: model, gradients, activations), and a
+ratio line per case: each path's clips/s over torch's (or the first
+path's).
+
+``--out`` is rewritten (whole: a temporary file, then a rename) after every
+case and path, and after each part (rank 0 only under mpiexec). A case, or
+a part, that fails is recorded with its ``error`` on one line and the run
+goes on; the exit status is 1 at the end if any failed.
 """
 
 import argparse
@@ -54,7 +66,6 @@ import os
 import pstats
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,12 +80,20 @@ from chainercv_i3d.links import min_input_size
 from chainercv_i3d.utils.device import DeviceError
 from chainercv_i3d.utils.device import select_device
 
-from benchmark_cases import parse_cases  # benchmarks/, beside this script
+from benchmark_cases import cupy_tf32  # benchmarks/, beside this script
+from benchmark_cases import expand_torch_paths
+from benchmark_cases import NOT_APPLICABLE
+from benchmark_cases import one_line
+from benchmark_cases import parse_cases
+from benchmark_cases import raise_if_forced_to_fail
+from benchmark_cases import run_child
+from benchmark_cases import TORCH_TF32
+from benchmark_cases import write_results
 
 N_CLASS = 400
 SIZE = 224
 PARTS = ('fwdbwd', 'allreduce', 'loader')
-PATHS = ('link', 'chainer_functions', 'torch')
+PATHS = ('link', 'chainer_functions', 'torch', 'torch_tf32')
 # What --profile reports: the CPU training nodes and Winograd's steps.
 PROFILED_MODULES = \
     r'functions/cpu/(conv3d|winograd|im2col|max_pool|batch_norm_relu)\.py'
@@ -117,7 +136,8 @@ def parse_args(argv=None):
                         default=['link', 'torch'],
                         help='fwdbwd: comma-separated link, '
                              'chainer_functions, torch (default: '
-                             'link,torch)')
+                             'link,torch; on a GPU torch runs twice: torch '
+                             'in strict float32, torch_tf32 with TF32)')
     parser.add_argument('--warmup', type=int, default=1,
                         help='fwdbwd: untimed passes first (default: 1)')
     parser.add_argument('--device', type=int, default=-1,
@@ -148,7 +168,9 @@ def parse_args(argv=None):
                              '(default: ../shared/i3d/videos/bikes.mp4 '
                              'beside the repository)')
     parser.add_argument('--out', metavar='PATH',
-                        help='also write the results to PATH as JSON')
+                        help='also write the results to PATH as JSON '
+                             '(rewritten after every case; failed cases '
+                             'with their error)')
     parser.add_argument('--one-case', help=argparse.SUPPRESS)
     parser.add_argument('--path', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -208,6 +230,7 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1,
                     profile=False):
     """Times ``repeat`` forward+backward passes of one path in this
     process, on the CPU (``device`` -1) or GPU ``device``."""
+    raise_if_forced_to_fail((batch, frames), path)
     from chainercv_i3d.links import I3D
     if path == 'chainer_functions':
         use_chainer_functions()
@@ -218,14 +241,15 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1,
     x = rng.uniform(-1, 1, (batch, 3, frames, SIZE, SIZE)).astype(
         numpy.float32)
     label = rng.randint(0, N_CLASS, batch).astype(numpy.int32)
-    if path == 'torch':
+    if path in TORCH_TF32:
         import torch
         torch.set_num_threads(os.cpu_count() or 1)
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_i3d import torch_train_step
         # The loss comes back as a float: each step ends synchronized.
         step = torch_train_step(model, 'cuda:{}'.format(device)
-                                if device >= 0 else 'cpu')
+                                if device >= 0 else 'cpu',
+                                tf32=TORCH_TF32[path])
     else:
         if xp is not numpy:
             model.to_gpu(device)
@@ -239,21 +263,35 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1,
             times.append(time.perf_counter() - start)
     if profile:
         what = '{}x{} {}'.format(batch, frames, path)
-        if path == 'torch':
+        if path in TORCH_TF32:
             print_torch_profile(step, x, label, what)
         else:
             print_profile(step, x, label, what)
     median = float(numpy.median(times))
     result = {'part': 'fwdbwd', 'path': path,
               'device': 'gpu{}'.format(device) if device >= 0 else 'cpu',
+              'tf32': tf32_of(path, device),
               'batch': batch, 'frames': frames, 'size': SIZE,
               'sec_per_clip': median / batch, 'clips_per_s': batch / median,
               'times_s': times, 'peak_rss_mib': peak_rss_mib(),
               'first_loss': losses[0], 'warmup': warmup, 'repeat': repeat}
-    if xp is not numpy and path != 'torch':
+    if xp is not numpy and path not in TORCH_TF32:
         result['gpu_pool_mib'] = \
             xp.get_default_memory_pool().total_bytes() / 2 ** 20
+    if path in TORCH_TF32 and device >= 0:
+        from torch_i3d import tf32_flags
+        result['torch_flags'] = tf32_flags()  # read back after the passes
     return result
+
+
+def tf32_of(path, device):
+    """What ``path`` uses for float32 products on ``device``: True (TF32),
+    False (strict float32) or ``'not applicable'`` (the CPU)."""
+    if device < 0:
+        return NOT_APPLICABLE
+    if path in TORCH_TF32:
+        return TORCH_TF32[path]
+    return cupy_tf32(device)
 
 
 def print_profile(step, x, label, what):
@@ -282,48 +320,59 @@ def print_torch_profile(step, x, label, what):
 
 
 def run_in_subprocess(case, path, args):
+    """Runs one case and path in a fresh interpreter; returns its result,
+    or the case with its ``error`` (one line) when it failed."""
     command = [sys.executable, os.path.abspath(__file__), '--parts',
                'fwdbwd', '--one-case', '{}x{}'.format(*case), '--path', path,
                '--warmup', str(args.warmup), '--repeat', str(args.repeat),
                '--device', str(args.device)] + (
                    ['--profile'] if args.profile else [])
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        why = ('killed by signal {}, out of memory?'.format(-proc.returncode)
-               if proc.returncode < 0 else 'exit {}'.format(proc.returncode))
-        sys.exit('benchmark_train.py: case {}x{} path {} failed ({})'.format(
-            case[0], case[1], path, why))
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result, error = run_child(command)
+    if error is None:
+        return result
+    return {'part': 'fwdbwd', 'path': path,
+            'device': 'gpu{}'.format(args.device) if args.device >= 0
+            else 'cpu', 'tf32': tf32_of(path, args.device),
+            'batch': case[0], 'frames': case[1], 'size': SIZE,
+            'error': error}
 
 
-def fwdbwd(args):
-    results = []
-    print('{:<18} {:<6} {:>5} {:>6} {:>9} {:>8} {:>12} {:>9}'.format(
-        'path', 'device', 'batch', 'frames', 'sec/clip', 'clips/s',
+def fwdbwd(args, record):
+    """Runs every case and path, each through ``record(result)`` as it
+    finishes or fails."""
+    print('{:<18} {:<6} {:<14} {:>5} {:>6} {:>9} {:>8} {:>12} {:>9}'.format(
+        'path', 'device', 'tf32', 'batch', 'frames', 'sec/clip', 'clips/s',
         'peak_rss_MiB', 'loss'), flush=True)
     for case in args.cases:
         rows = []
-        for path in args.paths:
+        for path in expand_torch_paths(args.paths, args.device):
             r = run_in_subprocess(case, path, args)
+            record(r)
+            head = '{path:<18} {device:<6} {tf32!s:<14} {batch:>5} ' \
+                '{frames:>6} '.format(**r)
+            if 'error' in r:
+                print(head + 'FAILED: {}'.format(r['error']), flush=True)
+                continue
             rows.append(r)
-            print('{path:<18} {device:<6} {batch:>5} {frames:>6} '
-                  '{sec_per_clip:>9.3f} '
+            print(head + '{sec_per_clip:>9.3f} '
                   '{clips_per_s:>8.3f} {peak_rss_mib:>12.0f} '
                   '{first_loss:>9.4f}'.format(**r), flush=True)
+        if not rows:
+            print('ratio {}x{}: (no path finished)'.format(*case), flush=True)
+            continue
         base = next((r for r in rows if r['path'] == 'torch'), rows[0])
         print('ratio {}x{}: '.format(*case) + ' '.join(
             '{}/{}={:.2f}'.format(r['path'], base['path'],
                                   r['clips_per_s'] / base['clips_per_s'])
             for r in rows if r is not base), flush=True)
-        results.extend(rows)
-    return results
 
 
 # ------------------------------------------------------------- allreduce
 
 
-def allreduce(args):
-    """Times ``multi_node_mean_grad`` of I3D's gradient per communicator."""
+def allreduce(args, record):
+    """Times ``multi_node_mean_grad`` of I3D's gradient per communicator;
+    rank 0 passes each result to ``record``."""
     try:
         import chainermn
     except ImportError as e:
@@ -335,7 +384,6 @@ def allreduce(args):
     for param in model.params():
         param.grad = rng.randn(*param.shape).astype(param.dtype)
     n_params = sum(p.size for p in model.params())
-    results = []
     for name in args.communicators.split(','):
         comm = chainermn.create_communicator(name)
         times = []
@@ -355,8 +403,7 @@ def allreduce(args):
             print('allreduce communicator={communicator} ranks={ranks} '
                   'params={n_params} ({mib:.1f} MiB) median={median_ms:.1f} '
                   'ms'.format(**r), flush=True)
-            results.append(r)
-    return results
+            record(r)
 
 
 # ---------------------------------------------------------------- loader
@@ -387,14 +434,15 @@ def build_precomputed_set(video_path, root):
     return out
 
 
-def loader(args):
+def loader(args, record):
+    """Times the loader with each worker count, each result passed to
+    ``record``."""
     from chainercv_i3d.datasets import PrecomputedVideoDataset
     from chainercv_i3d.datasets import RandomClip
     from chainercv_i3d.datasets.loader import ExampleLoader
     from chainercv_i3d.datasets.loader import VideoViews
     from chainercv_i3d.transforms import ClipTransform
     root = tempfile.mkdtemp(prefix='benchmark_train_')
-    results = []
     try:
         start = time.perf_counter()
         out = build_precomputed_set(args.video, root)
@@ -429,10 +477,9 @@ def loader(args):
             print('loader workers={workers} frames={frames} clips/s='
                   '{clips_per_s:.2f} per worker={clips_per_s_per_worker:.2f}'
                   ' (clip {shape})'.format(**r), flush=True)
-            results.append(r)
+            record(r)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return results
 
 
 def main(argv=None):
@@ -444,15 +491,32 @@ def main(argv=None):
                                          args.device, args.profile)))
         return
     results = []
-    if 'fwdbwd' in args.parts:
-        results += fwdbwd(args)
-    if 'allreduce' in args.parts:
-        results += allreduce(args)
-    if 'loader' in args.parts:
-        results += loader(args)
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=2)
+
+    def record(result):
+        results.append(result)
+        write_results(args.out, results)
+
+    for part, run in (('fwdbwd', fwdbwd), ('allreduce', allreduce),
+                      ('loader', loader)):
+        if part not in args.parts:
+            continue
+        try:
+            run(args, record)
+        except (Exception, SystemExit) as e:
+            # One part failing loses neither its finished results nor the
+            # other parts'.
+            error = one_line(str(e)) or type(e).__name__
+            print('benchmark_train.py: part {} failed: {}'.format(
+                part, error), file=sys.stderr, flush=True)
+            record({'part': part, 'error': error})
+    failed = [r for r in results if 'error' in r]
+    if failed:
+        sys.exit('benchmark_train.py: {} of {} results are failures: '
+                 '{}'.format(len(failed), len(results), '; '.join(
+                     '{}{}: {}'.format(
+                         r['part'], ' {batch}x{frames} {path}'.format(**r)
+                         if 'path' in r else '', r['error'])
+                     for r in failed)))
 
 
 if __name__ == '__main__':

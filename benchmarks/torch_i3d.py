@@ -5,6 +5,13 @@ GPU, oneDNN on a CPU), batch normalization, ReLU, TensorFlow's SAME padding
 and -inf padding for the max pools, as DeepMind's graph computes them. The
 benchmarks check its logits against the link's before they time it.
 PyTorch is imported inside the functions: nothing else needs it.
+
+TF32: on a GPU PyTorch's default lets cuDNN convolve float32 in TF32
+(``torch.backends.cudnn.allow_tf32`` is True; cuBLAS's matrix products are
+strict unless ``torch.backends.cuda.matmul.allow_tf32``), while CuPy is
+strict float32 unless ``CUPY_TF32=1``. :func:`prepare_device` sets both
+flags explicitly (:func:`set_tf32`): strict float32 unless asked for TF32.
+On a CPU they do not apply and are left alone.
 """
 
 import chainer
@@ -56,9 +63,44 @@ def _max_pool_same(h, ksize, stride):
                         stride)
 
 
-def prepare_device(device):
+def tf32_flags():
+    """PyTorch's TF32 flags as they are now: ``{'cudnn_allow_tf32',
+    'matmul_allow_tf32', 'float32_matmul_precision'}``."""
+    import torch
+    return {'cudnn_allow_tf32': bool(torch.backends.cudnn.allow_tf32),
+            'matmul_allow_tf32': bool(torch.backends.cuda.matmul.allow_tf32),
+            'float32_matmul_precision': torch.get_float32_matmul_precision()}
+
+
+def set_tf32(enabled):
+    """Lets PyTorch use TF32 for float32 (``enabled``) or not, in cuDNN's
+    convolutions (``torch.backends.cudnn.allow_tf32``) and cuBLAS's matrix
+    products (``torch.backends.cuda.matmul.allow_tf32``) both; returns the
+    flags read back (:func:`tf32_flags`)."""
+    import torch
+    torch.backends.cudnn.allow_tf32 = bool(enabled)
+    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+    flags = tf32_flags()
+    if flags['cudnn_allow_tf32'] != bool(enabled) or \
+            flags['matmul_allow_tf32'] != bool(enabled):
+        raise RuntimeError('PyTorch did not take TF32={}: {}'.format(
+            bool(enabled), flags))
+    return flags
+
+
+def tf32_setting(device, tf32):
+    """What a result records for PyTorch's TF32 on ``device``: ``tf32``
+    (a bool) on CUDA, ``'not applicable'`` on a CPU."""
+    import torch
+    return bool(tf32) if torch.device(device).type == 'cuda' \
+        else 'not applicable'
+
+
+def prepare_device(device, tf32=False):
     """Makes a CUDA ``device`` current, with cuDNN choosing its fastest
-    algorithm per shape (``cudnn.benchmark``), as users run PyTorch."""
+    algorithm per shape (``cudnn.benchmark``), as users run PyTorch, and
+    TF32 on or off (:func:`set_tf32`: off unless ``tf32``, not PyTorch's
+    default). On a CPU nothing is set."""
     import torch
     device = torch.device(device)
     if device.type == 'cuda':
@@ -66,17 +108,19 @@ def prepare_device(device):
             raise RuntimeError('PyTorch sees no CUDA GPU for {} (a CPU-only '
                                'PyTorch, or no driver)'.format(device))
         torch.backends.cudnn.benchmark = True
+        set_tf32(tf32)
         torch.cuda.set_device(device)
     return device
 
 
-def torch_forward(model, device='cpu', dtype='float32'):
+def torch_forward(model, device='cpu', dtype='float32', tf32=False):
     """A function ``x (numpy NCTHW) -> logits (numpy (N, n_class))``
     computing ``model`` (an I3D link) with PyTorch on ``device`` (on a GPU
-    with cuDNN autotuning: see :func:`prepare_device`)."""
+    with cuDNN autotuning, and TF32 for float32 only if ``tf32``: see
+    :func:`prepare_device`)."""
     import torch
     import torch.nn.functional as F
-    device = prepare_device(device)
+    device = prepare_device(device, tf32)
     dtype = getattr(torch, dtype)
     steps = []
     for name in model.layer_names[:model.layer_names.index('mixed_5c') + 1]:
@@ -125,7 +169,7 @@ def _torch_inception(block, device, dtype):
     return run
 
 
-def torch_train_step(model, device='cpu', channels_last=True):
+def torch_train_step(model, device='cpu', channels_last=True, tf32=False):
     """A function ``(x, label) -> loss`` that runs one training forward and
     backward of ``model`` (an I3D link) with PyTorch's autograd on its
     weights: batch normalization on the batch's statistics (running
@@ -139,6 +183,8 @@ def torch_train_step(model, device='cpu', channels_last=True):
             :func:`prepare_device`).
         channels_last (bool): Keep activations in ``channels_last_3d``
             (oneDNN's preferred layout on a CPU).
+        tf32 (bool): On CUDA, let float32 convolutions and matrix products
+            use TF32 (default: strict float32). Ignored on a CPU.
 
     Returns:
         callable: ``step(x, label)``, ``x`` a numpy NCTHW float32 array and
@@ -146,7 +192,7 @@ def torch_train_step(model, device='cpu', channels_last=True):
     """
     import torch
     import torch.nn.functional as F
-    device = prepare_device(device)
+    device = prepare_device(device, tf32)
     memory_format = torch.channels_last_3d if channels_last \
         else torch.contiguous_format
     parameters = []

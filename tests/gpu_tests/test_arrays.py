@@ -2,7 +2,9 @@
 
 The fast path writes an Inception block's branches into channel slices of
 one array with ``matmul(..., out=)``, and transforms Winograd weights with
-``tensordot``; on a CPU these are numpy's, here CuPy's.
+``tensordot``; on a CPU these are numpy's, here CuPy's. Results are
+compared with :func:`chainercv_i3d.testing.assertions.assert_close_finite`
+(no NaN, no empty array, no broadcast, no all-zero reference passes it).
 """
 
 import numpy
@@ -10,6 +12,7 @@ import pytest
 
 from chainercv_i3d.links.fast.winograd import winograd_conv
 from chainercv_i3d.links.fast.winograd import winograd_weight
+from chainercv_i3d.testing.assertions import assert_close_finite
 
 pytestmark = [pytest.mark.gpu]
 
@@ -24,8 +27,11 @@ def test_matmul_out_into_a_channel_slice_writes_the_slice_only(cupy):
     result = cupy.matmul(cupy.asarray(rows), cupy.asarray(weight), out=view)
     assert result is view
     got = cupy.asnumpy(base)
-    numpy.testing.assert_allclose(got[..., 4:10].reshape(-1, 6),
-                                  rows @ weight, rtol=1e-5, atol=1e-5)
+    assert_close_finite(got[..., 4:10].reshape(-1, 6), rows @ weight,
+                        rtol=1e-5, atol=1e-5, name='the slice')
+    # The channels around the slice keep their NaN (a sentinel: written
+    # values would be finite).
+    assert got[..., :4].size and got[..., 10:].size
     assert numpy.isnan(got[..., :4]).all() and numpy.isnan(got[..., 10:]).all()
 
 
@@ -37,17 +43,17 @@ def test_tensordot_matches_numpy(cupy, shape_a, shape_b, axes):
     rng = numpy.random.RandomState(1)
     a, b = rng.randn(*shape_a), rng.randn(*shape_b)
     got = cupy.tensordot(cupy.asarray(a), cupy.asarray(b), axes=axes)
-    numpy.testing.assert_allclose(cupy.asnumpy(got),
-                                  numpy.tensordot(a, b, axes=axes),
-                                  rtol=1e-12, atol=1e-12)
+    assert_close_finite(cupy.asnumpy(got), numpy.tensordot(a, b, axes=axes),
+                        rtol=1e-12, atol=1e-12)
 
 
 def test_winograd_weight_on_cupy_is_numpy_s(cupy):
     w = numpy.random.RandomState(2).randn(16, 64, 3, 3, 3).astype(
         numpy.float32)
-    numpy.testing.assert_allclose(
-        cupy.asnumpy(winograd_weight(cupy.asarray(w))), winograd_weight(w),
-        rtol=1e-6, atol=1e-6)
+    got = winograd_weight(cupy.asarray(w))
+    assert isinstance(got, cupy.ndarray)
+    assert_close_finite(cupy.asnumpy(got), winograd_weight(w), rtol=1e-6,
+                        atol=1e-6)
 
 
 @pytest.mark.parametrize('shape', [(1, 4, 7, 9, 64), (2, 3, 8, 8, 96)])
@@ -60,6 +66,10 @@ def test_winograd_conv_on_cupy_is_numpy_s(cupy, shape):
     out = cupy.full(shape[:4] + (40,), numpy.nan, dtype=numpy.float32)
     got = winograd_conv(cupy.asarray(x), winograd_weight(cupy.asarray(w)),
                         cupy.asarray(bias), out=out[..., 4:36])
-    numpy.testing.assert_allclose(cupy.asnumpy(got), expected, rtol=1e-4,
-                                  atol=1e-4)
-    assert cupy.isnan(out[..., :4]).all() and cupy.isnan(out[..., 36:]).all()
+    assert isinstance(got, cupy.ndarray)
+    assert_close_finite(cupy.asnumpy(got), expected, rtol=1e-4, atol=1e-4)
+    # Written into its slice of ``out``, the channels around it untouched.
+    assert_close_finite(cupy.asnumpy(out[..., 4:36]), expected, rtol=1e-4,
+                        atol=1e-4, name='the slice of out')
+    assert bool(cupy.isnan(out[..., :4]).all()) and \
+        bool(cupy.isnan(out[..., 36:]).all())

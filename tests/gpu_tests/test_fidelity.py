@@ -4,7 +4,9 @@ tests/test_fidelity_cricket.py does on the CPU).
 
 The converted checkpoint is ``rgb_tfhub_kinetics400.npz`` in the reference
 folder (``scripts/gpu_wheels.sh`` puts it there for GPU machines without
-TensorFlow), or is converted here when TensorFlow is installed.
+TensorFlow), or is converted here when TensorFlow is installed. The
+comparisons (:func:`chainercv_i3d.testing.assertions.assert_close_finite`)
+fail on NaN, infinities, different shapes and all-zero references.
 """
 
 import importlib.util
@@ -16,6 +18,7 @@ import numpy
 import pytest
 
 from chainercv_i3d.links import I3D
+from chainercv_i3d.testing.assertions import assert_close_finite
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 from tests.conftest import run_script
 from tests.test_fidelity_cricket import LOGIT_TOLERANCE
@@ -55,16 +58,17 @@ def test_gpu_logits_match_tensorflow(cupy, gpu, shared_i3d, cricket_npz,
                             for h in model(cupy.asarray(clip)))
     reference = os.path.join(shared_i3d, 'reference')
     expected = numpy.load(os.path.join(reference, 'cricket_rgb.logits.npy'))
-    error = float(numpy.abs(logits - expected).max())
+    with open(os.path.join(reference, 'cricket_rgb.endpoints.json')) as f:
+        assert list(logits.shape) == json.load(f)['Logits']['shape_NCTHW'][:2]
+    # Shapes, finiteness and a non-zero reference first: the report below
+    # must not print a NaN or a broadcast difference as a measurement.
+    error = assert_close_finite(logits, expected, atol=LOGIT_TOLERANCE,
+                                name='logits')
     fidelity_report('GPU {} path, cricket clip: max |logit difference| '
                     '{:.2e} (tolerance {:.0e})'.format(
                         'fast' if fast else 'reference', error,
                         LOGIT_TOLERANCE))
-    numpy.testing.assert_allclose(
-        mixed_5c, numpy.load(os.path.join(reference,
-                                          'cricket_rgb.mixed_5c.npy')),
-        rtol=0, atol=1e-4)
     assert error < LOGIT_TOLERANCE
-    with open(os.path.join(reference, 'cricket_rgb.endpoints.json')) as f:
-        assert list(logits.shape) == json.load(f)['Logits']['shape_NCTHW'][:2]
+    assert_close_finite(mixed_5c, numpy.load(os.path.join(
+        reference, 'cricket_rgb.mixed_5c.npy')), atol=1e-4, name='mixed_5c')
     assert model.label_names[int(logits[0].argmax())] == 'playing cricket'

@@ -1,6 +1,12 @@
 """I3D on a GPU: the reference and fast paths against each other and the
 CPU, the predictor with ``device='gpu'``, no host round trips in the fast
-path, and a memory pool that stops growing."""
+path, and a memory pool that stops growing.
+
+Every comparison of logits goes through
+:func:`chainercv_i3d.testing.assertions.assert_close_finite` against the
+reference path's logits computed on the CPU with numpy: it fails on NaN,
+infinities, empty arrays, different shapes and all-zero references.
+"""
 
 import chainer
 import numpy
@@ -10,6 +16,7 @@ from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links.fast import engine as fast_engine
 from chainercv_i3d.links import I3DPredictor
+from chainercv_i3d.testing.assertions import assert_close_finite
 
 pytestmark = [pytest.mark.gpu]
 
@@ -37,12 +44,16 @@ def clip():
 @pytest.fixture(scope='module')
 def cpu_logits(clip):
     """The reference path's logits on the CPU (the exactness tests' base)."""
-    return logits_of(random_model(0, fast=False), clip)
+    logits = logits_of(random_model(0, fast=False), clip)
+    assert isinstance(logits, numpy.ndarray)
+    assert logits.shape == (len(clip), N_CLASS)
+    return logits
 
 
-def assert_logits_close(got, expected):
-    scale = float(numpy.abs(expected).max())
-    numpy.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * scale)
+def assert_logits_close(got, expected, name='logits'):
+    """Within 1e-4 of the largest |expected| logit, all finite, same
+    shape, the reference not all zeros."""
+    assert_close_finite(got, expected, rtol=0, atol_scale=1e-4, name=name)
 
 
 @pytest.mark.parametrize('fast', [False, True], ids=['reference', 'fast'])
@@ -55,16 +66,22 @@ def test_gpu_logits_equal_the_cpu_reference(cupy, gpu, clip, cpu_logits,
     assert_logits_close(cupy.asnumpy(got), cpu_logits)
 
 
-def test_fast_path_equals_the_reference_on_the_gpu(cupy, gpu, clip):
+def test_fast_path_equals_the_reference_on_the_gpu(cupy, gpu, clip,
+                                                   cpu_logits):
+    """Each against the CPU's numpy logits too: two GPU paths wrong the
+    same way would agree with each other."""
     models = [random_model(0, fast) for fast in (False, True)]
     for model in models:
         model.to_device(gpu)
     x = cupy.asarray(clip)
     reference, fast = (cupy.asnumpy(logits_of(m, x)) for m in models)
-    assert_logits_close(fast, reference)
+    assert_logits_close(reference, cpu_logits, 'GPU reference path')
+    assert_logits_close(fast, cpu_logits, 'GPU fast path')
+    assert_logits_close(fast, reference, 'GPU fast against GPU reference')
 
 
-def test_fast_path_stays_on_the_device(cupy, gpu, clip, monkeypatch):
+def test_fast_path_stays_on_the_device(cupy, gpu, clip, cpu_logits,
+                                      monkeypatch):
     """After the first call (weights folded once), a forward neither copies
     numpy arrays up nor results down, nor synchronizes, apart from its one
     check that the weights did not change (skipped here, as they did not):
@@ -87,12 +104,17 @@ def test_fast_path_stays_on_the_device(cupy, gpu, clip, monkeypatch):
         monkeypatch.setattr(cupy, name, wrapped)
     for name in ('asnumpy', 'asarray', 'array'):
         counting(name)
+    # The counters count: an empty list below is not a counter that missed.
+    cupy.asnumpy(cupy.asarray(numpy.zeros(1, numpy.float32)))
+    assert transfers == ['asarray', 'asnumpy']
+    del transfers[:]
     monkeypatch.setattr(fast_engine, '_all_equal', lambda saved, now: True)
     with cupyx.allow_synchronize(False):  # .get(), bool(), int() would raise
         logits = logits_of(model, x)
     monkeypatch.undo()
     assert isinstance(logits, cupy.ndarray)
     assert transfers == []
+    assert_logits_close(cupy.asnumpy(logits), cpu_logits)
 
 
 def test_memory_pool_stops_growing_over_repeated_forwards(cupy, gpu, clip):
@@ -106,7 +128,9 @@ def test_memory_pool_stops_growing_over_repeated_forwards(cupy, gpu, clip):
         logits_of(model, x)
         cupy.cuda.get_current_stream().synchronize()
         held.append(pool.total_bytes())
-    # The first forwards size the pool; after them it holds steady.
+    # The first forwards size the pool; after them it holds steady. (A
+    # pool that holds nothing was not used: CuPy allocated elsewhere.)
+    assert held[0] > 0, held
     assert held[-1] <= held[2], held
 
 
@@ -120,4 +144,7 @@ def test_predictor_on_the_gpu_equals_the_cpu(cupy, clip, tmp_path):
     on_cpu = I3DPredictor(rgb_model=path, device='cpu')
     gpu_logits = on_gpu.logits(inputs)['rgb']
     assert isinstance(gpu_logits, numpy.ndarray)
-    assert_logits_close(gpu_logits, on_cpu.logits(inputs)['rgb'])
+    cpu_logits = on_cpu.logits(inputs)['rgb']
+    assert isinstance(cpu_logits, numpy.ndarray)
+    assert on_cpu.device.xp is numpy
+    assert_logits_close(gpu_logits, cpu_logits)

@@ -1,6 +1,12 @@
 """Training on a GPU: one update of TinyI3D, and I3D's gradient, equal the
 CPU's (whose convolutions are chainercv_i3d's own GEMM nodes; on a GPU
-chainer's F.convolution_nd with im2col and cuBLAS, or cuDNN)."""
+chainer's F.convolution_nd with im2col and cuBLAS, or cuDNN).
+
+Every comparison goes through :mod:`chainercv_i3d.testing.assertions`: it
+fails on NaN, infinities, empty arrays, different shapes and all-zero
+references (``tests/test_gpu_assertions.py`` proves it, and the gradient
+comparison, on the CPU).
+"""
 
 import chainer
 import chainer.functions as F
@@ -10,6 +16,9 @@ import pytest
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.links import I3D
 from chainercv_i3d.links import TinyI3D
+from chainercv_i3d.testing.assertions import as_numpy
+from chainercv_i3d.testing.assertions import assert_close_finite
+from chainercv_i3d.testing.assertions import assert_model_gradients_match
 
 pytestmark = [pytest.mark.gpu]
 
@@ -23,11 +32,11 @@ def train_step(model, x, label, lr=0.1):
     model.cleargrads()
     loss.backward()
     optimizer.update()
-    return float(chainer.backends.cuda.to_cpu(loss.array))
+    return float(as_numpy(loss.array))
 
 
 def params_on_cpu(model):
-    return {name: chainer.backends.cuda.to_cpu(p.array)
+    return {name: as_numpy(p.array).copy()
             for name, p in model.namedparams()}
 
 
@@ -41,40 +50,44 @@ def test_tiny_i3d_update_on_the_gpu_equals_the_cpu(cupy, gpu):
         model = TinyI3D(n_class=2, dropout_ratio=0)  # no random mask
         model.to_device(device)
         models.append(model)
+    before = params_on_cpu(models[0])
     cpu_loss = train_step(models[0], x, label)
     gpu_loss = train_step(models[1], cupy.asarray(x), cupy.asarray(label))
-    assert gpu_loss == pytest.approx(cpu_loss, rel=1e-5)
+    assert_close_finite(gpu_loss, cpu_loss, rtol=1e-5, name='loss')
     cpu_params, gpu_params = (params_on_cpu(m) for m in models)
-    assert set(cpu_params) == set(gpu_params)
+    assert cpu_params and set(cpu_params) == set(gpu_params)
     for name, value in cpu_params.items():
-        numpy.testing.assert_allclose(gpu_params[name], value, rtol=1e-4,
-                                      atol=1e-5, err_msg=name)
-    for a, b in ((models[0].conv1.bn.avg_mean, models[1].conv1.bn.avg_mean),
-                 (models[0].conv2.bn.avg_var, models[1].conv2.bn.avg_var)):
-        numpy.testing.assert_allclose(cupy.asnumpy(b), a, rtol=1e-4,
-                                      atol=1e-6)
+        # The update moved every parameter: equal parameters are not equal
+        # updates when nothing was updated.
+        assert numpy.abs(value - before[name]).max() > 0, name
+        assert_close_finite(gpu_params[name], value, rtol=1e-4, atol=1e-5,
+                            name=name)
+        assert_close_finite(gpu_params[name] - before[name],
+                            value - before[name], rtol=0, atol_scale=1e-2,
+                            name='update of ' + name)
+    for a, b, name in (
+            (models[0].conv1.bn.avg_mean, models[1].conv1.bn.avg_mean,
+             'conv1 avg_mean'),
+            (models[0].conv2.bn.avg_var, models[1].conv2.bn.avg_var,
+             'conv2 avg_var')):
+        assert_close_finite(b, a, rtol=1e-4, atol=1e-6, name=name)
 
 
 @pytest.mark.slow
 def test_i3d_gradient_on_the_gpu_equals_the_cpu(cupy, gpu):
+    """The gradient of every parameter, cleared before the backward (a
+    fresh parameter's gradient is NaN), against the CPU's: the comparison
+    ``tests/test_gpu_assertions.py`` runs on the CPU."""
     t, h, w = min_input_size()
     rng = numpy.random.RandomState(1)
     x = rng.uniform(-1, 1, (2, 3, t, h, w)).astype(numpy.float32)
     label = numpy.array([3, 7], numpy.int32)
-    grads = []
-    for device in ('@numpy', gpu):
+
+    def make_model():
         numpy.random.seed(0)
-        model = I3D(n_class=10, modality='rgb', dropout_ratio=0)
-        model.to_device(device)
-        xp = model.xp
-        with chainer.using_config('train', True):
-            loss = F.softmax_cross_entropy(model(xp.asarray(x)),
-                                           xp.asarray(label))
-        loss.backward()
-        grads.append({name: chainer.backends.cuda.to_cpu(p.grad)
-                      for name, p in model.namedparams()})
-    cpu, on_gpu = grads
-    for name, g in cpu.items():
-        scale = max(float(numpy.abs(g).max()), 1e-12)
-        numpy.testing.assert_allclose(on_gpu[name], g, rtol=0,
-                                      atol=1e-3 * scale, err_msg=name)
+        return I3D(n_class=10, modality='rgb', dropout_ratio=0)
+
+    errors = assert_model_gradients_match(make_model, x, label, gpu,
+                                          reference_device='@numpy',
+                                          atol_scale=1e-3)
+    assert len(errors) == len(list(make_model().params()))

@@ -75,9 +75,6 @@ def test_shipped_batched_kernel_lacks_half(which):
 @pytest.mark.parametrize('which', sorted(kernels.BATCHED))
 def test_patched_batched_kernel_compiles(which, monkeypatch):
     """What ChainerMN gets after ``import chainercv_i3d`` compiles."""
-    if not hasattr(chainercv_i3d.chainer_compat,
-                   'patch_batched_copy_kernels'):
-        pytest.skip('chainer_compat does not patch the batched kernels yet')
     pytest.importorskip('mpi4py.MPI')  # _memory_utility imports it
     import importlib
     memory_utility = importlib.import_module(kernels.MEMORY_UTILITY)

@@ -788,17 +788,20 @@ def section_chainermn_2ranks(s):
 
 
 def section_bench_infer(s):
+    out = os.path.join(s.report, 'benchmark_i3d.json')
     run_benchmark(s, 'benchmark_i3d.py', [
         '--device', '0', '--paths', 'fast,torch', '--cases', '1x64,8x64',
-        '--size', '224', '--warmup', '1', '--repeat', '3',
-        '--json', os.path.join(s.report, 'benchmark_i3d.json')])
+        '--size', '224', '--warmup', '1', '--repeat', '3', '--json', out])
+    summarize_benchmark(s, out)
 
 
 def section_bench_train(s):
+    out = os.path.join(s.report, 'benchmark_train.json')
     run_benchmark(s, 'benchmark_train.py', [
         '--parts', 'fwdbwd', '--device', '0', '--cases', '6x64',
         '--paths', 'link,torch', '--warmup', '1', '--repeat', '2',
-        '--out', os.path.join(s.report, 'benchmark_train.json')])
+        '--out', out])
+    summarize_benchmark(s, out)
 
 
 def run_benchmark(s, script, argv):
@@ -815,6 +818,16 @@ def run_benchmark(s, script, argv):
     ran = subprocess.run([sys.executable, script] + argv, cwd=folder)
     s.check('{} exit status 0'.format(script), ran.returncode == 0,
             ran.returncode)
+
+
+def summarize_benchmark(s, path):
+    """clips/s of every finished case in the report (the benchmark's JSON
+    beside it holds the rest), and the error of every failed one."""
+    for r in read_json(path) or []:
+        if 'frames' not in r:
+            continue
+        key = '{}_{}x{}'.format(r['path'], r['batch'], r['frames'])
+        s.results[key] = r.get('error') or round(r['clips_per_s'], 3)
 
 
 SECTIONS = (  # name, function, time limit in seconds

@@ -192,3 +192,17 @@ def test_unknown_sections_are_named():
     result = run('--only', 'fast_path,warp_drive')
     assert result.returncode == 2
     assert 'unknown section(s) warp_drive' in result.stderr
+
+
+def test_git_does_not_ignore_the_kit():
+    # The device tool copies untracked files only when git does not ignore
+    # them (and *.npz is ignored elsewhere).
+    paths = ['gpu_kit/' + name for name in (
+        gpu_check.REFERENCES, gpu_check.MANIFEST,
+        'chainer-7.8.1-py3-none-any.whl', 'mpich-5.0.2-py3-none-any.whl')]
+    ignored = subprocess.run(['git', 'check-ignore'] + paths, cwd=ROOT,
+                             capture_output=True, text=True)
+    if ignored.returncode == 128:
+        pytest.skip('not a git checkout: ' + ignored.stderr.strip())
+    assert ignored.stdout == ''
+    assert os.path.dirname(gpu_check.KIT) == ROOT

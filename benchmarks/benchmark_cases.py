@@ -68,6 +68,16 @@ def cupy_tf32(device):
     return os.environ.get('CUPY_TF32', '0') not in ('', '0')
 
 
+def tf32_of(path, device):
+    """What ``path`` uses for float32 products on ``device``: True (TF32),
+    False (strict float32) or ``'not applicable'`` (the CPU)."""
+    if device < 0:
+        return NOT_APPLICABLE
+    if path in TORCH_TF32:
+        return TORCH_TF32[path]
+    return cupy_tf32(device)
+
+
 def raise_if_forced_to_fail(case, path):
     """Raises RuntimeError when ``$BENCHMARK_FAIL_CASES`` lists this case
     (``BxT`` or ``BxT:path``): how the tests make a case fail."""

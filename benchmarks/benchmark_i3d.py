@@ -91,13 +91,12 @@ from chainercv_i3d.testing.tf_reference import tf_i3d_logits
 from chainercv_i3d.utils.device import DeviceError
 from chainercv_i3d.utils.device import select_device
 
-from benchmark_cases import cupy_tf32  # benchmarks/, beside this script
-from benchmark_cases import expand_torch_paths
-from benchmark_cases import NOT_APPLICABLE
+from benchmark_cases import expand_torch_paths  # benchmarks/, beside this
 from benchmark_cases import parse_case
 from benchmark_cases import parse_cases
 from benchmark_cases import raise_if_forced_to_fail
 from benchmark_cases import run_child
+from benchmark_cases import tf32_of
 from benchmark_cases import TORCH_TF32
 from benchmark_cases import write_results
 
@@ -243,16 +242,6 @@ def path_forward(path, model, device, x):
                              tf32=TORCH_TF32[path]), x
     sys.exit('benchmark_i3d.py: unknown path {!r} ({})'.format(
         path, ', '.join(PATHS)))
-
-
-def tf32_of(path, device):
-    """What ``path`` uses for float32 products on ``device``: True (TF32),
-    False (strict float32) or ``'not applicable'`` (the CPU)."""
-    if device < 0:
-        return NOT_APPLICABLE
-    if path in TORCH_TF32:
-        return TORCH_TF32[path]
-    return cupy_tf32(device)
 
 
 def check_traced_once(forward):

@@ -80,13 +80,12 @@ from chainercv_i3d.links import min_input_size
 from chainercv_i3d.utils.device import DeviceError
 from chainercv_i3d.utils.device import select_device
 
-from benchmark_cases import cupy_tf32  # benchmarks/, beside this script
-from benchmark_cases import expand_torch_paths
-from benchmark_cases import NOT_APPLICABLE
+from benchmark_cases import expand_torch_paths  # benchmarks/, beside this
 from benchmark_cases import one_line
 from benchmark_cases import parse_cases
 from benchmark_cases import raise_if_forced_to_fail
 from benchmark_cases import run_child
+from benchmark_cases import tf32_of
 from benchmark_cases import TORCH_TF32
 from benchmark_cases import write_results
 
@@ -282,16 +281,6 @@ def run_fwdbwd_case(batch, frames, path, warmup, repeat, device=-1,
         from torch_i3d import tf32_flags
         result['torch_flags'] = tf32_flags()  # read back after the passes
     return result
-
-
-def tf32_of(path, device):
-    """What ``path`` uses for float32 products on ``device``: True (TF32),
-    False (strict float32) or ``'not applicable'`` (the CPU)."""
-    if device < 0:
-        return NOT_APPLICABLE
-    if path in TORCH_TF32:
-        return TORCH_TF32[path]
-    return cupy_tf32(device)
 
 
 def print_profile(step, x, label, what):

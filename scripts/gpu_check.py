@@ -3,7 +3,7 @@
 A GPU machine is lent rarely and briefly, so this check spends its minutes on
 the GPU. What needs no GPU is done beforehand, here:
 
-    python scripts/gpu_check.py --prepare      # writes gpu_kit/ (1.5 MB)
+    python scripts/gpu_check.py --prepare      # writes gpu_kit/ (4 MiB)
     python scripts/gpu_check.py --rehearse     # every section, up to CUDA
 
 ``--prepare`` writes ``gpu_kit/`` beside this checkout's files: the chainer
@@ -38,7 +38,9 @@ ranks sharing the one GPU), bench_infer and bench_train (against PyTorch).
 
 ``--rehearse`` runs every section here, without a GPU, up to its first CUDA
 call (:meth:`Section.cupy`), so a broken import, kit or command is found
-before GPU time is spent.
+before GPU time is spent; ``--cpu_standin`` runs each section's own code
+past that call with numpy standing in for CuPy (tests/test_gpu_check.py
+does both). ``--only fast_path,tvl1`` runs some sections.
 """
 
 import argparse

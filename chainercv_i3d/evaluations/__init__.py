@@ -1,3 +1,7 @@
+from chainercv_i3d.evaluations.feature_comparison import compare_arrays  # NOQA
+from chainercv_i3d.evaluations.feature_comparison import compare_files  # NOQA
+from chainercv_i3d.evaluations.feature_comparison import compare_folders  # NOQA
+from chainercv_i3d.evaluations.feature_comparison import load_features  # NOQA
 from chainercv_i3d.evaluations.metrics import classification_metrics  # NOQA
 from chainercv_i3d.evaluations.metrics import mean_class_accuracy  # NOQA
 from chainercv_i3d.evaluations.metrics import top_k_hits  # NOQA

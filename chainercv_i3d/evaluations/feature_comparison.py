@@ -101,35 +101,34 @@ def load_features(path, key=None):
     if not os.path.exists(path):
         raise ValueError('{}: no such file'.format(path))
     if os.path.isdir(path):
-        raise ValueError('{}: is a folder, the other input is a '
-                         'file'.format(path))
+        raise ValueError('{}: is a folder, not a feature file'.format(path))
     try:
         with open(path, 'rb') as f:
             magic = f.read(len(_NPY_MAGIC))
-        if magic.startswith(_NPY_MAGIC):
-            array = numpy.load(path, allow_pickle=False)
-        elif magic.startswith(_ZIP_MAGIC) and zipfile.is_zipfile(path):
-            array = _load_npz(path, key)
-        else:
-            raise ValueError('{}: not a numpy file (.npy or .npz; other '
-                             'formats such as .pt: save them with '
-                             'numpy.save first)'.format(path))
     except OSError as e:
         raise ValueError('{}: cannot be read: {}'.format(path, e))
-    except ValueError as e:
-        if str(e).startswith(path + ':'):
-            raise
-        raise ValueError('{}: not a readable numpy array: {}'.format(path, e))
+    if magic.startswith(_NPY_MAGIC):
+        try:
+            array = numpy.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise ValueError('{}: not a readable numpy array: {}'.format(
+                path, e))
+    elif magic.startswith(_ZIP_MAGIC) and zipfile.is_zipfile(path):
+        array = _load_npz(path, key)
+    else:
+        raise ValueError('{}: not a numpy file (.npy or .npz; other formats '
+                         'such as .pt: save them with numpy.save '
+                         'first)'.format(path))
     return _checked(array, path)
 
 
 def _load_npz(path, key):
     try:
         npz = numpy.load(path, allow_pickle=False)
-    except (ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise ValueError('{}: a broken zip archive: {}'.format(path, e))
     with npz:
-        names = [n for n in npz.zip.namelist()]
+        names = npz.zip.namelist()
         arrays = [n[:-len('.npy')] for n in names if n.endswith('.npy')]
         if not arrays:
             raise ValueError('{}: a zip archive that is not an .npz (no .npy '
@@ -145,7 +144,7 @@ def _load_npz(path, key):
                 path, key, _listed(arrays)))
         try:
             return npz[key]
-        except (ValueError, zipfile.BadZipFile, EOFError) as e:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
             raise ValueError('{}: array {!r} cannot be read: {}'.format(
                 path, key, e))
 
@@ -269,8 +268,9 @@ def compare_arrays(ours, theirs, max_offset=MAX_OFFSET, crops=None,
         text += ('; but the scale differs: our norm is {:.3g} times theirs '
                  '(one side L2-normalized or scaled?)'.format(ratio))
     if verdict != 'different' and result['cosine']['min'] < CLOSE_COSINE:
-        notes.append('step {} alone has cosine {:.4f}'.format(
-            result['cosine']['min_step'], result['cosine']['min']))
+        notes.append('the lowest step, {}, has cosine {:.4f} < {}'.format(
+            result['cosine']['min_step'], result['cosine']['min'],
+            CLOSE_COSINE))
     result.update(verdict=verdict, verdict_text=text, notes=notes)
     return result
 

@@ -242,6 +242,10 @@ def bad_inputs(folder):
         z.writestr('readme.txt', 'hello')
     (folder / 'cut.npy').write_bytes(b'\x93NUMPY\x01\x00')
     numpy.savez(str(folder / 'two.npz'), x=numpy.ones(3), y=numpy.ones(3))
+    with zipfile.ZipFile(str(folder / 'two.npz')) as z:
+        member = z.read('x.npy')
+    with zipfile.ZipFile(str(folder / 'cut.npz'), 'w') as z:
+        z.writestr('x.npy', member[:-8])
     return {'missing.npy': 'no such file',
             'nan.npy': '1 NaN and 0 infinite values of 4',
             'inf.npy': '0 NaN and 1 infinite values of 2',
@@ -253,6 +257,7 @@ def bad_inputs(folder):
             'model.pt': r'not a numpy file .* such as .pt',
             'plain.npz': 'a zip archive that is not an .npz',
             'cut.npy': 'not a readable numpy array',
+            'cut.npz': "array 'x' cannot be read",
             'two.npz': r'holds 2 arrays \(x, y\); choose one with --key'}
 
 

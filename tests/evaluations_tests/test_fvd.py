@@ -280,6 +280,23 @@ def test_fvd_with_the_real_weights_equals_tensorflow(tf, tfhub_npz,
     assert ours == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.slow  # the real weights, converted
+def test_the_reference_example_black_against_white(tfhub_npz,
+                                                   fidelity_report):
+    """google-research's frechet_video_distance/example.py: 16 videos of 15
+    black 64x64 frames against 16 white ones, "FVD ... should be around
+    131". Constant frames: both resizes agree, covariances are 0, and 2
+    identical videos per set give what 16 give."""
+    link = I3D(pretrained_model=tfhub_npz)
+    black = numpy.zeros((2, 15, 64, 64, 3), numpy.uint8)
+    white = numpy.full_like(black, 255)
+    ours = fvd(black, white, link)
+    fidelity_report('FVD of the reference example (black vs white '
+                    'videos): {:.4f} (the reference: "around 131")'.format(
+                        ours))
+    assert ours == pytest.approx(131, rel=0.03)
+
+
 # -- video sets ----------------------------------------------------------
 
 def write_gif(path, video):

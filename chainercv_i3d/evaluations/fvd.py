@@ -561,7 +561,7 @@ class VideoSet(object):
         self._files = None
         if os.path.isdir(path):
             self._files = sorted(
-                [f for f in list_video_files(path)]
+                list_video_files(path)
                 + [os.path.relpath(os.path.join(root, name), path)
                    for root, _, names in os.walk(path) for name in names
                    if os.path.splitext(name)[1].lower()
@@ -569,10 +569,12 @@ class VideoSet(object):
             if not self._files:
                 raise ValueError('no video file in {}'.format(path))
         elif os.path.isfile(path) and path.endswith(('.npy', '.npz')):
-            self._array = check_videos(_load_array(path), path)
-            if self._array.dtype != numpy.uint8:
+            array = _load_array(path)
+            # Checked first: check_videos reads a whole non-uint8 array.
+            if array.dtype != numpy.uint8:
                 raise ValueError('{} holds {}; store the videos as uint8 RGB'
-                                 .format(path, self._array.dtype))
+                                 .format(path, array.dtype))
+            self._array = check_videos(array, path)
         elif os.path.isfile(path):
             raise ValueError('{} is neither a folder of videos nor an .npy / '
                              '.npz array'.format(path))

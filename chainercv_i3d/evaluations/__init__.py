@@ -15,3 +15,9 @@ from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import EvalProtocol  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import preset_differences  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import summarize  # NOQA
+from chainercv_i3d.evaluations.fvd import embed as fvd_embed  # NOQA
+from chainercv_i3d.evaluations.fvd import frechet_distance  # NOQA
+from chainercv_i3d.evaluations.fvd import fvd as frechet_video_distance  # NOQA
+from chainercv_i3d.evaluations.fvd import preprocess_videos  # NOQA
+from chainercv_i3d.evaluations.fvd import VideoSet  # NOQA
+from chainercv_i3d.evaluations.fvd import VideoStats  # NOQA

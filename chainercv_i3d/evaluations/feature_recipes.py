@@ -11,8 +11,9 @@ weights, TF SAME padding), and the flow is the ``--flow_backend``'s.
 from chainercv_i3d.transforms.feature_options import FeatureOptions
 
 
-# name -> (options, endpoint, source, notes). Every number is in the cited
-# file or thread.
+#: Recipe name -> ``options`` (:class:`FeatureOptions`), ``endpoint``,
+#: ``source`` (the repository and file or issue each number was verified in)
+#: and ``notes`` (what this package does differently).
 RECIPES = {
     'video_features_i3d': dict(
         options=FeatureOptions(window=64, stride=64, tail='drop',

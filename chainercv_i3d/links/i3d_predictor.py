@@ -2,6 +2,7 @@
 
 import numpy
 
+from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.video_files import read_video_streams
 from chainercv_i3d.flow import flow_backend_beside
 from chainercv_i3d.links.fast.engine import check_dtype
@@ -12,12 +13,12 @@ from chainercv_i3d.scores import fuse_streams
 from chainercv_i3d.scores import softmax
 from chainercv_i3d.scores import top_k
 from chainercv_i3d.transforms.clip_transform import ClipTransform
-from chainercv_i3d.transforms.model_range import scale_to_model_range
 from chainercv_i3d.transforms.feature_options import FeatureOptions
 from chainercv_i3d.transforms.feature_windows import feature_windows
 from chainercv_i3d.transforms.feature_windows import ZERO_FRAME
 from chainercv_i3d.transforms.multi_crop import crop_boxes
 from chainercv_i3d.transforms.multi_crop import multi_crop
+from chainercv_i3d.transforms.model_range import scale_to_model_range
 from chainercv_i3d.utils.device import select_device
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 
@@ -240,6 +241,9 @@ class I3DPredictor(object):
             if options.tail == 'keep' and endpoint == 'mixed_5c':
                 raise ValueError("tail 'keep' gives windows of different "
                                  'lengths: use avgpool or logits with it')
+            if options.tail == 'keep' and len(windows) > 1 \
+                    and len(windows[-1]) < min_input_size()[0]:
+                windows = windows[:-1]  # too short for the head: left out
             out = numpy.stack([self._features_of(
                 {s: take_frames(x, w) for s, x in inputs.items()},
                 endpoint, len(w)) for w in windows])

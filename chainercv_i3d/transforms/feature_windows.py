@@ -58,7 +58,10 @@ def feature_windows(n_frames, window=None, stride=None, align='start',
     - ``'pad'``: one more window starts ``stride`` frames after the last
       full one (at 0 when there is none); its frames past the end are
       padded by ``pad``.
-    - ``'keep'``: the same window, cut at the end of the video (shorter).
+    - ``'keep'``: the same window, cut at the end of the video (shorter;
+      :meth:`~chainercv_i3d.links.I3DPredictor.features` leaves it out when
+      it is shorter than the network's minimum input, 9 frames, unless it
+      is the only window).
 
     With ``align='center'`` there is one step every ``stride`` frames, at
     frames ``c = 0, stride, 2 * stride, ... < n_frames``; its window has

@@ -130,3 +130,15 @@ def test_crops_in_one_batch_equal_one_crop_at_a_time(rgb_npz):
         one = predictor.features({'rgb': crops[i]}, options=options)
         numpy.testing.assert_allclose(batched[:, i], one, rtol=1e-5,
                                       atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_kept_tail_too_short_for_the_head_is_left_out(rgb_npz):
+    predictor = I3DPredictor(rgb_npz)
+    clip = numpy.zeros((3, 14, 224, 224), numpy.float32)
+    # windows of 9: [0, 9) whole; the tail [9, 14) has 5 < 9 frames.
+    out, windows = predictor.features(
+        {'rgb': clip}, 'logits', options=FeatureOptions(window=9,
+                                                        tail='keep'),
+        return_windows=True)
+    assert out.shape == (1, 400) and len(windows) == 1

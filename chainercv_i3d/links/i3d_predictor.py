@@ -203,7 +203,7 @@ class I3DPredictor(object):
             clip_stride (int): Frames between window starts (default
                 ``clip_frames``); ``options.stride``.
             options (FeatureOptions): Windows, alignment, tail, padding and
-                crops (:class:`~chainercv_i3d.evaluations.feature_recipes.
+                crops (:class:`~chainercv_i3d.transforms.feature_options.
                 FeatureOptions`; its ``fps`` is for decoding, done before);
                 ``clip_frames`` and ``clip_stride``, when given, win.
             return_windows (bool): Also return the frame indices of each

@@ -330,6 +330,8 @@ def claim_output_dir(output_dir, settings):
                     output_dir, '; '.join(differences)))
         return
     old = _npy_files(output_dir)
+    if old and os.path.exists(path):  # another rank claimed it meanwhile
+        return claim_output_dir(output_dir, settings)
     if old:
         raise ValueError(
             '{} holds .npy files ({}{}) but no {}: they come from a run '

@@ -2,6 +2,7 @@
 
 import numpy
 
+from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.video_files import read_video_streams
 from chainercv_i3d.flow import flow_backend_beside
 from chainercv_i3d.links.fast.engine import check_dtype
@@ -12,7 +13,12 @@ from chainercv_i3d.scores import fuse_streams
 from chainercv_i3d.scores import softmax
 from chainercv_i3d.scores import top_k
 from chainercv_i3d.transforms.clip_transform import ClipTransform
-from chainercv_i3d.transforms.temporal_crop import temporal_crop
+from chainercv_i3d.transforms.feature_options import FeatureOptions
+from chainercv_i3d.transforms.feature_windows import feature_windows
+from chainercv_i3d.transforms.feature_windows import ZERO_FRAME
+from chainercv_i3d.transforms.multi_crop import crop_boxes
+from chainercv_i3d.transforms.multi_crop import multi_crop
+from chainercv_i3d.transforms.model_range import scale_to_model_range
 from chainercv_i3d.utils.device import select_device
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 
@@ -21,8 +27,8 @@ ENDPOINTS = ('avgpool', 'mixed_5c', 'logits')
 
 def clip_starts(n_frames, clip_frames, clip_stride):
     """Start frames of the clips of a video (at least one)."""
-    last = max(n_frames - clip_frames, 0)
-    return list(range(0, last + 1, clip_stride))
+    return [int(w[0]) for w in feature_windows(n_frames, clip_frames,
+                                               clip_stride)]
 
 
 class I3DPredictor(object):
@@ -87,27 +93,36 @@ class I3DPredictor(object):
     def streams(self):
         return tuple(self.models)
 
-    def load(self, source, crop_size=None):
+    def load(self, source, crop_size=None, crops='center'):
         """Reads a video file or a sample ``.npy`` into model inputs.
 
         Args:
             source (str): A video file, or a ``.npy`` clip in DeepMind's
                 sample format ``(1, T, H, W, C)`` already in model range
                 (C = 3: RGB, 2: flow).
-            crop_size (int): Side of the center crop (default the
-                preset's).
+            crop_size (int): Side of the crops (default the preset's).
+            crops (str): ``'center'``, ``'3'``, ``'5'`` or ``'10'``
+                (:func:`~chainercv_i3d.transforms.multi_crop.crop_boxes`;
+                video files only).
 
         Returns:
-            dict: stream -> ``(C, T, crop, crop)`` float32 in model range.
+            dict: stream -> ``(C, T, crop, crop)`` float32 in model range;
+            ``(n_crops, C, T, crop, crop)`` for crops other than
+            ``'center'``.
 
         Raises:
             ValueError: The file cannot be read, or gives no input for the
                 streams of this predictor.
         """
         if str(source).endswith('.npy'):
+            if crops != 'center':
+                raise ValueError('{} is a sample clip, already cropped: '
+                                 'crops must be center'.format(source))
             return self._load_sample(source)
         videos = read_video_streams(source, self.streams, self.preset,
                                     self.flow_backend)
+        if crops != 'center':
+            return crop_views(videos, self.preset, crops, crop_size)
         center = ClipTransform(self.preset, 'center', crop_size=crop_size)
         return {s: v[0] for s, v in center(
             {s: v[None] for s, v in videos.items()}).items()}
@@ -172,50 +187,126 @@ class I3DPredictor(object):
                 for i in top_k(scores, k)]
 
     def features(self, source, endpoint='avgpool', clip_frames=None,
-                 clip_stride=None):
+                 clip_stride=None, options=None, return_windows=False):
         """I3D features of a video, the streams concatenated.
 
         Args:
-            source (str or dict): A video file, a sample ``.npy``, or the
-                inputs :meth:`load` returns.
+            source (str or dict): A video file, a sample ``.npy``, or model
+                inputs: stream -> ``(C, T, crop, crop)`` (one crop, as
+                :meth:`load` returns) or ``(n_crops, C, T, crop, crop)``
+                (crops, all run through the network in one batch).
             endpoint (str): ``'avgpool'``, ``'mixed_5c'`` or ``'logits'``.
-            clip_frames (int): ``None``: the whole video at once; else clips
-                of this many frames (the last frames that do not fill a
-                clip are left out; a video shorter than a clip is looped).
-            clip_stride (int): Frames between clip starts (default
-                ``clip_frames``).
+            clip_frames (int): ``None``: the whole video at once; else
+                windows of this many frames (the last frames that do not
+                fill a window are left out; a video shorter than a window is
+                looped). The same as ``options.window``.
+            clip_stride (int): Frames between window starts (default
+                ``clip_frames``); ``options.stride``.
+            options (FeatureOptions): Windows, alignment, tail, padding and
+                crops (:class:`~chainercv_i3d.transforms.feature_options.
+                FeatureOptions`; its ``fps`` is for decoding, done before);
+                ``clip_frames`` and ``clip_stride``, when given, win.
+            return_windows (bool): Also return the frame indices of each
+                window (:func:`~chainercv_i3d.transforms.feature_windows.
+                feature_windows`).
 
         Returns:
             numpy.ndarray: float32. Whole video: ``avgpool`` (T', D) with one
             D-dim feature per step (T' = ceil(T / 8) - 1), ``mixed_5c``
-            (D, ceil(T / 8), 7, 7), ``logits`` (n_class,). Clips: a leading
-            axis of clips, with ``avgpool`` averaged over each clip's steps:
-            (n_clips, D), (n_clips, D, t, 7, 7), (n_clips, n_class). D is
-            1024 per stream (RGB first); two streams' logits are summed.
+            (D, ceil(T / 8), 7, 7), ``logits`` (n_class,). Windows: a
+            leading axis of windows, with ``avgpool`` averaged over each
+            window's steps: (n_windows, D), (n_windows, D, t, 7, 7),
+            (n_windows, n_class). Several crops (5-D inputs, or ``crops``
+            other than ``'center'``): a crop axis after the window axis
+            (or first, for the whole video). D is 1024 per stream (RGB
+            first); two streams' logits are summed. With
+            ``return_windows``, also the list of windows.
         """
         if endpoint not in ENDPOINTS:
             raise ValueError('endpoint must be one of {}, not {!r}'.format(
                 ', '.join(ENDPOINTS), endpoint))
-        inputs = self._inputs(source)
-        if clip_frames is None:
-            return self._features_of(inputs, endpoint, None)
-        n_frames = next(iter(inputs.values())).shape[1]
-        clips = [self._features_of(
-            {s: temporal_crop(x, clip_frames, start) for s, x in
-             inputs.items()}, endpoint, clip_frames)
-            for start in clip_starts(n_frames, clip_frames,
-                                     clip_stride or clip_frames)]
-        return numpy.stack(clips)
+        options = _options(options, clip_frames, clip_stride)
+        if isinstance(source, dict):
+            inputs = source
+        else:
+            inputs = self.load(source, crops=options.crops)
+        single = next(iter(inputs.values())).ndim == 4
+        if single:
+            inputs = {s: x[None] for s, x in inputs.items()}
+        n_frames = next(iter(inputs.values())).shape[2]
+        windows = feature_windows(n_frames, **options.window_options)
+        if options.window is None:
+            out = self._features_of(inputs, endpoint, None)
+        else:
+            if options.tail == 'keep' and endpoint == 'mixed_5c':
+                raise ValueError("tail 'keep' gives windows of different "
+                                 'lengths: use avgpool or logits with it')
+            if options.tail == 'keep' and len(windows) > 1 \
+                    and len(windows[-1]) < min_input_size()[0]:
+                windows = windows[:-1]  # too short for the head: left out
+            out = numpy.stack([self._features_of(
+                {s: take_frames(x, w) for s, x in inputs.items()},
+                endpoint, len(w)) for w in windows])
+        if single:
+            out = out[:, 0] if options.window is not None else out[0]
+        return (out, windows) if return_windows else out
 
     def _features_of(self, inputs, endpoint, clip_frames):
-        per_stream = {s: self._run(self.models[s], endpoint, inputs[s][None])[0]
+        # inputs: stream -> (n_crops, C, T, h, w), one forward per stream.
+        per_stream = {s: self._run(self.models[s], endpoint, inputs[s])
                       for s in self.streams}
         if endpoint == 'logits':
             return final_scores(per_stream)
         features = numpy.concatenate([per_stream[s] for s in self.streams],
-                                     axis=0)
+                                     axis=1)
         if endpoint == 'avgpool':
-            features = features.T  # (T', D): one feature per time step
+            # (n_crops, T', D): one feature per time step
+            features = features.transpose(0, 2, 1)
             if clip_frames is not None:
-                features = features.mean(axis=0)
+                features = features.mean(axis=1)
         return features
+
+
+def _options(options, clip_frames, clip_stride):
+    options = options or FeatureOptions()
+    if clip_frames is not None:
+        options = options.replace(window=clip_frames)
+    if clip_stride is not None:
+        options = options.replace(stride=clip_stride)
+    return options
+
+
+def crop_views(videos, preset, crops, crop_size=None):
+    """Model inputs of the crops of a crop set.
+
+    Args:
+        videos (dict): stream -> ``(C, T, H, W)`` (RGB in [0, 255], flow in
+            pixels).
+        preset (Preset): Crop size and ranges.
+        crops (str): A set of
+            :func:`~chainercv_i3d.transforms.multi_crop.crop_boxes`.
+        crop_size (int): Overrides ``preset.crop_size``.
+
+    Returns:
+        dict: stream -> ``(n_crops, C, T, s, s)`` float32 in model range
+        (mirrored crops of flow have x negated).
+    """
+    height, width = next(iter(videos.values())).shape[-2:]
+    boxes = crop_boxes(height, width, crop_size or preset.crop_size, crops)
+    return {s: scale_to_model_range(multi_crop(v, boxes, s == 'flow'), s,
+                                    preset)
+            for s, v in videos.items()}
+
+
+def take_frames(x, indices):
+    """Frames ``indices`` of ``x`` (``(..., C, T, H, W)``) along T, frames
+    of zeros where an index is
+    :data:`~chainercv_i3d.transforms.feature_windows.ZERO_FRAME`."""
+    axis = x.ndim - 3
+    zero = indices == ZERO_FRAME
+    out = numpy.take(x, numpy.where(zero, 0, indices), axis=axis)
+    if zero.any():
+        index = [slice(None)] * x.ndim
+        index[axis] = zero
+        out[tuple(index)] = 0
+    return out

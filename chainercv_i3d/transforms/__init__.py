@@ -1,9 +1,14 @@
 from chainercv_i3d.transforms.clip_transform import ClipTransform  # NOQA
+from chainercv_i3d.transforms.feature_options import FeatureOptions  # NOQA
+from chainercv_i3d.transforms.feature_windows import feature_windows  # NOQA
+from chainercv_i3d.transforms.feature_windows import window_steps  # NOQA
 from chainercv_i3d.transforms.flip import flip  # NOQA
 from chainercv_i3d.transforms.flip import flip_label_map  # NOQA
 from chainercv_i3d.transforms.flip import random_flip  # NOQA
 from chainercv_i3d.transforms.model_range import scale_to_model_range  # NOQA
 from chainercv_i3d.transforms.model_range import to_model_range  # NOQA
+from chainercv_i3d.transforms.multi_crop import crop_boxes  # NOQA
+from chainercv_i3d.transforms.multi_crop import multi_crop  # NOQA
 from chainercv_i3d.transforms.resample_frame_indices import resample_frame_indices  # NOQA
 from chainercv_i3d.transforms.scale_short_side import scale_short_side  # NOQA
 from chainercv_i3d.transforms.scale_short_side import short_side_shape  # NOQA

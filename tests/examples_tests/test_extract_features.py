@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,49 @@ def test_an_unknown_dtype_is_refused(setup):
                         '--rgb_model', rgb, '--dtype', 'float64')
     assert result.returncode == 2
     assert "--dtype: invalid choice: 'float64'" in result.stderr
+
+
+@pytest.mark.slow
+def test_recipe_crops_both_streams_sidecar_and_refusal(setup):
+    root, videos, rgb, flow = setup
+    video = os.path.join(videos, 'sub', 'b.mkv')
+    out = root / 'recipe'
+    # thumos14_i3d_16x4 with an explicit stride and five crops; b.mkv has
+    # 20 frames at 25 fps (native): one 16-frame window.
+    result = run_script('extract_features.py', video, out, '--rgb_model', rgb,
+                        '--flow_model', flow, '--recipe', 'thumos14_i3d_16x4',
+                        '--stride', '8', '--crops', '5', '--quiet')
+    assert result.returncode == 0, result.stderr
+    assert numpy.load(str(out / 'b.npy')).shape == (1, 5, 2048)
+    with open(str(out / 'b.json')) as f:
+        sidecar = json.load(f)
+    settings = sidecar['settings']
+    assert settings['recipe'] == 'thumos14_i3d_16x4'
+    assert settings['recipe_overrides'] == ['crops', 'stride']
+    assert settings['options']['window'] == 16
+    assert settings['flow_backend']['name'] == 'tvl1'
+    assert settings['flow_backend']['library'] == 'opencv'
+    assert sidecar['steps'] == [{'first': 0, 'last': 15, 'start_s': 0.0,
+                                 'end_s': 0.64, 'center_s': 0.32}]
+
+    again = run_script('extract_features.py', video, out, '--rgb_model', rgb,
+                       '--flow_model', flow, '--recipe', 'thumos14_i3d_16x4',
+                       '--quiet')
+    assert again.returncode == 1
+    assert 'options.stride: 8 there, 4 now' in again.stderr
+    assert 'options.crops' in again.stderr
+
+
+@pytest.mark.slow
+def test_old_names_and_new_names_give_the_same_file(setup):
+    root, videos, rgb, _ = setup
+    video = os.path.join(videos, 'sub', 'b.mkv')
+    files = []
+    for name, flags in (('old', ('--clip_frames', '9', '--clip_stride', '5')),
+                        ('new', ('--window', '9', '--stride', '5'))):
+        out = root / name
+        result = run_script('extract_features.py', video, out, '--rgb_model',
+                            rgb, '--endpoint', 'logits', '--quiet', *flags)
+        assert result.returncode == 0, result.stderr
+        files.append(numpy.load(str(out / 'b.npy')))
+    numpy.testing.assert_array_equal(*files)

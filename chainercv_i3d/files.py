@@ -5,6 +5,7 @@ file; and the folders they go into, checked before the work."""
 
 import contextlib
 import glob
+import json
 import os
 import tempfile
 
@@ -63,6 +64,15 @@ def make_writable_dir(path):
     os.makedirs(path, exist_ok=True)
     with tempfile.TemporaryFile(dir=path):
         pass
+
+
+def stored_settings_differences(path, now):
+    """:func:`settings_differences` between the settings stored at ``path``
+    (JSON) and ``now``; None when ``path`` does not exist."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return settings_differences(json.load(f), now)
 
 
 def settings_differences(before, now, prefix=''):

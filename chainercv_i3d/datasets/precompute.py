@@ -28,7 +28,7 @@ from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
 from chainercv_i3d.files import atomic_path
 from chainercv_i3d.files import make_writable_dir
-from chainercv_i3d.files import settings_differences
+from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.files import remove_temporaries
 from chainercv_i3d.flow import get_flow_backend
 from chainercv_i3d.flow import quantized_video_flow
@@ -298,10 +298,8 @@ def check_same_settings(output_dir, settings):
     """
     path = os.path.join(output_dir, MANIFEST_SHARD_DIR, SETTINGS_NAME)
     settings = json.loads(json.dumps(settings))  # tuples as JSON lists
-    if os.path.exists(path):
-        with open(path) as f:
-            before = json.load(f)
-        differences = settings_differences(before, settings)
+    differences = stored_settings_differences(path, settings)
+    if differences is not None:
         if differences:
             raise ValueError(
                 '{} was started with other settings ({}{}): resume with '

@@ -16,7 +16,7 @@ from chainercv_i3d.datasets.video_files import VideoFileDataset
 from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.datasets.video_files import frames_to_streams
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.files import settings_differences
+from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.links.i3d_predictor import crop_views
 from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.pretrained.resolve import resolve_pretrained_model
@@ -319,10 +319,8 @@ def claim_output_dir(output_dir, settings):
             settings are unknown).
     """
     path = os.path.join(output_dir, SETTINGS_NAME)
-    if os.path.exists(path):
-        with open(path) as f:
-            before = json.load(f)
-        differences = settings_differences(before, settings)
+    differences = stored_settings_differences(path, settings)
+    if differences is not None:
         if differences:
             raise ValueError(
                 '{} holds features made with other settings: {}; use '

@@ -15,7 +15,7 @@ untracked and not ignored, so the device tool copies it with the tree
 (no ``carry``). On the GPU machine, with the image's Python itself (a venv
 made from it would hide its packages):
 
-    bash scripts/gpu_check.sh                   # = python3 scripts/gpu_check.py
+    bash scripts/gpu_check.sh      # = python3 scripts/gpu_check.py
 
 It installs the kit's wheels into a folder of its own (``pip --target``),
 then runs each section in its own process with a time limit, under a budget
@@ -908,10 +908,11 @@ def run_all(args):
     os.makedirs(args.report, exist_ok=True)
     log_path = os.path.join(args.report, 'report.log')
     report_path = os.path.join(args.report, 'report.json')
-    report = {'started': datetime.datetime.now(
-        datetime.timezone.utc).isoformat(), 'commit': git_commit(),
-        'rehearse': args.rehearse, 'cpu_standin': args.cpu_standin, 'kit': read_json(
-            os.path.join(args.kit, MANIFEST)), 'sections': {}}
+    report = {
+        'started': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        'commit': git_commit(), 'rehearse': args.rehearse,
+        'cpu_standin': args.cpu_standin,
+        'kit': read_json(os.path.join(args.kit, MANIFEST)), 'sections': {}}
     started = time.time()
     deadline = started + args.budget
     with tempfile.TemporaryDirectory(prefix='gpu_check.') as work, \
@@ -958,6 +959,9 @@ def run_child(name, limit, deadline, args, env, work, log):
                              text=True, start_new_session=True)
     try:
         output, _ = child.communicate(timeout=limit)
+    except KeyboardInterrupt:  # its own session: Ctrl-C does not reach it
+        os.killpg(child.pid, 9)
+        raise
     except subprocess.TimeoutExpired:
         os.killpg(child.pid, 9)
         output, _ = child.communicate()

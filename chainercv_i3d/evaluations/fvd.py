@@ -49,6 +49,7 @@ from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.pretrained.models import get_model_path
 from chainercv_i3d.pretrained.models import MODELS
 from chainercv_i3d.utils.comm import rank_share
+from chainercv_i3d.utils.sample_clip import read_animated_image
 from chainercv_i3d.utils.video import read_video
 
 #: The model the reference embeds with (TF-Hub ``i3d-kinetics-400``).
@@ -600,7 +601,7 @@ class VideoSet(object):
             return numpy.asarray(self._array[i])
         path = os.path.join(self.path, self._files[i])
         if path.lower().endswith(IMAGE_SEQUENCE_EXTENSIONS):
-            return _read_image_sequence(path)
+            return read_animated_image(path)
         try:
             frames, _ = read_video(path)
         except ValueError as e:
@@ -623,19 +624,6 @@ def _load_array(path):
                              'name it videos'.format(path, ', '.join(names)
                                                      or 'none'))
         return loaded['videos' if 'videos' in names else names[0]]
-
-
-def _read_image_sequence(path):
-    from PIL import Image
-    from PIL import ImageSequence
-    from PIL import UnidentifiedImageError
-    try:
-        with Image.open(path) as image:
-            return numpy.stack([numpy.asarray(frame.convert('RGB'))
-                                for frame in ImageSequence.Iterator(image)])
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError('{} cannot be read as an image sequence ({})'.format(
-            path, e))
 
 
 def embed_ranks(video_set, model, comm, batch_size=FVD_BATCH_SIZE,

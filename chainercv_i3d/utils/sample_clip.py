@@ -43,12 +43,28 @@ def read_sample_clip(path):
                 '(RGB) or 2 (flow)'.format(path, clip.shape))
         return numpy.ascontiguousarray(
             clip.astype(numpy.float32).transpose(0, 4, 1, 2, 3))
-    frames = _read_animated_image(path)
+    frames = read_animated_image(
+        path, '{} is neither a .npy clip nor an image sequence Pillow can '
+        'read ({})')
     video = scale_to_model_range(frames, 'rgb')
     return numpy.ascontiguousarray(video.transpose(3, 0, 1, 2)[None])
 
 
-def _read_animated_image(path):
+def read_animated_image(path, unreadable='{} cannot be read as an image '
+                        'sequence ({})'):
+    """Every frame of a GIF (or another image sequence Pillow reads).
+
+    Args:
+        path (str): The file.
+        unreadable (str): The error message, formatted with the path and
+            Pillow's error.
+
+    Returns:
+        numpy.ndarray: ``(T, H, W, 3)`` uint8 RGB.
+
+    Raises:
+        ValueError: Pillow cannot read ``path``.
+    """
     from PIL import Image
     from PIL import ImageSequence
     from PIL import UnidentifiedImageError
@@ -57,5 +73,4 @@ def _read_animated_image(path):
             return numpy.stack([numpy.asarray(frame.convert('RGB'))
                                 for frame in ImageSequence.Iterator(image)])
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError('{} is neither a .npy clip nor an image sequence '
-                         'Pillow can read ({})'.format(path, e))
+        raise ValueError(unreadable.format(path, e))

@@ -20,7 +20,7 @@ from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.links.i3d_predictor import crop_views
 from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.pretrained.resolve import resolve_pretrained_model
-from chainercv_i3d.transforms.feature_options import FeatureOptions
+from chainercv_i3d.transforms.feature_options import with_clip_arguments
 from chainercv_i3d.transforms.feature_windows import window_steps
 from chainercv_i3d.transforms.resample_frame_indices import \
     resample_frame_indices
@@ -104,11 +104,7 @@ def extract_share(dataset, indices, predictor, output_dir,
     Returns:
         dict: Counts ``done``, ``failed`` and ``already_done``.
     """
-    options = options or FeatureOptions()
-    if clip_frames is not None:
-        options = options.replace(window=clip_frames)
-    if clip_stride is not None:
-        options = options.replace(stride=clip_stride)
+    options = with_clip_arguments(options, clip_frames, clip_stride)
     check_source_options(dataset, options)
     if settings is None:
         settings = extraction_settings(predictor, endpoint, options)

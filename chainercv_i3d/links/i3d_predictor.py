@@ -13,7 +13,7 @@ from chainercv_i3d.scores import fuse_streams
 from chainercv_i3d.scores import softmax
 from chainercv_i3d.scores import top_k
 from chainercv_i3d.transforms.clip_transform import ClipTransform
-from chainercv_i3d.transforms.feature_options import FeatureOptions
+from chainercv_i3d.transforms.feature_options import with_clip_arguments
 from chainercv_i3d.transforms.feature_windows import feature_windows
 from chainercv_i3d.transforms.feature_windows import ZERO_FRAME
 from chainercv_i3d.transforms.multi_crop import crop_boxes
@@ -225,7 +225,7 @@ class I3DPredictor(object):
         if endpoint not in ENDPOINTS:
             raise ValueError('endpoint must be one of {}, not {!r}'.format(
                 ', '.join(ENDPOINTS), endpoint))
-        options = _options(options, clip_frames, clip_stride)
+        options = with_clip_arguments(options, clip_frames, clip_stride)
         if isinstance(source, dict):
             inputs = source
         else:
@@ -265,15 +265,6 @@ class I3DPredictor(object):
             if clip_frames is not None:
                 features = features.mean(axis=1)
         return features
-
-
-def _options(options, clip_frames, clip_stride):
-    options = options or FeatureOptions()
-    if clip_frames is not None:
-        options = options.replace(window=clip_frames)
-    if clip_stride is not None:
-        options = options.replace(stride=clip_stride)
-    return options
 
 
 def crop_views(videos, preset, crops, crop_size=None):

@@ -73,3 +73,14 @@ class FeatureOptions(object):
         return {'window': self.window, 'stride': self.stride,
                 'align': self.align, 'tail': self.tail, 'pad': self.pad,
                 'lookahead': self.lookahead}
+
+
+def with_clip_arguments(options, clip_frames=None, clip_stride=None):
+    """``options`` (None: the defaults) with the older ``clip_frames`` and
+    ``clip_stride`` arguments, when given, as its window and stride."""
+    options = options or FeatureOptions()
+    if clip_frames is not None:
+        options = options.replace(window=clip_frames)
+    if clip_stride is not None:
+        options = options.replace(stride=clip_stride)
+    return options

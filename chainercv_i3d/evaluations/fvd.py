@@ -37,6 +37,7 @@ the same three steps with numpy and the project's I3D:
 
 import json
 import os
+import zipfile
 
 import numpy
 
@@ -458,7 +459,7 @@ class VideoStats(object):
                         ', '.join(missing), ', '.join(f.files) or 'none'))
                 arrays = {k: f[k] for k in STATS_KEYS}
             settings = json.loads(str(arrays['settings']))
-        except (OSError, ValueError) as e:
+        except DAMAGED_ARRAY_FILE as e:
             raise ValueError('{} is not FVD statistics written by --save_stats'
                              ' / VideoStats.save: {}'.format(path, e))
         mu, sigma = arrays['mu'], arrays['sigma']
@@ -609,21 +610,28 @@ class VideoSet(object):
         return numpy.stack(frames)
 
 
+# What numpy raises on a damaged .npy or .npz (a bad zip, a bad CRC, a
+# truncated member).
+DAMAGED_ARRAY_FILE = (OSError, ValueError, zipfile.BadZipFile, EOFError)
+
+
 def _load_array(path):
     try:
         loaded = numpy.load(path, mmap_mode='r', allow_pickle=False)
-    except (OSError, ValueError) as e:
+        if isinstance(loaded, numpy.ndarray):
+            return loaded
+        with loaded:
+            names = loaded.files
+            if len(names) != 1 and 'videos' not in names:
+                raise LookupError(names)
+            return loaded['videos' if 'videos' in names else names[0]]
+    except LookupError as e:
+        raise ValueError('{} holds the arrays {}; give one array, or name '
+                         'it videos'.format(path, ', '.join(e.args[0])
+                                            or 'none'))
+    except DAMAGED_ARRAY_FILE as e:
         raise ValueError('{} is not a readable array file ({})'.format(
             path, e))
-    if isinstance(loaded, numpy.ndarray):
-        return loaded
-    with loaded:
-        names = loaded.files
-        if len(names) != 1 and 'videos' not in names:
-            raise ValueError('{} holds the arrays {}; give one array, or '
-                             'name it videos'.format(path, ', '.join(names)
-                                                     or 'none'))
-        return loaded['videos' if 'videos' in names else names[0]]
 
 
 def embed_ranks(video_set, model, comm, batch_size=FVD_BATCH_SIZE,

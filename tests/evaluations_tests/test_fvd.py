@@ -355,6 +355,14 @@ def cli_sets(tmp_path_factory):
         numpy.save(str(paths[name]), array)
     paths['not_stats'] = out / 'not_stats.npz'
     numpy.savez(str(paths['not_stats']), mu=numpy.zeros(400))
+    whole = paths['fake'].read_bytes()
+    paths['truncated'] = out / 'truncated.npz'
+    paths['truncated'].write_bytes(whole[:len(whole) // 2])
+    # A bad CRC: the zip opens, the member does not read.
+    paths['bad_crc'] = out / 'bad_crc.npz'
+    middle = len(whole) // 2
+    paths['bad_crc'].write_bytes(whole[:middle] + bytes([whole[middle] ^ 1])
+                                 + whole[middle + 1:])
     paths['out'] = out
     return {k: str(v) for k, v in paths.items()}
 
@@ -379,6 +387,9 @@ def run_main(capsys, *args):
     (('real', 'nothing.npy'), 'no such file or folder'),
     (('mixed', 'real'), 'videos differ in shape: a.gif is'),
     (('--stats', 'not_stats', 'fake'), 'no sigma, n, settings array'),
+    (('real', 'truncated'), 'truncated.npz is not a readable array file'),
+    (('real', 'bad_crc'), 'bad_crc.npz is not a readable array file'),
+    (('--stats', 'truncated', 'fake'), 'truncated.npz is not FVD statistics'),
 ])
 def test_cli_refuses_bad_input_in_one_line(capsys, cli_sets, he_npz, case,
                                            message):

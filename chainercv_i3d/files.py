@@ -15,8 +15,10 @@ def atomic_path(path):
     """Yields a temporary path to write; renames it to ``path`` on success.
 
     On an exception the temporary file is removed and ``path`` is untouched.
-    The folder of ``path`` must exist. A process killed meanwhile leaves the
-    temporary file: :func:`remove_temporaries` finds it.
+    Missing folders above ``path`` are created, and removed again if the
+    write fails (the output rule: nothing left behind by a failed run). A
+    process killed meanwhile leaves the temporary file:
+    :func:`remove_temporaries` finds it.
 
     Example:
 
@@ -24,19 +26,100 @@ def atomic_path(path):
         ...     chainer.serializers.save_npz(tmp, model)
     """
     folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(name), suffix='.tmp',
-                               dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; ours are not
+    with created_folder(folder):
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(name),
+                                   suffix='.tmp', dir=folder)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; ours are not
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+@contextlib.contextmanager
+def created_folder(path):
+    """Creates the folder ``path`` and its missing parents; if the block
+    fails, removes those of them it created that are still empty, so that a
+    failed run leaves no empty folders behind."""
+    path = os.path.abspath(path)
+    missing = []
+    here = path
+    while not os.path.isdir(here):
+        missing.append(here)
+        here = os.path.dirname(here)
+    os.makedirs(path, exist_ok=True)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield path
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for folder in missing:  # deepest first
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty: something finished in it
+                break
         raise
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written: a folder where a file is
+    expected (or the reverse), or a folder that refuses new files."""
+
+
+def check_output_file(path):
+    """Checks, before any work, that the file ``path`` can be written: it is
+    not a folder, no existing part of its path is a file, and the deepest
+    existing folder above it accepts new files. Creates nothing (the writer
+    creates the missing folders, see :func:`atomic_path`).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        OutputPathError: One line naming the path and what to do.
+    """
+    if os.path.isdir(path):
+        raise OutputPathError(
+            '{} is a folder; give a file name in it, such as {}'.format(
+                path, os.path.join(path, 'results.json')))
+    _check_writable_above(os.path.dirname(os.path.abspath(path)), path)
+    return path
+
+
+def check_output_dir(path):
+    """:func:`check_output_file` for an output folder: it may exist (as a
+    folder, not a file) or be created where its parents allow.
+
+    Raises:
+        OutputPathError: One line naming the path and what to do.
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputPathError(
+            '{} is a file, not a folder; give a folder (it is created when '
+            'missing)'.format(path))
+    _check_writable_above(os.path.abspath(path), path)
+    return path
+
+
+def _check_writable_above(folder, path):
+    here = folder
+    while not os.path.exists(here):
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        raise OutputPathError(
+            'cannot write {}: {} is a file, not a folder; choose another '
+            'path or move that file aside'.format(path, here))
+    try:
+        with tempfile.TemporaryFile(dir=here):
+            pass
+    except OSError as e:
+        raise OutputPathError('cannot write {}: the folder {} does not '
+                              'accept new files ({}); choose another '
+                              'path'.format(path, here, e.strerror or e))
 
 
 def remove_temporaries(path):

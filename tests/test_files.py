@@ -4,6 +4,10 @@ import stat
 import pytest
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import check_output_dir
+from chainercv_i3d.files import check_output_file
+from chainercv_i3d.files import created_folder
+from chainercv_i3d.files import OutputPathError
 from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.files import remove_temporaries
 
@@ -42,11 +46,48 @@ def test_temporaries_of_a_killed_writer_are_found_and_only_they(tmp_path):
         ['a.zip', 'a.zip.notes.tmp', os.path.basename(other)])
 
 
-def test_a_missing_folder_is_an_error_not_created(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        with atomic_path(str(tmp_path / 'missing' / 'a.zip')):
-            pass
-    assert not (tmp_path / 'missing').exists()
+def test_missing_folders_are_created_and_removed_on_failure(tmp_path):
+    with pytest.raises(KeyError):
+        with atomic_path(str(tmp_path / 'a' / 'b' / 'c.json')):
+            raise KeyError('interrupted')
+    assert os.listdir(str(tmp_path)) == []
+    with atomic_path(str(tmp_path / 'a' / 'b' / 'c.json')) as tmp:
+        open(tmp, 'w').close()
+    assert os.listdir(str(tmp_path / 'a' / 'b')) == ['c.json']
+
+
+def test_created_folder_keeps_a_folder_with_finished_work(tmp_path):
+    with pytest.raises(KeyError):
+        with created_folder(str(tmp_path / 'a' / 'b')) as folder:
+            open(os.path.join(folder, 'done.npz'), 'w').close()
+            raise KeyError('interrupted')
+    assert os.listdir(str(tmp_path / 'a' / 'b')) == ['done.npz']
+
+
+def test_check_output_file_names_a_folder_or_a_file_in_the_way(tmp_path):
+    with pytest.raises(OutputPathError, match='is a folder; give a file'):
+        check_output_file(str(tmp_path))
+    blocker = tmp_path / 'results'
+    blocker.write_text('')
+    with pytest.raises(OutputPathError, match='results is a file, not a '
+                       'folder'):
+        check_output_file(str(blocker / 'sub' / 'out.json'))
+    with pytest.raises(OutputPathError, match='is a file, not a folder'):
+        check_output_dir(str(blocker))
+    target = tmp_path / 'new' / 'out.json'
+    assert check_output_file(str(target)) == str(target)
+    assert check_output_dir(str(tmp_path / 'new')) == str(tmp_path / 'new')
+    assert os.listdir(str(tmp_path)) == ['results']  # nothing created
+
+
+def test_check_output_file_probes_the_folder(tmp_path, monkeypatch):
+    # As root every folder is writable, so a refusing folder is simulated.
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr('tempfile.TemporaryFile', refuse)
+    with pytest.raises(OutputPathError, match='does not accept new files '
+                       r'\(Permission denied\)'):
+        check_output_file(str(tmp_path / 'out.json'))
 
 
 def test_make_writable_dir_creates_and_probes(tmp_path):

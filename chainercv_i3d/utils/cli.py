@@ -1,10 +1,12 @@
 """Small helpers the command-line scripts share."""
 
 import argparse
-import os
 import sys
 import traceback
 
+from chainercv_i3d.files import check_output_dir
+from chainercv_i3d.files import check_output_file
+from chainercv_i3d.files import OutputPathError
 from chainercv_i3d.utils.comm import get_comm
 
 # The meaning select_device gives --device, for every script's help.
@@ -54,14 +56,24 @@ def add_device_argument(parser, default='auto'):
 EXIT_SOME_FAILED = 3
 
 
-def check_output_folder(path):
-    """argparse type: a file path whose folder exists (checked before any
-    work, so that a long run does not fail at its end)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise argparse.ArgumentTypeError('folder {} does not exist'.format(
-            folder))
-    return path
+def output_file(path):
+    """argparse type: a file to write, checked before any work (so that a
+    long run does not fail at its end) by
+    :func:`chainercv_i3d.files.check_output_file`: missing folders above it
+    are created when it is written."""
+    try:
+        return check_output_file(path)
+    except OutputPathError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
+def output_dir(path):
+    """argparse type: a folder to write in, checked before any work by
+    :func:`chainercv_i3d.files.check_output_dir`."""
+    try:
+        return check_output_dir(path)
+    except OutputPathError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def get_comm_or_exit(prog):

@@ -43,7 +43,7 @@ from chainercv_i3d.evaluations.feature_comparison import MAX_OFFSET
 from chainercv_i3d.evaluations.feature_comparison import SAME_COSINE
 from chainercv_i3d.evaluations.feature_comparison import STREAM_CHOICES
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.utils.cli import check_output_folder
+from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import non_negative_int
 
 PROG = 'compare_features'
@@ -56,7 +56,7 @@ def parse_args(argv):
     parser.add_argument('ours', help='our features: a .npy/.npz or a folder')
     parser.add_argument('theirs', help='the released features: a file or '
                         'folder, as OURS')
-    parser.add_argument('--json', type=check_output_folder,
+    parser.add_argument('--json', type=output_file,
                         help='also write every number here')
     parser.add_argument('--max_offset', type=non_negative_int,
                         default=MAX_OFFSET,

@@ -31,7 +31,7 @@ from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.scores import final_scores
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL
 from chainercv_i3d.utils.cli import add_device_argument
-from chainercv_i3d.utils.cli import check_output_folder
+from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
 
@@ -68,7 +68,7 @@ def parse_args(argv):
     add_device_argument(parser)
     parser.add_argument('--dtype', choices=DTYPES, default='float32',
                         help=DTYPE_HELP)
-    parser.add_argument('--json', type=check_output_folder,
+    parser.add_argument('--json', type=output_file,
                         help='also write the results here')
     args = parser.parse_args(argv)
     if not args.rgb_model and not args.flow_model:

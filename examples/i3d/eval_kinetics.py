@@ -33,7 +33,7 @@ from chainercv_i3d.links.fast import DTYPE_HELP
 from chainercv_i3d.links.fast import DTYPES
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
-from chainercv_i3d.utils.cli import check_output_folder
+from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
@@ -68,7 +68,7 @@ def parse_args(argv):
                         'and .zip archives always are)')
     parser.add_argument('--strict', action='store_true',
                         help='a missing or unreadable video is fatal')
-    parser.add_argument('--out', type=check_output_folder,
+    parser.add_argument('--out', type=output_file,
                         help='write the results as JSON here, the per-video '
                         'top-5 (.predictions.jsonl) and logits (.logits.npz) '
                         'beside it')

@@ -38,7 +38,7 @@ from chainercv_i3d.links.fast import DTYPE_HELP
 from chainercv_i3d.links.fast import DTYPES
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
-from chainercv_i3d.utils.cli import check_output_folder
+from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
@@ -55,9 +55,9 @@ def parse_args(argv):
                         '--save_stats to just save its statistics)')
     parser.add_argument('--stats', help="REAL's statistics (.npz from "
                         '--save_stats) instead of REAL')
-    parser.add_argument('--save_stats', type=check_output_folder,
+    parser.add_argument('--save_stats', type=output_file,
                         help="write REAL's statistics (.npz) here")
-    parser.add_argument('--json', type=check_output_folder,
+    parser.add_argument('--json', type=output_file,
                         help='write the result and every setting here')
     parser.add_argument('--rgb_model', default=FVD_MODEL,
                         help='model name or .npz (default {}, the '

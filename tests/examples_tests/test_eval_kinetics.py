@@ -232,14 +232,17 @@ def test_empty_dataset_is_an_error(setup, tmp_path, mpiexec):
     assert 'holds no precomputed video' in result.stderr
 
 
-def test_an_out_path_in_a_missing_folder_is_refused_before_any_work(setup):
+def test_an_out_path_below_a_file_is_refused_before_any_work(setup,
+                                                              tmp_path):
     _, precomputed, models = setup
+    blocker = tmp_path / 'results'
+    blocker.write_text('')
     result = subprocess.run(
         [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
-         models['rgb', 400], '--out', '/nonexistent/folder/r.json'],
+         models['rgb', 400], '--out', str(blocker / 'r.json')],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert '--out: folder /nonexistent/folder does not exist' in result.stderr
+    assert '{} is a file, not a folder'.format(blocker) in result.stderr
 
 
 @pytest.fixture(scope='module')

@@ -132,8 +132,19 @@ small upscale, as MMAction2's ``Resize(-1, 256)``), 224 crops, and clips of
 middle one in test mode; SlowFast's and TSN's sampling): the videos are a
 few seconds, 2 to 6 s, i.e. 24 to 72 frames."""
 
+DEEPMIND_TRANSFER = Preset(name='deepmind_transfer',
+                           eval_sampler={'name': 'all_frames'})
+"""UCF101 and HMDB51 as "Quo Vadis" fine-tunes and tests on them (arXiv
+1705.07750v3): DeepMind's Kinetics preprocessing (videos "processed at 25
+frames per second", Section 2.4; short side 256, 224 crops, TV-L1 flow,
+Section 2.5), and the test "applied convolutionally over the whole video
+taking 224 x 224 center crops" (Section 2.5): every frame of each video, not
+the first 251 (UCF101 and HMDB51 clips are a few seconds long)."""
+
 # The preset a list reader's videos are prepared with by default.
-DATASET_PRESETS = {'something_something_v2': SOMETHING_SOMETHING_V2}
+DATASET_PRESETS = {'something_something_v2': SOMETHING_SOMETHING_V2,
+                   'ucf101': DEEPMIND_TRANSFER,
+                   'hmdb51': DEEPMIND_TRANSFER}
 
 
 def dataset_preset(dataset):

@@ -18,6 +18,10 @@ from chainercv_i3d.datasets.something_something import read_ssv2_label_names  # 
 from chainercv_i3d.datasets.something_something import read_ssv2_list  # NOQA
 from chainercv_i3d.datasets.something_something import ssv2_class_name  # NOQA
 from chainercv_i3d.datasets.something_something import SSV2_SPLITS  # NOQA
+from chainercv_i3d.datasets.ucf_hmdb import read_hmdb51_list  # NOQA
+from chainercv_i3d.datasets.ucf_hmdb import read_ucf101_list  # NOQA
+from chainercv_i3d.datasets.ucf_hmdb import transfer_split  # NOQA
+from chainercv_i3d.datasets.ucf_hmdb import TRANSFER_SPLITS  # NOQA
 from chainercv_i3d.datasets.video_files import read_video_streams  # NOQA
 from chainercv_i3d.datasets.video_files import VideoFileDataset  # NOQA
 from chainercv_i3d.label_names import kinetics400_label_names  # NOQA

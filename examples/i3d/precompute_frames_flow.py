@@ -2,7 +2,8 @@
 
     python examples/i3d/precompute_frames_flow.py VIDEO_DIR OUTPUT_DIR \\
         [--dataset kinetics|folders|files|something_something_v2] \\
-        [--annotations CSV_OR_DIR] [--split SPLIT] [--fps FPS] \\
+        [--annotations CSV_OR_DIR] [--split SPLIT] [--subset train|test] \\
+        [--fps FPS] \\
         [--short_side N] [--no_compute_flow] [--num_preprocess_workers N]
     mpiexec -n K python examples/i3d/precompute_frames_flow.py ...
 
@@ -11,12 +12,16 @@ layout with --annotations, or a folder per Kinetics class), folders (a folder
 per class, any names), files (videos searched recursively, unlabelled) or
 something_something_v2 (VIDEO_DIR holds the <id>.webm files, --annotations
 the folder of the release's JSON files, --split train, validation or test;
-only that split is processed, the test split unlabelled).
+only that split is processed, the test split unlabelled), ucf101 or hmdb51
+(--annotations the folder of the release's split files, --split 1, 2 or 3
+and --subset train or test: that part of that split; see
+chainercv_i3d.datasets.ucf_hmdb).
 The preprocessing is the dataset's preset unless --fps or --short_side say
 otherwise: DeepMind's for Kinetics and the others (25 fps, short side 256,
 flow bound 20), each video's own rate for Something-Something V2 (12 fps;
 resampling to 25 would duplicate frames, whose flow is zero) with short side
-256. It is stored with the output.
+256, DeepMind's again for UCF101 and HMDB51 but evaluated on every frame.
+It is stored with the output.
 Each rank takes a disjoint share of the videos and runs N worker processes.
 Killed and started again, it redoes only unfinished videos. Exit status: 0
 when every video is done, 3 when some failed (see OUTPUT_DIR/manifest.json),
@@ -34,6 +39,9 @@ from chainercv_i3d.datasets.precompute import PrecomputeFatalError
 from chainercv_i3d.datasets.precompute import ProgressReport
 from chainercv_i3d.datasets.precompute import run_precompute
 from chainercv_i3d.datasets.precompute import summary_line
+from chainercv_i3d.datasets.ucf_hmdb import transfer_split
+from chainercv_i3d.datasets.ucf_hmdb import TRANSFER_DATASETS
+from chainercv_i3d.datasets.ucf_hmdb import TRANSFER_SUBSETS
 from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.datasets.video_list import video_list_names
 from chainercv_i3d.flow import flow_backend_names
@@ -62,7 +70,11 @@ def parse_args(argv):
     parser.add_argument('--split', help='only this split: kinetics (with '
                         '--annotations): train, val, test; '
                         'something_something_v2 (required): train, '
-                        'validation, test')
+                        'validation, test; ucf101, hmdb51 (required): 1, '
+                        '2, 3')
+    parser.add_argument('--subset', choices=TRANSFER_SUBSETS,
+                        help='ucf101, hmdb51 (required): the train or test '
+                        'videos of --split')
     parser.add_argument('--fps', type=float, help='frame rate; 0 keeps '
                         'each video\'s own rate (default: the dataset\'s '
                         'preset: {:g}, or the own rate for '
@@ -86,7 +98,26 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.fps is not None and args.fps < 0:
         parser.error('--fps must be positive, or 0 for the native rate')
+    try:
+        args.list_split = list_split(args)
+    except ValueError as e:
+        parser.error(str(e))
     return args
+
+
+def list_split(args):
+    """The list reader's split: ucf101 and hmdb51 name it by --subset and
+    --split (``'train1'``), the other readers take --split as it is."""
+    if args.dataset not in TRANSFER_DATASETS:
+        if args.subset is not None:
+            raise ValueError('--subset is for {} only'.format(
+                ' and '.join(TRANSFER_DATASETS)))
+        return args.split
+    if args.split not in ('1', '2', '3') or args.subset is None:
+        raise ValueError('--dataset {} needs --split 1, 2 or 3 and --subset '
+                         'train or test (not --split {})'.format(
+                             args.dataset, args.split))
+    return transfer_split(args.subset, int(args.split))
 
 
 def preprocessing_preset(args):
@@ -96,6 +127,14 @@ def preprocessing_preset(args):
     short_side = base.short_side if args.short_side is None \
         else args.short_side
     return make_preset(fps, short_side, base)
+
+
+def missing_line(missing, n_shown=5):
+    """One line naming the first videos listed but missing on disk."""
+    more = len(missing) - n_shown
+    return 'listed but missing: {}{} (all of them in the manifest)'.format(
+        ', '.join(missing[:n_shown]),
+        ' and {} more'.format(more) if more > 0 else '')
 
 
 def main(argv=None):
@@ -109,9 +148,11 @@ def main(argv=None):
             flow_backend=args.flow_backend, jpeg_quality=args.jpeg_quality,
             device=resolve_device_spec(args.device, comm))
         video_list = read_video_list(args.dataset, args.video_dir,
-                                     args.annotations, args.split)
+                                     args.annotations, args.list_split)
         if comm.rank == 0:
             print(video_list.summary(), file=sys.stderr)
+            if video_list.missing:
+                print(missing_line(video_list.missing), file=sys.stderr)
         totals = run_precompute(
             video_list, args.output_dir, config, comm,
             args.num_preprocess_workers, args.retry_failed,

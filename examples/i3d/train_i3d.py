@@ -18,6 +18,12 @@ Fine-tuning: --pretrained_model rgb_imagenet_kinetics400 (or an .npz); a
 training set with other classes gets a new head (--n_class to force a
 size); --freeze_upto mixed_5b trains only what follows; --bn frozen keeps
 the running statistics.
+
+Recipes: --recipe transfer_fixed or transfer_full sets the options of the
+"Fixed" (train the last layer only) and "Full-FT" (end to end) columns of
+"Quo Vadis" Table 4: the Kinetics checkpoint of --stream, 5k updates of the
+step schedule (0.01, 10x drops at 3k and 4k) and, for transfer_fixed,
+--freeze_upto avgpool. Options given on the command line win.
 """
 
 import argparse
@@ -27,6 +33,8 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.training import BN_MODES
 from chainercv_i3d.training import FLIPS
+from chainercv_i3d.training import RECIPE_NAMES
+from chainercv_i3d.training import recipe_options
 from chainercv_i3d.training import SAMPLERS
 from chainercv_i3d.training import SCHEDULE_NAMES
 from chainercv_i3d.training import TrainConfig
@@ -69,6 +77,13 @@ def parse_args(argv):
                         'training.png, model_final.npz); resumed if it '
                         'holds a snapshot')
     parser.add_argument('--stream', choices=('rgb', 'flow'), default='rgb')
+    parser.add_argument('--recipe', choices=RECIPE_NAMES,
+                        help='defaults of a published recipe: '
+                        'transfer_fixed / transfer_full are "Quo Vadis" '
+                        'Fixed / Full-FT (the Kinetics checkpoint of '
+                        '--stream, 5000 updates, step schedule 0.01 with '
+                        'drops at 3000 and 4000, fixed: --freeze_upto '
+                        'avgpool); the options given win')
     parser.add_argument('--val', help='precomputed validation videos')
     parser.add_argument('--pretrained_model',
                         help='pretrained name or .npz to start from '
@@ -149,10 +164,19 @@ def parse_args(argv):
     add_device_argument(parser)
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar')
+    apply_recipe(parser, argv)
     args = parser.parse_args(argv)
     if args.dropout_ratio >= 1:
         parser.error('--dropout_ratio must be below 1')
     return args
+
+
+def apply_recipe(parser, argv):
+    """Makes the options of --recipe (if given) the parser's defaults, so
+    that those given on the command line win."""
+    known, _ = parser.parse_known_args(argv)
+    if known.recipe is not None:
+        parser.set_defaults(**recipe_options(known.recipe, known.stream))
 
 
 def config_of(args):

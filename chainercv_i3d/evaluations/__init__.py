@@ -9,6 +9,9 @@ from chainercv_i3d.evaluations.metrics import validation_loss  # NOQA
 from chainercv_i3d.evaluations.plots import plot_results  # NOQA
 from chainercv_i3d.evaluations.results import format_table  # NOQA
 from chainercv_i3d.evaluations.results import write_results  # NOQA
+from chainercv_i3d.evaluations.split_mean import format_split_mean  # NOQA
+from chainercv_i3d.evaluations.split_mean import mean_over_splits  # NOQA
+from chainercv_i3d.evaluations.split_mean import read_summary  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA

@@ -23,7 +23,7 @@ def test_the_registered_readers():
 
 def test_unknown_reader_names_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match=r"unknown video list 'ssv3'; "
-                       r'known: .*files, folders, kinetics'):
+                       r'known: .*files, folders, hmdb51, kinetics'):
         read_video_list('ssv3', str(tmp_path))
 
 

@@ -26,8 +26,8 @@ The formats, as the releases write them:
 * HMDB51 ``brush_hair_test_split1.txt``: ``<video>.avi <flag>`` per video of
   the class, flag ``1`` training, ``2`` testing, ``0`` not used in that
   split (the release's ``split_readme.txt``); unused videos are left out.
-  HMDB51 has no class index file: the labels are the class names in sorted
-  order (as torchvision's and most other readers number them).
+  HMDB51 ships no class index: the labels are the class names in sorted
+  (alphabetical) order, our documented choice.
 
 The video id is the video's path without its extension
 (``ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01``, ``brush_hair/<name>``); a

@@ -7,6 +7,7 @@ import chainer
 import numpy
 import pytest
 
+from chainercv_i3d.links import TinyI3D
 from chainercv_i3d.testing.synthetic import write_moving_bars_set
 from chainercv_i3d.training import recipe_options
 from chainercv_i3d.training import TrainConfig
@@ -14,6 +15,9 @@ from chainercv_i3d.training import Trainer
 from chainercv_i3d.utils.comm import SerialComm
 from tests.conftest import load_example
 from tests.conftest import run_script
+from tests.datasets_tests.test_ucf_hmdb import tiny_video
+from tests.datasets_tests.test_ucf_hmdb import UCF_CLASSES
+from tests.datasets_tests.test_ucf_hmdb import write_ucf101
 
 TINY = ('--arch', 'tiny', '--frames', '8', '--crop_size', '32',
         '--num_preprocess_workers', '0', '--batch_size', '2', '--quiet')
@@ -105,3 +109,30 @@ def test_a_tiny_run_of_each_recipe(kinetics_like, tmp_path, recipe):
         assert all(trunk_kept), trunk
     else:
         assert not any(trunk_kept), trunk
+
+
+@pytest.mark.slow
+def test_a_ucf101_split_fine_tuned_with_a_new_head(tmp_path):
+    """Precompute a tiny UCF101 split, fine-tune a 2-class "checkpoint" on
+    it: the model has the dataset's classes and evaluates every frame."""
+    video_dir, annotations = write_ucf101(tmp_path, tiny_video)
+    train_dir = str(tmp_path / 'ucf101_train1')
+    result = run_script('precompute_frames_flow.py', video_dir, train_dir,
+                        '--dataset', 'ucf101', '--annotations', annotations,
+                        '--split', '1', '--subset', 'train', '--short_side',
+                        '40', '--no_compute_flow', '--quiet')
+    assert result.returncode == 0, result.stderr
+    checkpoint = str(tmp_path / 'kinetics_like.npz')
+    chainer.serializers.save_npz(checkpoint, TinyI3D(n_class=2))
+    options = dict(recipe_options('transfer_fixed', 'rgb'),
+                   pretrained_model=checkpoint, iterations=2, lr=0.1)
+    config = TrainConfig(train_dir=train_dir, out_dir=str(tmp_path / 'out'),
+                         arch='tiny', frames=8, crop_size=32, n_workers=0,
+                         quiet=True, batch_size=2, **options)
+    trainer = Trainer(config, SerialComm(), chainer.get_device('@numpy'),
+                      say=lambda m: None)
+    trainer.run()
+    assert trainer.model.n_class == 3
+    assert trainer.model.frozen_upto == 'avgpool'
+    assert trainer.model.preset.label_names == UCF_CLASSES
+    assert trainer.model.preset.eval_sampler == {'name': 'all_frames'}

@@ -4,6 +4,7 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.i3d import I3D
+from chainercv_i3d.modality import check_model_stream
 from chainercv_i3d.modality import STREAMS
 
 
@@ -28,11 +29,13 @@ def load_streams(rgb_model=None, flow_model=None, device=None):
     for stream, model in (('rgb', rgb_model), ('flow', flow_model)):
         if model is None:
             continue
+        given = model
         if not isinstance(model, I3D):
-            model = I3D(modality=stream, pretrained_model=model)
-        elif model.modality != stream:
-            raise ValueError('the {} model given is a {} model'.format(
-                stream, model.modality))
+            # The weights say their stream: checked here, in the words
+            # training uses, rather than as I3D's modality argument.
+            model = I3D(pretrained_model=model)
+        check_model_stream(model.modality, stream, stream + '_model',
+                           given if isinstance(given, str) else 'link')
         models[stream] = model
     if not models:
         raise ValueError('give an RGB model, a flow model, or both')

@@ -8,6 +8,7 @@ from chainercv_i3d.architecture import BN_EPS
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.tiny_i3d import TinyI3D
 from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.modality import check_model_stream
 
 # TrainConfig.bn: per-rank batch statistics (DeepMind: TensorFlow's sync
 # replicas aggregate gradients only), statistics of the global batch
@@ -52,11 +53,8 @@ def build_model(stream, pretrained_model, n_class, label_names,
     else:
         model = I3D(pretrained_model=pretrained_model,
                     dropout_ratio=dropout_ratio)
-    if model.modality != stream:
-        raise ValueError(
-            'pretrained_model {} is a {} model; stream is {}: give a '
-            'model of the stream you train'.format(
-                pretrained_model, model.modality, stream))
+    check_model_stream(model.modality, stream, 'pretrained_model',
+                       pretrained_model)
     if model.n_class != n_class \
             or tuple(model.label_names) != tuple(label_names):
         model.replace_head(n_class, label_names)

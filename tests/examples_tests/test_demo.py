@@ -109,3 +109,14 @@ def test_flow_backend_option_reaches_the_predictor(monkeypatch):
                    '--flow_backend', 'tvl1_xp'])
     assert made == {'flow_backend': 'tvl1_xp', 'flow_model': 'f.npz'}
     assert demo.parse_args([]).flow_backend == 'tvl1'
+
+
+def test_a_model_of_the_other_stream_gets_trainings_message(tmp_path):
+    path = str(tmp_path / 'rgb.npz')
+    save_model_npz(I3D(n_class=2), path)
+    result = run_script('demo.py', tmp_path / 'never_read.mp4',
+                        '--flow_model', path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'demo: flow_model {} is a rgb model; stream is flow: give a model '
+        'of the flow stream'.format(path))

@@ -88,6 +88,13 @@ class VideoList(object):
     def n_class(self):
         return len(self.label_names)
 
+    def classes_without_videos(self):
+        """The class names no video found is of (an empty class folder, a
+        class whose videos are all missing), in label order."""
+        found = {r.label for r in self.records}
+        return tuple(name for label, name in enumerate(self.label_names)
+                     if label not in found)
+
     def summary(self):
         """One line: the reader, videos found and missing, class count."""
         classes = ('{} classes'.format(self.n_class) if self.label_names

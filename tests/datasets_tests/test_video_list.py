@@ -78,6 +78,7 @@ def test_folders_take_any_class_names(tmp_path):
         ('apple pie/a', 1)]
     assert videos[2].path == str(tmp_path / 'apple pie' / 'a.avi')
     assert videos.missing == [] and videos.n_class == 3
+    assert videos.classes_without_videos() == ('empty class',)
 
 
 def test_folders_with_given_label_names(tmp_path):

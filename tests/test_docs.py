@@ -1,0 +1,80 @@
+"""The docs site: its footer, and a model-zoo table within the page."""
+
+import ast
+import os
+import re
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+DOCS = os.path.join(ROOT, 'docs')
+# Alabaster 1.0.0's layout: a 940-px page less its 220-px sidebar and the
+# body's 30-px paddings leaves the body 660 px at any window width of 940 px
+# or more (1200 included); its text is 17 px, code 0.9 em of it.
+BODY_PX = 940 - 220 - 2 * 30
+TEXT_PX = 17
+CODE_EM = 0.9
+MONOSPACE_CHAR_EM = 0.6  # Consolas, Menlo, DejaVu Sans Mono: 0.55 to 0.6
+CELL_PADDING_EM = 2 * 0.7  # table.docutils td: padding 0.25em 0.7em
+
+
+def conf_assignments():
+    with open(os.path.join(DOCS, 'conf.py')) as f:
+        tree = ast.parse(f.read())
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                values[node.targets[0].id] = node.value
+    return values
+
+
+def test_the_footer_names_a_year_and_the_holder():
+    # Without `copyright` alabaster's footer reads "(c)." and nothing else.
+    values = conf_assignments()
+    assert 'copyright' in values
+    source = ast.unparse(values['copyright']) \
+        if isinstance(values['copyright'], ast.AST) else values['copyright']
+    assert re.match(r"^'?\d{4}, ", source), source
+    assert 'author' in source or 'chainercv_i3d authors' in source
+
+
+def model_zoo_css():
+    with open(os.path.join(DOCS, '_static', 'model_zoo.css')) as f:
+        return f.read()
+
+
+def test_the_model_zoo_table_is_laid_out_within_the_body():
+    values = conf_assignments()
+    assert '_static' in values['html_static_path']
+    assert 'model_zoo.css' in values['html_css_files']
+    css = re.sub(r'\s+', ' ', model_zoo_css())
+    table = re.search(r'table\.model-zoo \{([^}]*)\}', css).group(1)
+    assert 'table-layout: fixed;' in table and 'width: 100%;' in table
+
+
+def test_every_model_zoo_name_fits_its_column():
+    pytest.importorskip('sphinx')
+    sys.path.insert(0, os.path.join(DOCS, '_ext'))
+    try:
+        import model_zoo
+    finally:
+        sys.path.remove(os.path.join(DOCS, '_ext'))
+    from chainercv_i3d.pretrained import MODELS
+    font_em = float(re.search(r'table\.model-zoo \{[^}]*font-size: '
+                              r'([0-9.]+)em', model_zoo_css()).group(1))
+    font_px = TEXT_PX * font_em
+    char_px = font_px * CODE_EM * MONOSPACE_CHAR_EM
+    assert sum(model_zoo.COLUMN_WIDTHS) == 100
+    assert len(model_zoo.COLUMN_WIDTHS) == len(model_zoo.HEADER)
+    for name, entry in MODELS.items():
+        cells = model_zoo.model_row(name, entry)
+        for cell, share in zip(cells, model_zoo.COLUMN_WIDTHS):
+            room = BODY_PX * share / 100 - CELL_PADDING_EM * font_px
+            for literal in re.findall(r'``([^`]+)``', cell):
+                assert len(literal) * char_px <= room, (name, literal, room)

@@ -3,6 +3,7 @@
 import ast
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -78,3 +79,18 @@ def test_every_model_zoo_name_fits_its_column():
             room = BODY_PX * share / 100 - CELL_PADDING_EM * font_px
             for literal in re.findall(r'``([^`]+)``', cell):
                 assert len(literal) * char_px <= room, (name, literal, room)
+
+
+def test_build_docs_without_sphinx_says_to_install_the_docs_extra(tmp_path):
+    # A Python without site-packages stands for one without the docs extra.
+    python = tmp_path / 'python'
+    python.write_text('#!/bin/sh\nexec "{}" -S "$@"\n'.format(sys.executable))
+    python.chmod(0o755)
+    result = subprocess.run(
+        ['bash', os.path.join(ROOT, 'scripts', 'build_docs.sh'), str(python)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == (
+        'build_docs.sh: {} cannot import Sphinx: install the docs extra: {} '
+        '-m pip install --build-constraint constraints/build.txt -e '
+        '".[docs]" -c constraints/runtime.txt\n'.format(python, python))

@@ -94,3 +94,27 @@ def test_build_docs_without_sphinx_says_to_install_the_docs_extra(tmp_path):
         'build_docs.sh: {} cannot import Sphinx: install the docs extra: {} '
         '-m pip install --build-constraint constraints/build.txt -e '
         '".[docs]" -c constraints/runtime.txt\n'.format(python, python))
+
+
+def readme_section(title):
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    start = text.index('\n## ' + title + '\n')
+    return text[start:text.index('\n## ', start + 1)]
+
+
+def test_the_set_up_keeps_the_constraints_and_says_how_to_run_commands():
+    set_up = readme_section('Set-up: two commands')
+    installs = [line for line in set_up.splitlines()
+                if 'pip install' in line and ' -e ' in line]
+    assert installs, 'no hand-install line'
+    for line in installs:  # without them an extra moves numpy to 2.x
+        assert '-c constraints/runtime.txt' in line, line
+    assert any('".[mpi]"' in line for line in installs)
+    assert '`source .venv/bin/activate`' in set_up
+    with open(os.path.join(ROOT, 'scripts', 'demo.sh')) as f:
+        demo = f.read()
+    last_lines = demo.split('examples/i3d/demo.py')[-1]
+    assert 'source .venv/bin/activate' in last_lines
+    assert 'install.sh .venv mpi -c constraints/runtime.txt' in \
+        last_lines.replace('" \\\n    "', ' ')

@@ -120,3 +120,34 @@ def test_a_model_of_the_other_stream_gets_trainings_message(tmp_path):
     assert result.stderr.strip() == (
         'demo: flow_model {} is a rgb model; stream is flow: give a model '
         'of the flow stream'.format(path))
+
+
+def test_the_demo_shows_progress_while_it_computes_flow(monkeypatch,
+                                                       capsys):
+    demo = load_example('demo.py')
+    given = []
+
+    class Predictor(object):
+        """Stands in for I3DPredictor: 4 frame pairs of flow."""
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def load(self, source, flow_progress=None):
+            given.append(flow_progress)
+            if flow_progress is not None:
+                bar = flow_progress(4)
+                bar.update(4)
+                bar.close()
+            return {'flow': None}
+
+        def classify(self, inputs, top_k):
+            return [], {'flow': numpy.zeros(2, numpy.float32)}
+
+    monkeypatch.setattr(demo, 'I3DPredictor', Predictor)
+    demo.main(['v.mp4', '--flow_model', 'f.npz'])
+    assert 'optical flow' in capsys.readouterr().err
+    assert given[0] is not None
+    demo.main(['v.mp4', '--flow_model', 'f.npz', '--quiet'])
+    assert 'optical flow' not in capsys.readouterr().err
+    assert given[1] is None

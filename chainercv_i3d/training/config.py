@@ -204,17 +204,20 @@ def check_clip_fits_head(config, crop_size):
         crop_size (int): The crop side the run uses.
 
     Raises:
-        ValueError: Too few frames, or a crop too small or too large.
+        ValueError: Too few frames (``frames``, ``val_n_frame``), or a crop
+            too small or too large.
     """
     if config.arch != 'i3d':
         return
     min_frames, min_side, _ = min_input_size()
     largest = max_frame_size()
-    if config.frames < min_frames:
-        raise ValueError(
-            'frames {} is too few for I3D: its head needs clips of at least '
-            '{} frames; give frames of {} or more'.format(
-                config.frames, min_frames, min_frames))
+    for name in ('frames', 'val_n_frame'):
+        n_frame = getattr(config, name)
+        if n_frame is not None and n_frame < min_frames:
+            raise ValueError(
+                '{} {} is too few for I3D: its head needs clips of at least '
+                '{} frames; give {} of {} or more'.format(
+                    name, n_frame, min_frames, name, min_frames))
     if not min_side <= crop_size <= largest:
         raise ValueError(
             'crop_size {} does not fit I3D: its head takes crops of {} to {} '

@@ -192,6 +192,8 @@ def test_bad_input_is_refused_before_any_update(bars, tmp_path, options,
     (dict(frames=9, crop_size=192), 'crop_size 192 does not fit I3D: its '
      'head takes crops of 193 to 224 pixels'),
     (dict(frames=9, crop_size=225), 'crop_size 225 does not fit I3D'),
+    (dict(frames=9, crop_size=193, val_n_frame=8),
+     'val_n_frame 8 is too few for I3D'),
 ])
 def test_clips_the_i3d_head_cannot_take_are_refused_at_once(
         bars, tmp_path, options, message):

@@ -151,3 +151,17 @@ def test_the_demo_shows_progress_while_it_computes_flow(monkeypatch,
     demo.main(['v.mp4', '--flow_model', 'f.npz', '--quiet'])
     assert 'optical flow' not in capsys.readouterr().err
     assert given[1] is None
+
+
+def test_a_named_model_of_the_other_stream_is_refused_before_a_download(
+        tmp_path):
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    result = run_script('demo.py', tmp_path / 'never_read.mp4',
+                        '--flow_model', 'rgb_imagenet_kinetics400',
+                        env={'CHAINERCV_I3D_CACHE': str(cache)})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'demo: flow_model rgb_imagenet_kinetics400 is a rgb model; stream is '
+        'flow: give a model of the flow stream')
+    assert os.listdir(cache) == []

@@ -10,12 +10,14 @@ sys.path.insert(0, os.path.join(DOCS_DIR, '_ext'))  # model_zoo
 import chainercv_i3d  # NOQA: E402, before chainer (chainer_compat)
 
 project = 'chainercv_i3d'
-author = 'chainercv_i3d authors'
+author = 'the chainercv_i3d authors'
+copyright = '2026, ' + author  # the footer's line
 release = '0.1.0'
 extensions = ['sphinx.ext.autodoc', 'sphinx.ext.napoleon', 'model_zoo']
 exclude_patterns = ['_build']
 html_theme = 'alabaster'
-html_static_path = []
+html_static_path = ['_static']
+html_css_files = ['model_zoo.css']  # the model-zoo table within the page
 
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False

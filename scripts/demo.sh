@@ -9,3 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh .venv "" -c constraints/runtime.txt
 .venv/bin/python examples/i3d/demo.py "$@"
+# The README's commands say `python` and `mpiexec`: this environment's.
+echo "demo.sh: for the README's commands: source .venv/bin/activate" >&2
+echo "demo.sh: their mpiexec runs need the mpi extra: bash" \
+    "scripts/install.sh .venv mpi -c constraints/runtime.txt" >&2

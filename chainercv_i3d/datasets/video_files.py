@@ -14,7 +14,7 @@ from chainercv_i3d.utils.video import decode_and_resample
 
 
 def read_video_streams(path, streams, preset=DEEPMIND_KINETICS,
-                       flow_backend='tvl1'):
+                       flow_backend='tvl1', flow_progress=None):
     """Decodes a video as the preset prescribes; flow computed on the fly.
 
     Frames are resampled to ``preset.fps`` (``None``: the file's rate) and
@@ -27,6 +27,9 @@ def read_video_streams(path, streams, preset=DEEPMIND_KINETICS,
         streams (tuple of str): ``'rgb'`` and/or ``'flow'``.
         preset (Preset): Frame rate and short side.
         flow_backend (str or FlowBackend): For ``'flow'``.
+        flow_progress (callable): Given the number of frame pairs, returns
+            a progress bar that counts them while flow is computed (closed
+            after), or None for none.
 
     Returns:
         dict: stream -> ``(C, T, H, W)`` float32: RGB in [0, 255], flow in
@@ -37,7 +40,13 @@ def read_video_streams(path, streams, preset=DEEPMIND_KINETICS,
             is asked for.
     """
     frames, _ = decode_and_resample(str(path), preset.fps, preset.short_side)
-    return frames_to_streams(frames, streams, flow_backend)
+    if flow_progress is None or 'flow' not in streams or len(frames) < 2:
+        return frames_to_streams(frames, streams, flow_backend)
+    bar = flow_progress(len(frames) - 1)
+    try:
+        return frames_to_streams(frames, streams, flow_backend, bar)
+    finally:
+        bar.close()
 
 
 def frames_to_streams(frames, streams, flow_backend='tvl1', bar=None):

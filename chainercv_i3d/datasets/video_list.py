@@ -88,6 +88,13 @@ class VideoList(object):
     def n_class(self):
         return len(self.label_names)
 
+    def classes_without_videos(self):
+        """The class names no video found is of (an empty class folder, a
+        class whose videos are all missing), in label order."""
+        found = {r.label for r in self.records}
+        return tuple(name for label, name in enumerate(self.label_names)
+                     if label not in found)
+
     def summary(self):
         """One line: the reader, videos found and missing, class count."""
         classes = ('{} classes'.format(self.n_class) if self.label_names
@@ -272,8 +279,13 @@ def kinetics_class_name(name):
     return name.strip().replace('_', ' ')
 
 
-def infer_kinetics_label_names(class_names):
+def infer_kinetics_label_names(class_names, where='', hint=''):
     """Returns the official vocabulary (400 or 600) holding ``class_names``.
+
+    Args:
+        class_names (iterable of str): The names found.
+        where (str): Where they were found, for the message.
+        hint (str): What to do instead, for the message.
 
     Raises:
         ValueError: Some names are in neither vocabulary.
@@ -283,9 +295,11 @@ def infer_kinetics_label_names(class_names):
         if names <= set(vocabulary):
             return vocabulary
     unknown = sorted(names - set(kinetics600_label_names))[:5]
-    raise ValueError('class name(s) in neither the Kinetics-400 nor the '
-                     'Kinetics-600 vocabulary: {}; pass label_names='
-                     .format(', '.join(repr(n) for n in unknown)))
+    raise ValueError('{}class name(s) in neither the Kinetics-400 nor the '
+                     'Kinetics-600 vocabulary: {}{}'.format(
+                         where + ': ' if where else '',
+                         ', '.join(repr(n) for n in unknown),
+                         '; ' + hint if hint else ''))
 
 
 def read_kinetics_list(video_dir, annotations=None, split=None,
@@ -321,7 +335,12 @@ def read_kinetics_list(video_dir, annotations=None, split=None,
     if split is not None:
         rows = [r for r in rows if r['split'] == split]
     if label_names is None:
-        label_names = infer_kinetics_label_names(r['label'] for r in rows)
+        # The command line has no vocabulary option: its users get the
+        # Python argument only as a pointer.
+        label_names = infer_kinetics_label_names(
+            (r['label'] for r in rows), annotations,
+            'is it a Kinetics annotation file? (from Python, label_names= '
+            'gives another vocabulary)')
     index = _label_index(label_names)
     files = index_video_files(video_dir)
     records = []
@@ -345,7 +364,9 @@ def _kinetics_class_folders(video_dir, label_names):
             '{} has no class subfolders; for the official layout pass '
             'the annotation CSV'.format(video_dir))
     if label_names is None:
-        label_names = infer_kinetics_label_names(folders)
+        label_names = infer_kinetics_label_names(
+            folders, video_dir, "for a folder per class of other names, "
+            "use the 'folders' list (--dataset folders)")
     index = _label_index(label_names)
     for folder in folders:
         if kinetics_class_name(folder) not in index:

@@ -26,6 +26,8 @@ from chainercv_i3d.datasets.loader import start_method
 from chainercv_i3d.datasets.loader import VideoViews
 from chainercv_i3d.evaluations.metrics import classification_metrics
 from chainercv_i3d.evaluations.metrics import per_class_accuracy
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import kinetics600_label_names
 from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.modality import STREAMS
@@ -251,6 +253,15 @@ def _record(dataset, i, **fields):
                 label=int(record['label']))
 
 
+def _other_classes_hint(dataset, n_class):
+    if n_class == len(kinetics400_label_names) \
+            and tuple(dataset.preset.label_names or ()) \
+            == kinetics600_label_names:
+        return 'the videos are labelled in Kinetics-600\'s classes; give a ' \
+            'Kinetics-600 model'
+    return 'give a model of the dataset\'s classes'
+
+
 def check_labels(dataset, n_class, label_names=None):
     """Refuses a dataset whose labels the model does not predict.
 
@@ -270,10 +281,10 @@ def check_labels(dataset, n_class, label_names=None):
             dataset.storage.root))
     too_large = [r for r in dataset.records if r['label'] >= n_class]
     if too_large:
-        raise ValueError('video {} has label {}, the model only {} classes '
-                         '(a Kinetics-600 set with a 400-class model?)'.format(
-                             too_large[0]['video_id'], too_large[0]['label'],
-                             n_class))
+        raise ValueError('video {} has label {}, the model only {} classes: '
+                         '{}'.format(too_large[0]['video_id'],
+                                     too_large[0]['label'], n_class,
+                                     _other_classes_hint(dataset, n_class)))
     known = dataset.preset.label_names
     if label_names is None or known is None \
             or tuple(label_names) == numbered_label_names(n_class):

@@ -93,7 +93,8 @@ class I3DPredictor(object):
     def streams(self):
         return tuple(self.models)
 
-    def load(self, source, crop_size=None, crops='center'):
+    def load(self, source, crop_size=None, crops='center',
+             flow_progress=None):
         """Reads a video file or a sample ``.npy`` into model inputs.
 
         Args:
@@ -104,6 +105,9 @@ class I3DPredictor(object):
             crops (str): ``'center'``, ``'3'``, ``'5'`` or ``'10'``
                 (:func:`~chainercv_i3d.transforms.multi_crop.crop_boxes`;
                 video files only).
+            flow_progress (callable): Given the number of frame pairs,
+                returns a progress bar for the flow computed
+                (:func:`~chainercv_i3d.datasets.read_video_streams`).
 
         Returns:
             dict: stream -> ``(C, T, crop, crop)`` float32 in model range;
@@ -120,7 +124,7 @@ class I3DPredictor(object):
                                  'crops must be center'.format(source))
             return self._load_sample(source)
         videos = read_video_streams(source, self.streams, self.preset,
-                                    self.flow_backend)
+                                    self.flow_backend, flow_progress)
         if crops != 'center':
             return crop_views(videos, self.preset, crops, crop_size)
         center = ClipTransform(self.preset, 'center', crop_size=crop_size)

@@ -4,7 +4,9 @@ import chainer
 import numpy
 
 from chainercv_i3d.links.i3d import I3D
+from chainercv_i3d.modality import check_model_stream
 from chainercv_i3d.modality import STREAMS
+from chainercv_i3d.pretrained.resolve import weights_modality
 
 
 def load_streams(rgb_model=None, flow_model=None, device=None):
@@ -28,11 +30,14 @@ def load_streams(rgb_model=None, flow_model=None, device=None):
     for stream, model in (('rgb', rgb_model), ('flow', flow_model)):
         if model is None:
             continue
-        if not isinstance(model, I3D):
-            model = I3D(modality=stream, pretrained_model=model)
-        elif model.modality != stream:
-            raise ValueError('the {} model given is a {} model'.format(
-                stream, model.modality))
+        if isinstance(model, I3D):
+            check_model_stream(model.modality, stream, stream + '_model',
+                               'link')
+        else:
+            # In the words training uses, before any download or load.
+            check_model_stream(weights_modality(model), stream,
+                               stream + '_model', model)
+            model = I3D(pretrained_model=model)
         models[stream] = model
     if not models:
         raise ValueError('give an RGB model, a flow model, or both')

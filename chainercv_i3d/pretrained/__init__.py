@@ -13,6 +13,7 @@ from chainercv_i3d.pretrained.npz_weights import PRESET_KEY  # NOQA
 from chainercv_i3d.pretrained.npz_weights import save_model_npz  # NOQA
 from chainercv_i3d.pretrained.resolve import resolve_pretrained_model  # NOQA
 from chainercv_i3d.pretrained.resolve import ResolvedModel  # NOQA
+from chainercv_i3d.pretrained.resolve import weights_modality  # NOQA
 from chainercv_i3d.pretrained.tf_checkpoint import CheckpointError  # NOQA
 from chainercv_i3d.pretrained.tf_checkpoint import convert_tf_checkpoint  # NOQA
 from chainercv_i3d.pretrained.tf_checkpoint import read_checkpoint  # NOQA

@@ -79,6 +79,21 @@ def resolve_pretrained_model(pretrained_model, n_class=None, modality=None):
                          found['preset'])
 
 
+def weights_modality(pretrained_model):
+    """The stream the weights of a pretrained name or ``.npz`` are for,
+    known before anything is downloaded or loaded (so that a model of the
+    other stream is refused at once).
+
+    Raises:
+        ValueError: Neither a pretrained model name nor a readable I3D
+            ``.npz``.
+    """
+    name = str(pretrained_model)
+    if name in MODELS:
+        return MODELS[name]['modality']
+    return resolve_pretrained_model(name).modality
+
+
 def _check_agreement(found, n_class, modality, source):
     for key, asked in (('n_class', n_class), ('modality', modality)):
         if asked is not None and asked != found[key]:

@@ -3,6 +3,8 @@ defaults a training set implies (:func:`resolve_defaults`)."""
 
 import dataclasses
 
+from chainercv_i3d.architecture import max_frame_size
+from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.clip_samplers import make_clip_sampler
 from chainercv_i3d.datasets.clip_samplers import RandomClip
 from chainercv_i3d.datasets.clip_samplers import Segments
@@ -224,3 +226,39 @@ def training_sampler(config):
     if config.sampler == 'segments':
         return Segments(config.frames, random=True)
     return RandomClip(config.frames)
+
+
+def check_clip_fits_head(config, crop_size):
+    """Refuses clips that I3D's head cannot take, before any work.
+
+    The head's 2 x 7 x 7 VALID average pool needs ``mixed_5c`` of at least
+    2 x 7 x 7 after the network's strides (8 in time, 32 in space), and
+    DeepMind's head squeezes a 7 x 7 one
+    (:func:`~chainercv_i3d.architecture.min_input_size`,
+    :func:`~chainercv_i3d.architecture.max_frame_size`). The ``'tiny'``
+    network takes any size.
+
+    Args:
+        config (TrainConfig): Resolved by :func:`resolve_defaults`.
+        crop_size (int): The crop side the run uses.
+
+    Raises:
+        ValueError: Too few frames (``frames``, ``val_n_frame``), or a crop
+            too small or too large.
+    """
+    if config.arch != 'i3d':
+        return
+    min_frames, min_side, _ = min_input_size()
+    largest = max_frame_size()
+    for name in ('frames', 'val_n_frame'):
+        n_frame = getattr(config, name)
+        if n_frame is not None and n_frame < min_frames:
+            raise ValueError(
+                '{} {} is too few for I3D: its head needs clips of at least '
+                '{} frames; give {} of {} or more'.format(
+                    name, n_frame, min_frames, name, min_frames))
+    if not min_side <= crop_size <= largest:
+        raise ValueError(
+            'crop_size {} does not fit I3D: its head takes crops of {} to {} '
+            'pixels; give a crop_size in that range'.format(
+                crop_size, min_side, largest))

@@ -8,6 +8,8 @@ from chainercv_i3d.architecture import BN_EPS
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.tiny_i3d import TinyI3D
 from chainercv_i3d.links.unit3d import Unit3D
+from chainercv_i3d.modality import check_model_stream
+from chainercv_i3d.pretrained.resolve import weights_modality
 
 # TrainConfig.bn: per-rank batch statistics (DeepMind: TensorFlow's sync
 # replicas aggregate gradients only), statistics of the global batch
@@ -49,14 +51,14 @@ def build_model(stream, pretrained_model, n_class, label_names,
     if arch == 'tiny':
         model = TinyI3D(_npz_n_class(pretrained_model), stream,
                         pretrained_model, dropout_ratio)
+        check_model_stream(model.modality, stream, 'pretrained_model',
+                           pretrained_model)
     else:
+        # Before any download or load.
+        check_model_stream(weights_modality(pretrained_model), stream,
+                           'pretrained_model', pretrained_model)
         model = I3D(pretrained_model=pretrained_model,
                     dropout_ratio=dropout_ratio)
-    if model.modality != stream:
-        raise ValueError(
-            'pretrained_model {} is a {} model; stream is {}: give a '
-            'model of the stream you train'.format(
-                pretrained_model, model.modality, stream))
     if model.n_class != n_class \
             or tuple(model.label_names) != tuple(label_names):
         model.replace_head(n_class, label_names)

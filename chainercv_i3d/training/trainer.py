@@ -28,6 +28,7 @@ from chainercv_i3d.evaluations.video_evaluation import preset_differences
 from chainercv_i3d.evaluations.video_evaluation import summarize
 from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.training.batches import BatchPlan
+from chainercv_i3d.training.config import check_clip_fits_head
 from chainercv_i3d.training.config import resolve_defaults
 from chainercv_i3d.training.config import training_sampler
 from chainercv_i3d.training.model_setup import average_batch_norm_statistics
@@ -82,6 +83,20 @@ def seed_dropout(seed, iteration, chunk, device):
         device.xp.random.seed(value)
 
 
+def check_several_classes(dataset, train_dir):
+    """Refuses a training set whose videos are all of one class: the loss
+    would reach 0 and the accuracy 100% with nothing learnt."""
+    labels = sorted({r['label'] for r in dataset.records})
+    if len(labels) == 1:
+        names = dataset.label_names
+        name = names[labels[0]] if 0 <= labels[0] < len(names) \
+            else labels[0]
+        raise ValueError(
+            '{} holds videos of one class only ({!r}): a classifier needs '
+            'at least two; add videos of other classes'.format(
+                train_dir, name))
+
+
 class Trainer(object):
     """One training run on this rank; every rank makes one.
 
@@ -116,6 +131,8 @@ class Trainer(object):
         comm.barrier()
         self.dataset = self._open_training_set()
         self.config = config = resolve_defaults(config, self.dataset.preset)
+        check_clip_fits_head(
+            config, config.crop_size or self.dataset.preset.crop_size)
         self.dataset.sampler = training_sampler(config)
         self.label_names = self._label_names()
         self.flip_labels = flip_label_map(self.label_names) \
@@ -150,6 +167,7 @@ class Trainer(object):
                 '{} holds no precomputed video ({} listed, none done): run '
                 'precompute_frames_flow.py first'.format(
                     config.train_dir, dataset.n_not_done))
+        check_several_classes(dataset, config.train_dir)
         return dataset
 
     def _label_names(self):

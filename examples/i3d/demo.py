@@ -22,6 +22,7 @@ import time
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
+from tqdm import tqdm
 
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
@@ -70,6 +71,8 @@ def parse_args(argv):
                         help=DTYPE_HELP)
     parser.add_argument('--json', type=output_file,
                         help='also write the results here')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar while flow is computed')
     args = parser.parse_args(argv)
     if not args.rgb_model and not args.flow_model:
         args.rgb_model = DEFAULT_MODEL
@@ -87,6 +90,16 @@ def describe(source, rows, logits, seconds):
     return '\n'.join(lines)
 
 
+def flow_progress(quiet):
+    """The bar of the frame pairs whose flow is computed (minutes per
+    10 s of video on a CPU), on stderr; None when quiet."""
+    if quiet:
+        return None
+    return lambda n_pair: tqdm(total=n_pair, unit='frame pair',
+                               desc='optical flow', leave=False,
+                               dynamic_ncols=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -101,7 +114,10 @@ def main(argv=None):
     for source in videos:
         start = time.perf_counter()
         try:
-            rows, logits = predictor.classify(source, args.top_k)
+            rows, logits = predictor.classify(
+                predictor.load(source,
+                               flow_progress=flow_progress(args.quiet)),
+                args.top_k)
         except (ValueError, OSError, RuntimeError) as e:
             print('demo: {}: {}'.format(source, e), file=sys.stderr)
             failed += 1

@@ -137,6 +137,28 @@ def missing_line(missing, n_shown=5):
         ' and {} more'.format(more) if more > 0 else '')
 
 
+def check_videos_found(video_list, video_dir):
+    """Refuses a list with no video to precompute."""
+    if not video_list.records:
+        raise ValueError('{}: no video found ({} listed but missing): '
+                         'nothing to precompute'.format(
+                             video_dir, len(video_list.missing)))
+
+
+def classes_without_videos_warning(video_list, video_dir, shown=5):
+    """One line naming the classes with no video (an empty class folder
+    trains and evaluates its class on nothing), or None."""
+    empty = video_list.classes_without_videos()
+    if not empty:
+        return None
+    names = ', '.join(repr(n) for n in empty[:shown])
+    return ('warning: {} of the {} classes have no video in {} ({}{}): they '
+            'keep their labels; add their videos, or remove their folders '
+            'if they are no classes'.format(
+                len(empty), video_list.n_class, video_dir, names,
+                ', ...' if len(empty) > shown else ''))
+
+
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit('precompute_frames_flow')
@@ -149,10 +171,15 @@ def main(argv=None):
             device=resolve_device_spec(args.device, comm))
         video_list = read_video_list(args.dataset, args.video_dir,
                                      args.annotations, args.list_split)
+        check_videos_found(video_list, args.video_dir)
         if comm.rank == 0:
             print(video_list.summary(), file=sys.stderr)
             if video_list.missing:
                 print(missing_line(video_list.missing), file=sys.stderr)
+            warning = classes_without_videos_warning(video_list,
+                                                     args.video_dir)
+            if warning:
+                print('precompute_frames_flow: ' + warning, file=sys.stderr)
         totals = run_precompute(
             video_list, args.output_dir, config, comm,
             args.num_preprocess_workers, args.retry_failed,

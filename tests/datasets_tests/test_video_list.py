@@ -61,6 +61,26 @@ def test_kinetics_class_folders_read_underscores_as_spaces(tmp_path):
         read_video_list('kinetics', str(tmp_path), split='val')
 
 
+def test_classes_outside_kinetics_get_a_hint_that_fits(tmp_path):
+    touch(tmp_path / 'v' / 'pouring tea' / 'x.mp4')
+    with pytest.raises(ValueError) as folders:
+        read_video_list('kinetics', str(tmp_path / 'v'))
+    assert str(folders.value) == (
+        "{}: class name(s) in neither the Kinetics-400 nor the Kinetics-600 "
+        "vocabulary: 'pouring tea'; for a folder per class of other names, "
+        "use the 'folders' list (--dataset folders)".format(tmp_path / 'v'))
+    csv = tmp_path / 'val.csv'
+    csv.write_text('label,youtube_id,time_start,time_end,split\n'
+                   'pouring tea,aaa,0,10,val\n')
+    with pytest.raises(ValueError) as annotations:
+        read_video_list('kinetics', str(tmp_path / 'v'), str(csv))
+    assert str(annotations.value).startswith(
+        "{}: class name(s) in neither".format(csv))
+    assert str(annotations.value).endswith(
+        "'pouring tea'; is it a Kinetics annotation file? (from Python, "
+        'label_names= gives another vocabulary)')
+
+
 def test_folders_take_any_class_names(tmp_path):
     touch(tmp_path / 'Zebra_crossing' / 'b.mp4')
     touch(tmp_path / 'Zebra_crossing' / 'deeper' / 'c.webm')
@@ -78,6 +98,7 @@ def test_folders_take_any_class_names(tmp_path):
         ('apple pie/a', 1)]
     assert videos[2].path == str(tmp_path / 'apple pie' / 'a.avi')
     assert videos.missing == [] and videos.n_class == 3
+    assert videos.classes_without_videos() == ('empty class',)
 
 
 def test_folders_with_given_label_names(tmp_path):

@@ -109,3 +109,59 @@ def test_flow_backend_option_reaches_the_predictor(monkeypatch):
                    '--flow_backend', 'tvl1_xp'])
     assert made == {'flow_backend': 'tvl1_xp', 'flow_model': 'f.npz'}
     assert demo.parse_args([]).flow_backend == 'tvl1'
+
+
+def test_a_model_of_the_other_stream_gets_trainings_message(tmp_path):
+    path = str(tmp_path / 'rgb.npz')
+    save_model_npz(I3D(n_class=2), path)
+    result = run_script('demo.py', tmp_path / 'never_read.mp4',
+                        '--flow_model', path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'demo: flow_model {} is a rgb model; stream is flow: give a model '
+        'of the flow stream'.format(path))
+
+
+def test_the_demo_shows_progress_while_it_computes_flow(monkeypatch,
+                                                       capsys):
+    demo = load_example('demo.py')
+    given = []
+
+    class Predictor(object):
+        """Stands in for I3DPredictor: 4 frame pairs of flow."""
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def load(self, source, flow_progress=None):
+            given.append(flow_progress)
+            if flow_progress is not None:
+                bar = flow_progress(4)
+                bar.update(4)
+                bar.close()
+            return {'flow': None}
+
+        def classify(self, inputs, top_k):
+            return [], {'flow': numpy.zeros(2, numpy.float32)}
+
+    monkeypatch.setattr(demo, 'I3DPredictor', Predictor)
+    demo.main(['v.mp4', '--flow_model', 'f.npz'])
+    assert 'optical flow' in capsys.readouterr().err
+    assert given[0] is not None
+    demo.main(['v.mp4', '--flow_model', 'f.npz', '--quiet'])
+    assert 'optical flow' not in capsys.readouterr().err
+    assert given[1] is None
+
+
+def test_a_named_model_of_the_other_stream_is_refused_before_a_download(
+        tmp_path):
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    result = run_script('demo.py', tmp_path / 'never_read.mp4',
+                        '--flow_model', 'rgb_imagenet_kinetics400',
+                        env={'CHAINERCV_I3D_CACHE': str(cache)})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'demo: flow_model rgb_imagenet_kinetics400 is a rgb model; stream is '
+        'flow: give a model of the flow stream')
+    assert os.listdir(cache) == []

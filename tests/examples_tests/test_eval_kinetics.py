@@ -200,7 +200,8 @@ def test_unreadable_video_is_counted_or_fatal_with_strict(setup, tmp_path,
 
 
 @pytest.mark.parametrize('flags,message', [
-    (['--rgb_model_checkpoint', 'FLOW400'], "modality must be 'flow'"),
+    (['--rgb_model_checkpoint', 'FLOW400'],
+     'is a flow model; stream is rgb: give a model of the rgb stream'),
     (['--rgb_model_checkpoint', 'RGB400', '--flow_model_checkpoint',
       'FLOW600'], 'two streams must share their classes'),
     (['--rgb_model_checkpoint', 'missing.npz'], "'missing.npz' is neither"),

@@ -179,3 +179,16 @@ def test_old_names_and_new_names_give_the_same_file(setup):
         assert result.returncode == 0, result.stderr
         files.append(numpy.load(str(out / 'b.npy')))
     numpy.testing.assert_array_equal(*files)
+
+
+def test_a_model_of_the_other_stream_is_refused_before_any_work(setup):
+    root, videos, rgb, _ = setup
+    out = root / 'other_stream'
+    result = run_script('extract_features.py', videos, out, '--flow_model',
+                        rgb, '--quiet')
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().endswith(
+        'flow_model {} is a rgb model; stream is flow: give a model of the '
+        'flow stream'.format(rgb))
+    assert not out.exists()

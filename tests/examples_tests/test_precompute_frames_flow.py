@@ -251,6 +251,40 @@ def test_folders_at_the_native_rate(tmp_path):
         assert video.meta['flow_bound'] == 20
 
 
+def test_empty_class_folders_are_named_in_one_warning(tmp_path):
+    videos = tmp_path / 'videos'
+    write_video(videos / 'b' / 'v.avi', noise_frames(2))
+    for name in ('a', 'c'):
+        (videos / name).mkdir()
+    out = tmp_path / 'out'
+    result = run_script('precompute_frames_flow.py', videos, out,
+                        '--dataset', 'folders', '--no_compute_flow',
+                        *SMALL, '--quiet')
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines()
+                if 'warning' in line]
+    assert warnings == [
+        "precompute_frames_flow: warning: 2 of the 3 classes have no video "
+        "in {} ('a', 'c'): they keep their labels; add their videos, or "
+        'remove their folders if they are no classes'.format(videos)]
+    assert read_manifest_file(str(out))['preset']['label_names'] == [
+        'a', 'b', 'c']
+
+
+def test_only_empty_class_folders_are_refused_before_any_work(tmp_path):
+    videos = tmp_path / 'videos'
+    (videos / 'a').mkdir(parents=True)
+    out = tmp_path / 'out'
+    result = run_script('precompute_frames_flow.py', videos, out,
+                        '--dataset', 'folders', '--quiet')
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        '{}: no video found (0 listed but missing): nothing to '
+        'precompute'.format(videos))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_unlabelled_files_with_the_default_preset(tmp_path):
     videos = tmp_path / 'videos'
     write_video(videos / 'x.avi', noise_frames(3))

@@ -15,7 +15,8 @@ def test_two_checked_streams_rgb_first():
 
 @pytest.mark.parametrize('rgb,flow,message', [
     (None, None, 'give an RGB model, a flow model, or both'),
-    (I3D(n_class=4, modality='flow'), None, 'the rgb model given is a flow'),
+    (I3D(n_class=4, modality='flow'), None,
+     'rgb_model link is a flow model; stream is rgb'),
     (I3D(n_class=4), I3D(n_class=5, modality='flow'),
      'the RGB model has 4 classes, the flow model 5'),
 ])

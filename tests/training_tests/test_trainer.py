@@ -173,7 +173,8 @@ def test_bad_input_is_refused_before_any_update(bars, tmp_path, options,
     if options.get('pretrained_model') == 'FLOW':
         path = str(tmp_path / 'rgb.npz')
         save_model_npz(I3D(n_class=2, modality='rgb'), path)
-        options = dict(options, pretrained_model=path, arch='i3d')
+        options = dict(options, pretrained_model=path, arch='i3d',
+                       frames=9, crop_size=193)
         message = 'is a rgb model; stream is flow'
     config = dict(train_dir=bars, out_dir=str(tmp_path / 'out'),
                   arch='tiny', frames=8, crop_size=32, n_workers=0,
@@ -183,6 +184,44 @@ def test_bad_input_is_refused_before_any_update(bars, tmp_path, options,
         Trainer(TrainConfig(**config), SerialComm(),
                 chainer.get_device('@numpy'), say=lambda m: None)
     assert not os.path.exists(tmp_path / 'out' / 'snapshot.npz')
+
+
+@pytest.mark.parametrize('options,message', [
+    (dict(frames=8), 'frames 8 is too few for I3D: its head needs clips of '
+     'at least 9 frames; give frames of 9 or more'),
+    (dict(frames=9, crop_size=192), 'crop_size 192 does not fit I3D: its '
+     'head takes crops of 193 to 224 pixels'),
+    (dict(frames=9, crop_size=225), 'crop_size 225 does not fit I3D'),
+    (dict(frames=9, crop_size=193, val_n_frame=8),
+     'val_n_frame 8 is too few for I3D'),
+])
+def test_clips_the_i3d_head_cannot_take_are_refused_at_once(
+        bars, tmp_path, options, message):
+    config = TrainConfig(train_dir=bars, out_dir=str(tmp_path / 'out'),
+                         arch='i3d', n_workers=0, iterations=1,
+                         schedule='step', **options)
+    with pytest.raises(ValueError, match='^' + message):
+        Trainer(config, SerialComm(), chainer.get_device('@numpy'),
+                say=lambda m: None)
+    assert os.listdir(tmp_path / 'out') == []
+
+
+def test_a_one_class_training_set_is_refused(tmp_path):
+    one_class = tmp_path / 'one_class'
+    write_moving_bars_set(str(one_class), 2, with_flow=False)
+    with open(one_class / 'manifest.json') as f:
+        manifest = json.load(f)
+    manifest['videos'] = [v for v in manifest['videos'] if v['label'] == 1]
+    with open(one_class / 'manifest.json', 'w') as f:
+        json.dump(manifest, f)
+    result = run_script('train_i3d.py', one_class, '--out', tmp_path / 'o',
+                        '--schedule', 'step', '--iterations', '1', *TINY)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(
+        "{} holds videos of one class only ('bar moving right to left'): a classifier "
+        'needs at least two; add videos of other classes'.format(one_class))
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / 'o' / 'snapshot.npz').exists()
 
 
 def test_a_resume_with_other_settings_is_refused(bars, tmp_path):

@@ -1,6 +1,7 @@
 from chainercv_i3d.training.batches import BatchPlan  # NOQA
 from chainercv_i3d.training.batches import epoch_order  # NOQA
 from chainercv_i3d.training.config import FLIPS  # NOQA
+from chainercv_i3d.training.config import LOSSES  # NOQA
 from chainercv_i3d.training.config import resolve_defaults  # NOQA
 from chainercv_i3d.training.config import SAMPLERS  # NOQA
 from chainercv_i3d.training.config import TrainConfig  # NOQA

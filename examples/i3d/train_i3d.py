@@ -18,6 +18,11 @@ Fine-tuning: --pretrained_model rgb_imagenet_kinetics400 (or an .npz); a
 training set with other classes gets a new head (--n_class to force a
 size); --freeze_upto mixed_5b trains only what follows; --bn frozen keeps
 the running statistics.
+
+Multi-label sets (Charades) train with --loss sigmoid, their default: a
+binary cross-entropy per class against the classes whose actions overlap
+the clip's frames; main/accuracy is then the share of clips whose top class
+is one of theirs, and validation reports mAP.
 """
 
 import argparse
@@ -27,6 +32,7 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.training import BN_MODES
 from chainercv_i3d.training import FLIPS
+from chainercv_i3d.training import LOSSES
 from chainercv_i3d.training import SAMPLERS
 from chainercv_i3d.training import SCHEDULE_NAMES
 from chainercv_i3d.training import TrainConfig
@@ -143,6 +149,11 @@ def parse_args(argv):
                         default=2, help='loader processes per rank (0: none)')
     parser.add_argument('--use_chainerio', '--use_pfio', dest='use_pfio',
                         action='store_true')
+    parser.add_argument('--loss', choices=LOSSES,
+                        help='softmax cross-entropy (one label per clip) or '
+                        'sigmoid binary cross-entropy per class (label sets; '
+                        'default for a multi-label set such as Charades, '
+                        'softmax otherwise)')
     parser.add_argument('--arch', choices=('i3d', 'tiny'), default='i3d',
                         help='tiny: a three-layer network that checks the '
                         'training set-up in seconds')
@@ -172,7 +183,7 @@ def config_of(args):
         val_n_frame=args.val_n_frame, val_batch_size=args.val_batch_size,
         communicator=args.communicator,
         n_workers=args.num_preprocess_workers, use_pfio=args.use_pfio,
-        quiet=args.quiet, arch=args.arch)
+        quiet=args.quiet, arch=args.arch, loss=args.loss)
 
 
 def main(argv=None):

@@ -1,7 +1,7 @@
 """Precomputes RGB frames and optical flow of a list of videos.
 
     python examples/i3d/precompute_frames_flow.py VIDEO_DIR OUTPUT_DIR \\
-        [--dataset kinetics|folders|files|something_something_v2] \\
+        [--dataset kinetics|folders|files|something_something_v2|charades] \\
         [--annotations CSV_OR_DIR] [--split SPLIT] [--fps FPS] \\
         [--short_side N] [--no_compute_flow] [--num_preprocess_workers N]
     mpiexec -n K python examples/i3d/precompute_frames_flow.py ...
@@ -11,7 +11,10 @@ layout with --annotations, or a folder per Kinetics class), folders (a folder
 per class, any names), files (videos searched recursively, unlabelled) or
 something_something_v2 (VIDEO_DIR holds the <id>.webm files, --annotations
 the folder of the release's JSON files, --split train, validation or test;
-only that split is processed, the test split unlabelled).
+only that split is processed, the test split unlabelled) or charades
+(VIDEO_DIR holds the <id>.mp4 files, --annotations is Charades_v1_train.csv
+or Charades_v1_test.csv with Charades_v1_classes.txt beside it; each video
+keeps its set of labels and its actions' intervals: multi-label).
 The preprocessing is the dataset's preset unless --fps or --short_side say
 otherwise: DeepMind's for Kinetics and the others (25 fps, short side 256,
 flow bound 20), each video's own rate for Something-Something V2 (12 fps;
@@ -58,7 +61,9 @@ def parse_args(argv):
     parser.add_argument('--annotations', help='kinetics: the official '
                         'annotation CSV (without it: a folder per class); '
                         'something_something_v2: the folder of the JSON '
-                        'files')
+                        'files; charades: Charades_v1_train.csv or '
+                        'Charades_v1_test.csv (Charades_v1_classes.txt '
+                        'beside it)')
     parser.add_argument('--split', help='only this split: kinetics (with '
                         '--annotations): train, val, test; '
                         'something_something_v2 (required): train, '

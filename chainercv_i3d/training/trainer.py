@@ -238,6 +238,12 @@ class Trainer(object):
         dataset = PrecomputedVideoDataset(
             config.val_dir, protocol.sampler, use_pfio=config.use_pfio)
         check_labels(dataset, self.model.n_class, self.label_names)
+        if dataset.multi_label and not any(r.get('labels')
+                                           for r in dataset.records):
+            # Refused now rather than at the first validation, hours in.
+            raise ValueError('{}: no validation video has an action, so '
+                             'its mAP is undefined: validate on a set with '
+                             'actions'.format(config.val_dir))
         return dataset, protocol
 
     def _actual_optimizer(self):

@@ -2,6 +2,8 @@
 the sigmoid loss, per-clip labels, mAP validation, exact resume."""
 
 import dataclasses
+import json
+import os
 
 import chainer
 import numpy
@@ -98,6 +100,23 @@ def test_a_resume_with_another_loss_is_refused(tmp_path):
     with pytest.raises(ValueError, match="loss: None there, 'sigmoid' now"):
         train(bars, tmp_path / 'out', iterations=2, batch_size=2,
               loss='sigmoid')
+
+
+def test_a_validation_set_without_any_action_is_refused(multilabel_bars,
+                                                       tmp_path):
+    empty = str(tmp_path / 'empty')
+    write_multilabel_bars_set(empty, 1, n_frames=12, size=32)
+    # Video 0 of the turn has the classes (0,); take its action away.
+    with open(os.path.join(empty, 'manifest.json')) as f:
+        manifest = json.load(f)
+    manifest['videos'][0].update(labels=[], actions=[])
+    with open(os.path.join(empty, 'manifest.json'), 'w') as f:
+        json.dump(manifest, f)
+    with pytest.raises(ValueError, match='no validation video has an '
+                       'action'):
+        train(multilabel_bars, tmp_path / 'out', iterations=1,
+              batch_size=2, val_dir=empty)
+    assert not os.path.exists(tmp_path / 'out' / 'snapshot.npz')
 
 
 def test_training_clips_get_the_labels_of_the_actions_they_overlap(

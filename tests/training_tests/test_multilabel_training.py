@@ -70,13 +70,14 @@ def test_the_tiny_network_separates_co_occurring_classes(multilabel_bars,
                        batch_size=8, flip='none', dropout_ratio=0.0,
                        crop_size=32, bn='frozen', log_interval=10,
                        val_dir=multilabel_bars, val_n_frame=12,
-                       val_interval=40, lr_steps=(60,))
+                       val_interval=10, lr_steps=(60,))
     assert trainer.config.loss == 'sigmoid'
     assert trainer.model.preset.multi_label
     entries = trainer.log.entries
     maps = [e['validation/map'] for e in entries if 'validation/map' in e]
-    # Chance: a class's AP is about its positive rate, 1/2 here.
-    assert maps[-1] >= 0.95, maps
+    # Chance: a class's AP is about its positive rate, 1/2 here; measured:
+    # 0.76 after 10 updates, 1.0 from 60 on.
+    assert maps[0] < 0.9 and maps[-1] >= 0.95, maps
     assert entries[-1]['main/loss'] < entries[0]['main/loss'] / 2
     assert 'validation/top1' not in entries[-1]
 

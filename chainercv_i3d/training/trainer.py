@@ -419,9 +419,9 @@ class Trainer(object):
 
     def validate(self):
         """Top-1 and top-5 (multi-label: mAP) of the model on the
-        validation set, every video counted once over all ranks; ``{}`` on the other ranks. Average the
-        running statistics over the ranks first
-        (:func:`average_batch_norm_statistics`)."""
+        validation set, every video counted once over all ranks; ``{}`` on
+        the other ranks. Average the running statistics over the ranks
+        first (:func:`average_batch_norm_statistics`)."""
         results = evaluate_ranks(
             self.val_dataset, {self.config.stream: self.model},
             self.val_protocol, self.comm, self.config.val_batch_size,

@@ -78,6 +78,8 @@ def write_results(out_path, summary, results, label_names):
         for r in sorted(results, key=lambda r: r['video_id']):
             line = {'video_id': r['video_id'], 'label': r['label'],
                     'label_name': _name(label_names, r['label'])}
+            if 'labels' in r:  # multi-label: the video's label set
+                line['labels'] = r['labels']
             if 'error' in r:
                 line['error'] = r['error']
             else:

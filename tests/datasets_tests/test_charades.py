@@ -182,3 +182,20 @@ def test_precompute_under_mpiexec_equals_serial_and_evaluates(tmp_path,
     assert summaries[0]['per_class'] == summaries[1]['per_class']
     assert summaries[0]['rgb']['n_class_without_positive'] == 0
     assert [c['n'] for c in summaries[0]['per_class']] == [1, 1, 1]
+    with open(str(tmp_path / 'eval1.predictions.jsonl')) as f:
+        predictions = {p['video_id']: p for p in map(json.loads, f)}
+    assert predictions['AB12C']['labels'] == [0, 2]
+    assert predictions['XY9ZZ']['labels'] == []
+
+
+def test_the_script_names_a_missing_class_list_in_one_line(tmp_path):
+    videos, csv_path = write_release(tmp_path)
+    os.remove(os.path.join(os.path.dirname(csv_path),
+                           'Charades_v1_classes.txt'))
+    result = run_script('precompute_frames_flow.py', videos,
+                        tmp_path / 'out', '--dataset', 'charades',
+                        '--annotations', csv_path, '--quiet')
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert 'Charades_v1_classes.txt' in result.stderr

@@ -16,6 +16,7 @@ from chainercv_i3d.testing.synthetic import write_multilabel_bars_set
 from chainercv_i3d.training import resolve_defaults
 from chainercv_i3d.training import TrainConfig
 from chainercv_i3d.training.trainer import clip_loss
+from tests.conftest import run_script
 from tests.training_tests.test_trainer import assert_same_arrays
 from tests.training_tests.test_trainer import snapshot_arrays
 from tests.training_tests.test_trainer import train
@@ -138,3 +139,15 @@ def test_training_clips_get_the_labels_of_the_actions_they_overlap(
         dataset.clip_labels(3, numpy.arange(4, 8)), [1, 1, 0])
     numpy.testing.assert_array_equal(
         dataset.clip_labels(3, numpy.arange(13, 15)), [0, 0, 0])
+
+
+def test_the_script_refuses_softmax_on_label_sets_in_one_line(
+        multilabel_bars, tmp_path):
+    result = run_script('train_i3d.py', multilabel_bars, '--out',
+                        tmp_path / 'out', '--loss', 'softmax', '--arch',
+                        'tiny', '--frames', '8', '--iterations', '1',
+                        '--num_preprocess_workers', '0', '--quiet')
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "use loss 'sigmoid'" in result.stderr

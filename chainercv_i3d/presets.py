@@ -37,6 +37,9 @@ class Preset(object):
             of :data:`SAMPLER_NAMES`) and its arguments.
         label_names (tuple of str): Class names in the order of the
             logits, or ``None`` where the preset is not tied to a head.
+        multi_label (bool): A video may show several classes at once
+            (Charades): its labels are a set, its scores independent
+            sigmoid probabilities rather than a softmax.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Preset(object):
     eval_sampler: dict = dataclasses.field(
         default_factory=lambda: {'name': 'first_frames', 'n_frame': 251})
     label_names: tuple = None
+    multi_label: bool = False
 
     def __post_init__(self):
         _check_preset(self)
@@ -62,6 +66,10 @@ class Preset(object):
         values['rgb_range'] = list(self.rgb_range)
         values['label_names'] = None if self.label_names is None \
             else list(self.label_names)
+        if not self.multi_label:
+            # Single-label presets are written as before the flag existed,
+            # so that the settings of earlier runs still match.
+            del values['multi_label']
         return values
 
     def to_json(self):

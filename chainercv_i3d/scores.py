@@ -1,4 +1,5 @@
-"""Scores of one or two streams: softmax, top-k and the two-stream sum.
+"""Scores of one or two streams: softmax, sigmoid, top-k and the two-stream
+sum.
 
 The one place for these rules, so that the demo, the predictor, feature
 extraction and the evaluation rank and fuse alike. Numpy only (a leaf).
@@ -16,6 +17,22 @@ def softmax(scores):
     scores = numpy.asarray(scores, dtype=numpy.float64)
     e = numpy.exp(scores - scores.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(scores):
+    """The sigmoid of each score, computed in float64: the independent
+    probabilities of a multi-label model's classes."""
+    scores = numpy.asarray(scores, dtype=numpy.float64)
+    # exp of a non-positive number only: no overflow.
+    e = numpy.exp(-numpy.abs(scores))
+    return numpy.where(scores >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def probabilities(scores, multi_label=False):
+    """The probabilities a model's scores stand for: a softmax over the
+    classes, or for a multi-label model (``preset.multi_label``) the
+    sigmoid of each class on its own."""
+    return sigmoid(scores) if multi_label else softmax(scores)
 
 
 def top_k(scores, k):

@@ -1,3 +1,5 @@
+from chainercv_i3d.datasets.charades import read_charades_classes  # NOQA
+from chainercv_i3d.datasets.charades import read_charades_list  # NOQA
 from chainercv_i3d.datasets.clip_samplers import AllFrames  # NOQA
 from chainercv_i3d.datasets.clip_samplers import ClipSampler  # NOQA
 from chainercv_i3d.datasets.clip_samplers import FirstFrames  # NOQA

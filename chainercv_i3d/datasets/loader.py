@@ -49,7 +49,9 @@ class TrainingClips(object):
 
     The training twin of :class:`VideoViews`: one randomly cropped (and
     perhaps flipped) view of one stream, and the label of what the clip now
-    shows.
+    shows: an int32, or for a multi-label dataset (``dataset.multi_label``)
+    the ``(n_class,)`` int32 0/1 of the actions its frames show
+    (``dataset.clip_labels``), which a flip does not change.
 
     Args:
         dataset: Has ``read_views(i, streams, rng)`` and ``records`` (e.g.
@@ -74,6 +76,12 @@ class TrainingClips(object):
         self.flip_labels = dict(flip_labels or {})
 
     def __call__(self, i, rng):
+        if getattr(self.dataset, 'multi_label', False):
+            frames = self.dataset.sample_frames(i, rng)
+            views = self.dataset.read_views(i, (self.stream,), rng, frames)
+            inputs, _ = self.transform.apply(views, rng)
+            return (inputs[self.stream][0],
+                    self.dataset.clip_labels(i, frames[0]))
         views = self.dataset.read_views(i, (self.stream,), rng)
         inputs, flipped = self.transform.apply(views, rng)
         label = int(self.dataset.records[i]['label'])

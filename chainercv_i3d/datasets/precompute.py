@@ -101,9 +101,10 @@ class PrecomputeConfig(object):
         return get_flow_backend(self.flow_backend, self.device,
                                 **self.flow_options)
 
-    def with_label_names(self, label_names):
+    def with_label_names(self, label_names, multi_label=False):
         """A copy whose preset has ``label_names`` (those of the video list
-        whose labels the outputs store; empty: unlabelled, ``None``).
+        whose labels the outputs store; empty: unlabelled, ``None``) and
+        ``multi_label`` (the list's videos have label sets: Charades).
 
         Raises:
             ValueError: The preset names other classes.
@@ -117,7 +118,8 @@ class PrecomputeConfig(object):
                     len(label_names or ())))
         # A copy, not a new config: the backend was checked already.
         named = copy.copy(self)
-        named.preset = self.preset.replace(label_names=label_names)
+        named.preset = self.preset.replace(label_names=label_names,
+                                           multi_label=bool(multi_label))
         return named
 
     def settings(self):
@@ -155,6 +157,18 @@ def _error_line(e):
     return '{}: {}'.format(type(e).__name__, reason)
 
 
+def label_fields(record):
+    """The manifest fields of a record's labels: ``label``, and for a
+    multi-label record (``actions`` not ``None``) ``labels`` (its sorted
+    label set) and ``actions`` (``[label, start, end]`` in seconds)."""
+    fields = {'label': int(record.label)}
+    if record.actions is not None:
+        fields['labels'] = sorted({a[0] for a in record.actions})
+        fields['actions'] = [[int(label), float(start), float(end)]
+                             for label, start, end in record.actions]
+    return fields
+
+
 def precompute_video(record, output_dir, config, backend=None):
     """Precomputes one video and returns its manifest record.
 
@@ -173,8 +187,8 @@ def precompute_video(record, output_dir, config, backend=None):
         dict: The manifest record of the video.
     """
     preset = config.preset
-    result = {'video_id': record.video_id, 'label': int(record.label),
-              'source': record.path}
+    result = dict(label_fields(record), video_id=record.video_id,
+                  source=record.path)
     try:
         frames, source_fps = decode_and_resample(
             record.path, preset.fps, preset.short_side)
@@ -450,7 +464,8 @@ def run_precompute(video_list, output_dir, config, comm, n_workers=1,
         ValueError: The output folder holds a run with other settings, or
             the preset's label names are not the list's.
     """
-    config = config.with_label_names(video_list.label_names)
+    config = config.with_label_names(video_list.label_names,
+                                     video_list.multi_label)
     if comm.rank == 0:
         check_output_dir(output_dir)
         check_same_settings(output_dir, dict(config.settings(),
@@ -520,7 +535,10 @@ def write_manifest(output_dir, video_list, preset):
     whose zip exists but whose record was lost (a run killed between the
     two) is rebuilt from the zip; videos listed but missing on disk are
     ``missing``. The manifest also holds ``preset`` (its dict) and
-    ``dataset`` (the list reader's name).
+    ``dataset`` (the list reader's name). Records of a multi-label list
+    also have ``list_index``, the video's place in the list (the
+    annotation file's order: the official Charades evaluation breaks ties
+    by it).
 
     Args:
         output_dir (str): The output folder.
@@ -532,6 +550,7 @@ def write_manifest(output_dir, video_list, preset):
         dict: The counts per status.
     """
     latest = read_manifest_shards(output_dir)
+    list_index = {r.video_id: i for i, r in enumerate(video_list.records)}
     records = []
     for video in sorted(video_list.records, key=lambda r: r.video_id):
         path = precomputed_path(output_dir, video.video_id)
@@ -540,12 +559,14 @@ def write_manifest(output_dir, video_list, preset):
                                      or record['status'] != 'done'):
             with PrecomputedVideo(path) as stored:
                 meta = stored.meta
-            record = {'video_id': video.video_id, 'label': int(video.label),
-                      'source': video.path, 'status': 'done',
-                      'n_frames': meta['n_frames'],
-                      'n_flow_frames': meta['n_flow_frames'],
-                      'source_fps': meta['source_fps'],
-                      'height': meta['height'], 'width': meta['width']}
+            record = dict(label_fields(video), video_id=video.video_id,
+                          source=video.path, status='done',
+                          n_frames=meta['n_frames'],
+                          n_flow_frames=meta['n_flow_frames'],
+                          source_fps=meta['source_fps'],
+                          height=meta['height'], width=meta['width'])
+        if record is not None and video.actions is not None:
+            record = dict(record, list_index=list_index[video.video_id])
         if record is not None:
             records.append(record)
     records.extend({'video_id': video_id, 'status': 'missing',

@@ -55,9 +55,16 @@ class PrecomputedVideoDataset(GetterDataset):
     ============ ==================  ========  ==============================
     ``rgb``      (3, T, H, W)        float32   RGB in [0, 255]
     ``flow``     (2, T, H, W)        float32   pixels in ``[-b, b]``, x then y
-    ``label``    ()                  int32     [0, n_class - 1]
+    ``label``    ()                  int32     [0, n_class - 1]; -1 when
+                                               multi-label
+    ``labels``   (n_class,)          int32     multi-label: 1 for each class
+                                               of the video, else 0
     ``video_id`` ()                  str
     ============ ==================  ========  ==============================
+
+    A multi-label set (``preset.multi_label``: Charades) stores each
+    video's label set and action intervals; :meth:`clip_labels` gives the
+    classes a clip's frames show.
 
     ``H`` is the short side the precompute stage used (``preset``), ``b``
     its flow bound. ``T`` and the frames are the ``sampler``'s; a sampler
@@ -104,6 +111,7 @@ class PrecomputedVideoDataset(GetterDataset):
         self.add_getter('rgb', self._get_rgb)
         self.add_getter('flow', self._get_flow)
         self.add_getter('label', self._get_label)
+        self.add_getter('labels', self.video_labels)
         self.add_getter('video_id', self._get_video_id)
         self.keys = keys
 
@@ -116,6 +124,34 @@ class PrecomputedVideoDataset(GetterDataset):
 
     def _get_label(self, i):
         return numpy.int32(self.records[i]['label'])
+
+    @property
+    def multi_label(self):
+        """Whether videos have label sets (``preset.multi_label``)."""
+        return self.preset.multi_label
+
+    def video_labels(self, i):
+        """The label set of video ``i`` as ``(n_class,)`` int32 0/1 (its
+        single label for a single-label set)."""
+        labels = self.records[i].get('labels', [self.records[i]['label']])
+        hot = numpy.zeros(len(self.label_names), numpy.int32)
+        hot[[label for label in labels if label >= 0]] = 1
+        return hot
+
+    def clip_labels(self, i, frames):
+        """The classes the frames ``frames`` of video ``i`` show: each
+        action overlapping one of them (:func:`frame_labels`), as
+        ``(n_class,)`` int32 0/1. Single-label sets: the video's label."""
+        if 'actions' not in self.records[i]:
+            return self.video_labels(i)
+        return frame_labels(self.records[i]['actions'], frames,
+                            self.frame_rate(i),
+                            len(self.label_names)).max(axis=0)
+
+    def frame_rate(self, i):
+        """Frames per second of the stored video ``i``: the preset's, or
+        the video's own when the preset keeps it."""
+        return self.preset.fps or self.records[i]['source_fps']
 
     def video_id(self, i):
         """The id of example ``i``."""
@@ -145,7 +181,19 @@ class PrecomputedVideoDataset(GetterDataset):
         """Frames of video ``i``, from the manifest (nothing is read)."""
         return self.records[i]['n_frames']
 
-    def read_views(self, i, streams=('rgb',), rng=None):
+    def sample_frames(self, i, rng=None):
+        """The sampler's views of example ``i``: ``(V, T)`` frame indices.
+
+        Args:
+            i (int): The example.
+            rng (numpy.random.Generator): For random samplers; default
+                :func:`sample_rng` of ``(seed, epoch, i)``.
+        """
+        if rng is None:
+            rng = sample_rng(self.seed, self.epoch, i)
+        return numpy.stack(self.sampler(self.n_frames(i), rng))
+
+    def read_views(self, i, streams=('rgb',), rng=None, frames=None):
         """Reads the sampler's views of example ``i`` for each stream.
 
         Each distinct frame is decoded once, however many views hold it.
@@ -155,6 +203,8 @@ class PrecomputedVideoDataset(GetterDataset):
             streams (tuple of str): ``'rgb'`` and/or ``'flow'``.
             rng (numpy.random.Generator): For random samplers; default
                 :func:`sample_rng` of ``(seed, epoch, i)``.
+            frames (numpy.ndarray): The views' frame indices, ``(V, T)``
+                (default :meth:`sample_frames` with ``rng``).
 
         Returns:
             dict: stream -> ``(V, C, T, H, W)`` float32 (see the class
@@ -163,9 +213,7 @@ class PrecomputedVideoDataset(GetterDataset):
         Raises:
             ValueError: The video is missing, unreadable, or has no flow.
         """
-        if rng is None:
-            rng = sample_rng(self.seed, self.epoch, i)
-        views = numpy.stack(self.sampler(self.n_frames(i), rng))
+        views = self.sample_frames(i, rng) if frames is None else frames
         out = {}
         with self.open_video(i) as video:
             if 'rgb' in streams:
@@ -201,6 +249,32 @@ class PrecomputedVideoDataset(GetterDataset):
 
     def _get_flow(self, i):
         return self._get_stream(i, 'flow')
+
+
+def frame_labels(actions, frames, fps, n_class):
+    """Which actions each frame shows: frame ``t`` (at ``t / fps`` seconds
+    from the start) shows an action ``(label, start, end)`` when ``start <=
+    t / fps <= end``.
+
+    Args:
+        actions (list): ``(label, start, end)``, seconds.
+        frames (numpy.ndarray): Frame indices, any shape.
+        fps (float): Frames per second of the stored video.
+        n_class (int): Classes.
+
+    Returns:
+        numpy.ndarray: ``frames.shape + (n_class,)`` int32 0/1.
+
+    Example:
+        >>> frame_labels([(1, 0.5, 1.0)], numpy.array([0, 20]), 25.0, 3)
+        array([[0, 0, 0],
+               [0, 1, 0]], dtype=int32)
+    """
+    times = numpy.asarray(frames, numpy.float64) / fps
+    hot = numpy.zeros(times.shape + (n_class,), numpy.int32)
+    for label, start, end in actions:
+        hot[..., int(label)] |= (start <= times) & (times <= end)
+    return hot
 
 
 def _read_distinct(read, views):

@@ -29,8 +29,9 @@ VIDEO_EXTENSIONS = ('.mp4', '.mkv', '.webm', '.avi', '.mov', '.m4v', '.flv',
 KINETICS_COLUMNS = ('label', 'youtube_id', 'time_start', 'time_end', 'split')
 UNLABELLED = -1
 
-VideoRecord = collections.namedtuple('VideoRecord',
-                                     ('video_id', 'path', 'label'))
+VideoRecord = collections.namedtuple(
+    'VideoRecord', ('video_id', 'path', 'label', 'actions'),
+    defaults=(None,))
 VideoRecord.__doc__ = """One video of a list.
 
 Attributes:
@@ -38,7 +39,11 @@ Attributes:
         (``/`` makes subfolders).
     path (str): The video file; ``None`` when listed but missing on disk.
     label (int): Index into the list's ``label_names``; ``-1`` when the
-        list is unlabelled.
+        list is unlabelled or multi-label.
+    actions (tuple): Multi-label lists only (``None`` otherwise): the
+        video's actions as ``(label, start, end)`` (seconds), overlapping
+        ones included; ``()`` for a video without an action. Its label set
+        is their labels.
 """
 
 
@@ -91,9 +96,19 @@ class VideoList(object):
     def classes_without_videos(self):
         """The class names no video found is of (an empty class folder, a
         class whose videos are all missing), in label order."""
-        found = {r.label for r in self.records}
+        found = set()
+        for r in self.records:
+            if r.actions is None:
+                found.add(r.label)
+            else:  # multi-label: the classes of its actions
+                found.update(label for label, _, _ in r.actions)
         return tuple(name for label, name in enumerate(self.label_names)
                      if label not in found)
+
+    @property
+    def multi_label(self):
+        """Whether videos have sets of labels (records with ``actions``)."""
+        return any(r.actions is not None for r in self.records)
 
     def summary(self):
         """One line: the reader, videos found and missing, class count."""
@@ -118,13 +133,24 @@ def _check_unique_ids(records):
 
 
 def _check_labels(records, label_names):
-    # Unlabelled lists hold -1 only; labelled ones [0, n_class).
+    # Unlabelled lists hold -1 only; labelled ones [0, n_class); multi-label
+    # records -1 and their actions' labels in [0, n_class).
     low = UNLABELLED if not label_names else 0
     for record in records:
-        if not low <= record.label < len(label_names):
+        if record.actions is not None:
+            _check_action_labels(record, label_names)
+        elif not low <= record.label < len(label_names):
             raise ValueError('{}: label {} is outside the {} class names'
                              .format(record.video_id, record.label,
                                      len(label_names)))
+
+
+def _check_action_labels(record, label_names):
+    for label, _, _ in record.actions:
+        if not 0 <= label < len(label_names):
+            raise ValueError('{}: action label {} is outside the {} class '
+                             'names'.format(record.video_id, label,
+                                            len(label_names)))
 
 
 _READERS = {}

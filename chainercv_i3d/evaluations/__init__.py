@@ -6,6 +6,8 @@ from chainercv_i3d.evaluations.metrics import classification_metrics  # NOQA
 from chainercv_i3d.evaluations.metrics import mean_class_accuracy  # NOQA
 from chainercv_i3d.evaluations.metrics import top_k_hits  # NOQA
 from chainercv_i3d.evaluations.metrics import validation_loss  # NOQA
+from chainercv_i3d.evaluations.multilabel import average_precision  # NOQA
+from chainercv_i3d.evaluations.multilabel import multilabel_metrics  # NOQA
 from chainercv_i3d.evaluations.plots import plot_results  # NOQA
 from chainercv_i3d.evaluations.results import format_table  # NOQA
 from chainercv_i3d.evaluations.results import write_results  # NOQA

@@ -6,6 +6,7 @@ import os
 import numpy
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.evaluations.multilabel import format_multilabel_rows
 from chainercv_i3d.evaluations.video_evaluation import scores_of
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.scores import top_k
@@ -26,6 +27,8 @@ def format_table(summary):
         lines.append('protocol: {} clip(s) x {} crop(s) of {}, {}'.format(
             p['num_clips'], p['num_crops'], p['crop_size'],
             p['clip_sampler']))
+    if summary.get('multi_label'):
+        return '\n'.join(lines + format_multilabel_rows(summary))
     lines.append('{:<12} {:>8} {:>8} {:>20}'.format(
         'stream', 'top-1', 'top-5', 'mean class accuracy'))
     for stream in STREAMS + (TWO_STREAM,):
@@ -75,6 +78,8 @@ def write_results(out_path, summary, results, label_names):
         for r in sorted(results, key=lambda r: r['video_id']):
             line = {'video_id': r['video_id'], 'label': r['label'],
                     'label_name': _name(label_names, r['label'])}
+            if 'labels' in r:  # multi-label: the video's label set
+                line['labels'] = r['labels']
             if 'error' in r:
                 line['error'] = r['error']
             else:

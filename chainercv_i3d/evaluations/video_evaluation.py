@@ -28,6 +28,8 @@ from chainercv_i3d.evaluations.metrics import classification_metrics
 from chainercv_i3d.evaluations.metrics import per_class_accuracy
 from chainercv_i3d.label_names import kinetics400_label_names
 from chainercv_i3d.label_names import kinetics600_label_names
+from chainercv_i3d.evaluations.multilabel import is_multilabel
+from chainercv_i3d.evaluations.multilabel import summarize_multilabel
 from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.modality import STREAMS
@@ -249,6 +251,9 @@ def _evaluate_batch(dataset, examples, models, streams, batch_size, device):
 
 def _record(dataset, i, **fields):
     record = dataset.records[i]
+    # Multi-label sets: the label set, and the annotation order (ties).
+    fields.update({k: record[k] for k in ('labels', 'list_index')
+                   if k in record})
     return dict(fields, video_id=record['video_id'],
                 label=int(record['label']))
 
@@ -341,7 +346,11 @@ def summarize(results, n_not_done=0, label_names=None):
     Returns:
         dict: ``n_evaluated``, ``n_unreadable``, ``n_missing``, per stream
         (``rgb``, ``flow``, ``two_stream``) the metrics, and ``per_class``.
+        Multi-label results (label sets): mAP instead
+        (:func:`~chainercv_i3d.evaluations.multilabel.summarize_multilabel`).
     """
+    if is_multilabel(results):
+        return summarize_multilabel(results, n_not_done, label_names)
     ids, labels, scores = scores_of(results)
     if not ids:
         raise ValueError('no video could be evaluated')

@@ -10,7 +10,7 @@ from chainercv_i3d.links.streams import load_streams
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.scores import final_scores
 from chainercv_i3d.scores import fuse_streams
-from chainercv_i3d.scores import softmax
+from chainercv_i3d.scores import probabilities
 from chainercv_i3d.scores import top_k
 from chainercv_i3d.transforms.clip_transform import ClipTransform
 from chainercv_i3d.transforms.feature_options import with_clip_arguments
@@ -184,8 +184,10 @@ class I3DPredictor(object):
 
     def rank(self, scores, k):
         """Rows of ``label``, ``name``, ``prob``, ``logit`` for the ``k``
-        best classes of one ``(n_class,)`` score vector."""
-        prob = softmax(scores)
+        best classes of one ``(n_class,)`` score vector; ``prob`` is the
+        softmax, or for a multi-label model (``preset.multi_label``) the
+        sigmoid of each class's score on its own."""
+        prob = probabilities(scores, self.preset.multi_label)
         return [{'label': int(i), 'name': self.label_names[i],
                  'prob': float(prob[i]), 'logit': float(scores[i])}
                 for i in top_k(scores, k)]

@@ -114,3 +114,61 @@ def write_moving_bars_set(out_dir, n_per_class, n_frames=12, size=40,
         json.dump({'preset': preset.to_dict(), 'dataset': 'moving_bars',
                    'videos': records}, f, indent=1)
     return records
+
+
+# write_multilabel_bars_set: each class is one bar; a video shows any subset.
+MULTILABEL_BAR_NAMES = ORIENTATION_LABEL_NAMES + ('vertical bar moving left',)
+# The label sets of the videos, in turn: every pair co-occurs.
+MULTILABEL_BAR_SETS = ((0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2),
+                       ())
+
+
+def _bar_of_class(label, n_frames, size, rng):
+    frames, _ = moving_bar(n_frames, size, size, -1 if label == 2 else 1,
+                           rng)
+    return frames.transpose(0, 2, 1, 3) if label == 1 else frames
+
+
+def write_multilabel_bars_set(out_dir, n_videos, n_frames=12, size=32,
+                              seed=0):
+    """Writes a multi-label precomputed set (as the precompute stage would
+    from a Charades-like list): each video shows a subset of three bars
+    (:data:`MULTILABEL_BAR_NAMES`), the subsets of
+    :data:`MULTILABEL_BAR_SETS` in turn, each bar an action of the whole
+    video. RGB only.
+
+    Returns:
+        list of dict: The manifest's records (``labels``, ``actions``).
+    """
+    preset = DEEPMIND_KINETICS.replace(
+        name='multilabel_bars', short_side=size,
+        label_names=MULTILABEL_BAR_NAMES, multi_label=True)
+    rng = numpy.random.default_rng(seed)
+    duration = n_frames / preset.fps
+    records = []
+    for k in range(n_videos):
+        labels = MULTILABEL_BAR_SETS[k % len(MULTILABEL_BAR_SETS)]
+        video_id = 'bars_{:03d}'.format(k)
+        frames = rng.integers(0, 60, size=(n_frames, size, size, 3)).astype(
+            numpy.uint8)
+        for label in labels:
+            bar = _bar_of_class(label, n_frames, size, rng)
+            # The bar's pixels (bright) over what is there.
+            frames = numpy.where(bar >= 120, bar, frames)
+        meta = {'video_id': video_id, 'label': -1, 'fps': preset.fps,
+                'source_fps': preset.fps, 'height': size, 'width': size,
+                'flow_bound': preset.flow_bound, 'preset': preset.to_dict()}
+        write_precomputed_video(precomputed_path(out_dir, video_id), meta,
+                                list(frames), [])
+        records.append({'video_id': video_id, 'label': -1,
+                        'labels': list(labels),
+                        'actions': [[label, 0.0, duration]
+                                    for label in labels],
+                        'list_index': k, 'source': 'synthetic',
+                        'status': 'done', 'n_frames': n_frames,
+                        'n_flow_frames': 0, 'source_fps': preset.fps,
+                        'height': size, 'width': size})
+    with open(os.path.join(out_dir, MANIFEST_NAME), 'w') as f:
+        json.dump({'preset': preset.to_dict(), 'dataset': 'multilabel_bars',
+                   'videos': records}, f, indent=1)
+    return records

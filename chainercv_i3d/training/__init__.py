@@ -4,6 +4,7 @@ from chainercv_i3d.training.config import FLIPS  # NOQA
 from chainercv_i3d.training.config import RECIPE_NAMES  # NOQA
 from chainercv_i3d.training.config import recipe_options  # NOQA
 from chainercv_i3d.training.config import RECIPES  # NOQA
+from chainercv_i3d.training.config import LOSSES  # NOQA
 from chainercv_i3d.training.config import resolve_defaults  # NOQA
 from chainercv_i3d.training.config import SAMPLERS  # NOQA
 from chainercv_i3d.training.config import TrainConfig  # NOQA

@@ -16,6 +16,9 @@ SAMPLERS = ('random_clip', 'segments')
 # TrainConfig.flip
 FLIPS = ('swap', 'naive', 'none')
 DEFAULT_FRAMES = 64  # Carreira in google-deepmind/kinetics-i3d#93
+# TrainConfig.loss: softmax cross-entropy over one label per clip, or binary
+# cross-entropy of a sigmoid per class over label sets (multi-label).
+LOSSES = ('softmax', 'sigmoid')
 
 # "Quo Vadis" (arXiv 1705.07750v3), Section 5 and Table 4: "Fixed" trains
 # only the last layer on features of the Kinetics network, "Full-FT"
@@ -113,6 +116,11 @@ class TrainConfig(object):
         quiet (bool): No progress bar.
         arch (str): ``'i3d'``, or ``'tiny'`` (a three-layer network to
             check the training machinery in seconds).
+        loss (str): ``'softmax'`` (cross-entropy, one label per clip) or
+            ``'sigmoid'`` (binary cross-entropy per class, the mean over
+            classes and clips, against the classes the clip's frames show);
+            None for ``'sigmoid'`` on a multi-label training set
+            (Charades), else ``'softmax'``.
     """
 
     train_dir: str
@@ -148,11 +156,12 @@ class TrainConfig(object):
     use_pfio: bool = False
     quiet: bool = False
     arch: str = 'i3d'
+    loss: str = None
 
     def run_settings(self, size, schedule):
         """What a resumed run must share with the run it continues (the
         rest, such as ``iterations`` or the intervals, may change)."""
-        return {
+        settings = {
             'train_dir': self.train_dir, 'stream': self.stream,
             'pretrained_model': self.pretrained_model,
             'n_class': self.n_class, 'schedule': schedule.describe(),
@@ -165,6 +174,10 @@ class TrainConfig(object):
             'flip': self.flip, 'sampler': self.sampler,
             'shuffle': self.shuffle,
             'arch': self.arch}
+        if self.loss == 'sigmoid':
+            # Absent means softmax: snapshots written before the option.
+            settings['loss'] = self.loss
+        return settings
 
 
 def resolve_defaults(config, preset):
@@ -173,18 +186,21 @@ def resolve_defaults(config, preset):
     The sampler kind and clip length: segments and the preset's segment
     count for Something-Something, DeepMind's 64 consecutive frames
     otherwise. The flip policy: ``'swap'`` when the class names have
-    mirrored pairs, else ``'naive'``. What ``config`` sets is kept.
+    mirrored pairs, else ``'naive'``. The loss: ``'sigmoid'`` for a
+    multi-label set, else ``'softmax'``. What ``config`` sets is kept.
 
     Args:
         config (TrainConfig): The options as given.
         preset (chainercv_i3d.presets.Preset): The training set's preset.
 
     Returns:
-        TrainConfig: A copy with ``sampler``, ``frames`` and ``flip`` set.
+        TrainConfig: A copy with ``sampler``, ``frames``, ``flip`` and
+        ``loss`` set.
 
     Raises:
-        ValueError: An unknown sampler (not in :data:`SAMPLERS`) or flip
-            policy (not in :data:`FLIPS`).
+        ValueError: An unknown sampler (not in :data:`SAMPLERS`), flip
+            policy (not in :data:`FLIPS`) or loss (not in :data:`LOSSES`),
+            or ``'softmax'`` on a multi-label set.
 
     Example:
 
@@ -207,8 +223,23 @@ def resolve_defaults(config, preset):
     if flip not in FLIPS:
         raise ValueError('unknown flip policy {!r}: give one of {}'.format(
             flip, ', '.join(FLIPS)))
+    loss = resolve_loss(config, preset)
     return dataclasses.replace(config, sampler=sampler, frames=frames,
-                               flip=flip)
+                               flip=flip, loss=loss)
+
+
+def resolve_loss(config, preset):
+    """``config.loss``, or the training set's: ``'sigmoid'`` when it is
+    multi-label, else ``'softmax'``; refuses softmax on label sets."""
+    loss = config.loss or ('sigmoid' if preset.multi_label else 'softmax')
+    if loss not in LOSSES:
+        raise ValueError('unknown loss {!r}: give one of {}'.format(
+            loss, ', '.join(LOSSES)))
+    if loss == 'softmax' and preset.multi_label:
+        raise ValueError('{} is multi-label (clips show several classes): '
+                         "the softmax loss takes one label per clip; use "
+                         "loss 'sigmoid'".format(config.train_dir))
+    return loss
 
 
 def training_sampler(config):

@@ -12,7 +12,7 @@ PLOT_NAME = 'training.png'
 # Columns printed per log entry, with their widths.
 COLUMNS = (('iteration', 9), ('epoch', 8), ('lr', 9), ('main/loss', 10),
            ('main/accuracy', 13), ('validation/top1', 15),
-           ('elapsed_time', 12))
+           ('validation/map', 14), ('elapsed_time', 12))
 
 
 class TrainingLog(object):
@@ -85,13 +85,15 @@ def write_plot(entries, path):
     loss.plot(*_series(entries, 'main/loss'), label='train', marker='.')
     loss.plot(*_series(entries, 'validation/loss'), label='validation',
               marker='o')
-    loss.set_ylabel('softmax cross-entropy')
+    loss.set_ylabel('cross-entropy')
     accuracy.plot(*_series(entries, 'main/accuracy'), label='train (clips)',
                   marker='.')
     accuracy.plot(*_series(entries, 'validation/top1'),
                   label='validation top-1 (videos)', marker='o')
     accuracy.plot(*_series(entries, 'validation/top5'),
                   label='validation top-5 (videos)', marker='o')
+    accuracy.plot(*_series(entries, 'validation/map'),
+                  label='validation mAP (videos)', marker='o')
     accuracy.set_ylabel('accuracy')
     accuracy.set_ylim(-0.02, 1.02)
     lr.plot(*_series(entries, 'lr'), drawstyle='steps-post', marker='.')

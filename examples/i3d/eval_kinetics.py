@@ -13,6 +13,8 @@ evenly over each video (the first at its start, the last at its end) times
 --num_crops 1 or 3 crops; a video scores the mean of its views' logits per
 stream, two streams the sum of both. One process per GPU (--device gpu) or
 CPU; results are the same for any number of ranks and any batch size.
+A multi-label set (Charades) is scored by mAP over classes instead of
+top-k, with each class's AP in the JSON (see evaluations/multilabel.py).
 """
 
 import argparse

@@ -1,7 +1,8 @@
 """Precomputes RGB frames and optical flow of a list of videos.
 
     python examples/i3d/precompute_frames_flow.py VIDEO_DIR OUTPUT_DIR \\
-        [--dataset kinetics|folders|files|something_something_v2] \\
+        [--dataset kinetics|folders|files|something_something_v2|ucf101|\\
+                   hmdb51|charades] \\
         [--annotations CSV_OR_DIR] [--split SPLIT] [--subset train|test] \\
         [--fps FPS] \\
         [--short_side N] [--no_compute_flow] [--num_preprocess_workers N]
@@ -15,7 +16,10 @@ the folder of the release's JSON files, --split train, validation or test;
 only that split is processed, the test split unlabelled), ucf101 or hmdb51
 (--annotations the folder of the release's split files, --split 1, 2 or 3
 and --subset train or test: that part of that split; see
-chainercv_i3d.datasets.ucf_hmdb).
+chainercv_i3d.datasets.ucf_hmdb) or charades
+(VIDEO_DIR holds the <id>.mp4 files, --annotations is Charades_v1_train.csv
+or Charades_v1_test.csv with Charades_v1_classes.txt beside it; each video
+keeps its set of labels and its actions' intervals: multi-label).
 The preprocessing is the dataset's preset unless --fps or --short_side say
 otherwise: DeepMind's for Kinetics and the others (25 fps, short side 256,
 flow bound 20), each video's own rate for Something-Something V2 (12 fps;
@@ -66,7 +70,9 @@ def parse_args(argv):
     parser.add_argument('--annotations', help='kinetics: the official '
                         'annotation CSV (without it: a folder per class); '
                         'something_something_v2: the folder of the JSON '
-                        'files')
+                        'files; charades: Charades_v1_train.csv or '
+                        'Charades_v1_test.csv (Charades_v1_classes.txt '
+                        'beside it)')
     parser.add_argument('--split', help='only this split: kinetics (with '
                         '--annotations): train, val, test; '
                         'something_something_v2 (required): train, '

@@ -24,6 +24,11 @@ Recipes: --recipe transfer_fixed or transfer_full sets the options of the
 "Quo Vadis" Table 4: the Kinetics checkpoint of --stream, 5k updates of the
 step schedule (0.01, 10x drops at 3k and 4k) and, for transfer_fixed,
 --freeze_upto avgpool. Options given on the command line win.
+
+Multi-label sets (Charades) train with --loss sigmoid, their default: a
+binary cross-entropy per class against the classes whose actions overlap
+the clip's frames; main/accuracy is then the share of clips whose top class
+is one of theirs, and validation reports mAP.
 """
 
 import argparse
@@ -35,6 +40,7 @@ from chainercv_i3d.training import BN_MODES
 from chainercv_i3d.training import FLIPS
 from chainercv_i3d.training import RECIPE_NAMES
 from chainercv_i3d.training import recipe_options
+from chainercv_i3d.training import LOSSES
 from chainercv_i3d.training import SAMPLERS
 from chainercv_i3d.training import SCHEDULE_NAMES
 from chainercv_i3d.training import TrainConfig
@@ -158,6 +164,11 @@ def parse_args(argv):
                         default=2, help='loader processes per rank (0: none)')
     parser.add_argument('--use_chainerio', '--use_pfio', dest='use_pfio',
                         action='store_true')
+    parser.add_argument('--loss', choices=LOSSES,
+                        help='softmax cross-entropy (one label per clip) or '
+                        'sigmoid binary cross-entropy per class (label sets; '
+                        'default for a multi-label set such as Charades, '
+                        'softmax otherwise)')
     parser.add_argument('--arch', choices=('i3d', 'tiny'), default='i3d',
                         help='tiny: a three-layer network that checks the '
                         'training set-up in seconds')
@@ -196,7 +207,7 @@ def config_of(args):
         val_n_frame=args.val_n_frame, val_batch_size=args.val_batch_size,
         communicator=args.communicator,
         n_workers=args.num_preprocess_workers, use_pfio=args.use_pfio,
-        quiet=args.quiet, arch=args.arch)
+        quiet=args.quiet, arch=args.arch, loss=args.loss)
 
 
 def main(argv=None):

@@ -79,6 +79,33 @@ def test_a_model_with_its_own_classes_prints_their_names(tmp_path):
                                              for row in top]
 
 
+@pytest.mark.slow
+def test_a_multi_label_model_prints_independent_sigmoid_probabilities(
+        tmp_path):
+    numpy.random.seed(0)
+    names = ('Holding some clothes', 'Putting clothes somewhere',
+             'Taking a cup')
+    path = str(tmp_path / 'charades.npz')
+    save_model_npz(I3D(n_class=3), path, DEEPMIND_KINETICS.replace(
+        label_names=names, multi_label=True))
+    video = str(tmp_path / 'v.avi')
+    write_video(video, translating_texture(10, dx=1, dy=0, height=200,
+                                           width=240, seed=1))
+    result = run_script('demo.py', video, '--rgb_model', path, '--top_k',
+                        '3', '--json', tmp_path / 'r.json')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2] == (
+        'Top classes and independent (sigmoid) probabilities, multi-label')
+    with open(str(tmp_path / 'r.json')) as f:
+        video_result = json.load(f)[0]
+    assert video_result['multi_label'] is True
+    for row in video_result['top']:
+        assert row['prob'] == pytest.approx(
+            1 / (1 + numpy.exp(-row['logit'])), rel=1e-6)
+    assert sum(row['prob'] for row in video_result['top']) != \
+        pytest.approx(1.0)
+
+
 @pytest.mark.parametrize('flags,dtype', [((), 'float32'),
                                          (('--dtype', 'float16'), 'float16')])
 def test_dtype_option(flags, dtype):

@@ -19,6 +19,7 @@ from chainercv_i3d.links import TinyI3D
 from chainercv_i3d.testing.assertions import as_numpy
 from chainercv_i3d.testing.assertions import assert_close_finite
 from chainercv_i3d.testing.assertions import assert_model_gradients_match
+from chainercv_i3d.training.trainer import clip_loss
 
 pytestmark = [pytest.mark.gpu]
 
@@ -71,6 +72,21 @@ def test_tiny_i3d_update_on_the_gpu_equals_the_cpu(cupy, gpu):
             (models[0].conv2.bn.avg_var, models[1].conv2.bn.avg_var,
              'conv2 avg_var')):
         assert_close_finite(b, a, rtol=1e-4, atol=1e-6, name=name)
+
+
+@pytest.mark.parametrize('labels', [
+    numpy.array([[1, 0, 1], [0, 0, 0], [0, 1, 1]], numpy.int32),
+    numpy.array([2, 0, 1], numpy.int32)])
+def test_the_sigmoid_loss_on_the_gpu_equals_the_cpu(cupy, gpu, labels):
+    logits = numpy.random.RandomState(0).normal(size=(3, 3)).astype(
+        numpy.float32)
+    cpu_loss, cpu_hits = clip_loss(chainer.Variable(logits), labels,
+                                   'sigmoid')
+    gpu_loss, gpu_hits = clip_loss(chainer.Variable(cupy.asarray(logits)),
+                                   cupy.asarray(labels), 'sigmoid')
+    assert_close_finite(gpu_loss.array, cpu_loss.array, rtol=1e-6,
+                        name='loss')
+    assert int(gpu_hits) == int(cpu_hits)
 
 
 @pytest.mark.slow

@@ -37,7 +37,8 @@ def test_something_something_defaults_to_32_random_segments_and_swaps():
 
 
 def test_what_the_config_sets_is_kept():
-    given = config(sampler='segments', frames=8, flip='none')
+    given = config(sampler='segments', frames=8, flip='none',
+                   loss='softmax')
     resolved = resolve_defaults(given, DEEPMIND_KINETICS)
     assert resolved == given
 

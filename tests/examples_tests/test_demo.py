@@ -157,6 +157,8 @@ def test_the_demo_shows_progress_while_it_computes_flow(monkeypatch,
     class Predictor(object):
         """Stands in for I3DPredictor: 4 frame pairs of flow."""
 
+        preset = DEEPMIND_KINETICS
+
         def __init__(self, *args, **kwargs):
             pass
 

@@ -1,6 +1,7 @@
 import os
 import stat
 
+import numpy
 import pytest
 
 from chainercv_i3d.files import atomic_path
@@ -9,7 +10,9 @@ from chainercv_i3d.files import check_output_file
 from chainercv_i3d.files import created_folder
 from chainercv_i3d.files import OutputPathError
 from chainercv_i3d.files import make_writable_dir
+from chainercv_i3d.files import reading_npz
 from chainercv_i3d.files import remove_temporaries
+from chainercv_i3d.testing.damaged_files import write_damaged_copies
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -98,3 +101,27 @@ def test_make_writable_dir_creates_and_probes(tmp_path):
     blocker.write_text('')
     with pytest.raises(OSError):
         make_writable_dir(str(blocker / 'out'))
+
+
+@pytest.fixture(scope='module')
+def damaged(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('damaged')
+    good = str(folder / 'good.npz')
+    numpy.savez(good, a=numpy.arange(1000.0), b=numpy.ones(3))
+    return write_damaged_copies(good, folder, 'a')
+
+
+@pytest.mark.parametrize('kind, says', [
+    ('bad_crc', 'is damaged (a.npy: its data do not match their checksum)'),
+    ('truncated', 'is truncated or damaged'),
+    ('missing', 'lacks the array a'),
+    ('text', 'is not an .npz file')])
+def test_reading_npz_says_what_is_wrong_in_one_line(damaged, kind, says):
+    with pytest.raises(ValueError) as error:
+        with reading_npz(damaged[kind], 'do this'):
+            with numpy.load(damaged[kind], allow_pickle=False) as npz:
+                npz['a'], npz['b']
+    message = str(error.value)
+    assert message.startswith('{} {}'.format(damaged[kind], says))
+    assert message.endswith(': do this') and '\n' not in message
+    assert 'pickle' not in message

@@ -37,13 +37,13 @@ the same three steps with numpy and the project's I3D:
 
 import json
 import os
-import zipfile
 
 import numpy
 
 import chainercv_i3d
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.video_list import list_video_files
+from chainercv_i3d.files import DAMAGED_ARRAY_FILE
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.pretrained.cache import sha256sum
@@ -608,11 +608,6 @@ class VideoSet(object):
         except ValueError as e:
             raise ValueError('{}: {}'.format(path, e))
         return numpy.stack(frames)
-
-
-# What numpy raises on a damaged .npy or .npz (a bad zip, a bad CRC, a
-# truncated member).
-DAMAGED_ARRAY_FILE = (OSError, ValueError, zipfile.BadZipFile, EOFError)
 
 
 def _load_array(path):

@@ -77,12 +77,6 @@ def filter_grids(weight, scale=FILTER_SCALE):
     return [tile_grid(tap) for tap in tiles]
 
 
-def model_label(model_name):
-    """A short file-name label for a model name or ``.npz`` path."""
-    base = os.path.basename(str(model_name).rstrip('/\\'))
-    return base[:-4] if base.endswith('.npz') else base
-
-
 def write_filter_pictures(model, out_dir, label, scale=FILTER_SCALE,
                           frame_ms=FILTER_FRAME_MS):
     """Writes the first layer's filters as a GIF (a frame per tap) and a
@@ -93,8 +87,9 @@ def write_filter_pictures(model, out_dir, label, scale=FILTER_SCALE,
 
     Args:
         model (I3D): The model.
-        out_dir (str): An existing, writable folder.
-        label (str): Names the files (e.g. :func:`model_label`).
+        out_dir (str): The folder (created if missing).
+        label (str): Names the files (e.g.
+            :func:`~chainercv_i3d.visualization.gif.picture_label`).
         scale (int): Screen pixels per filter pixel.
         frame_ms (int): Display time of each tap.
 

@@ -1,33 +1,43 @@
-"""Writing pictures: animated GIFs and PNGs (Pillow), into a folder checked
-before any long work."""
+"""Writing pictures: animated GIFs and PNGs (Pillow), and their names.
+
+The folder is checked before the work (``examples/i3d/visualize.py`` takes
+``--out`` as :func:`chainercv_i3d.utils.cli.output_dir`) and created, with
+its missing parents, by the first picture written
+(:func:`chainercv_i3d.files.atomic_path`)."""
+
+import os
 
 from PIL import Image
 
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.files import make_writable_dir
+from chainercv_i3d.pretrained.cache import sha256sum
+
+# Hex digits of a file's SHA-256 in the names of its pictures.
+DIGEST_DIGITS = 8
 
 
-def prepare_output_dir(path):
-    """Creates ``path`` if needed and checks that files can be written in it.
+def picture_label(name_or_path):
+    """The stem of the names of the pictures of a model or a video.
 
-    Called before the work, so that a long run does not fail at its end.
+    A file: its name without the extension and the first
+    :data:`DIGEST_DIGITS` hex digits of its SHA-256
+    (``model_final-3fa2c1d0``), so that the pictures of two files of one
+    name (every trained model is ``model_final.npz``) do not overwrite each
+    other, and one file's pictures keep their names. Anything else (a
+    pretrained model's name) as it is.
 
-    Args:
-        path (str): The output folder.
+    Example:
 
-    Returns:
-        str: ``path``.
-
-    Raises:
-        ValueError: The folder cannot be created or written to.
+        >>> picture_label('rgb_tfhub_kinetics400')
+        'rgb_tfhub_kinetics400'
+        >>> picture_label('run_a/model_final.npz')
+        'model_final-3fa2c1d0'
     """
-    try:
-        make_writable_dir(path)
-    except OSError as e:
-        raise ValueError('cannot write pictures to --out {}: {}; pass a '
-                         'folder you can write to'.format(
-                             path, e.strerror or e))
-    return path
+    path = str(name_or_path)
+    if not os.path.isfile(path):
+        return os.path.basename(path.rstrip('/\\'))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return '{}-{}'.format(stem, sha256sum(path)[:DIGEST_DIGITS])
 
 
 def write_gif(path, frames, frame_ms):

@@ -21,11 +21,13 @@ flow: the video's optical flow (decoded as DeepMind's preset: 25 fps, short
 side 256) beside its frames, in the Middlebury colour wheel (hue: direction,
 brightness: speed), and the wheel as a PNG legend.
 
-Every GIF frame has a red timeline strip at its bottom.
+Every GIF frame has a red timeline strip at its bottom. Pictures are named
+after their model and video: a pretrained model's name, or a file's name
+with the first 8 hex digits of its SHA-256 (model_final-3fa2c1d0), so that
+two files of one name do not overwrite each other's pictures.
 """
 
 import argparse
-import os
 import sys
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
@@ -37,6 +39,7 @@ from chainercv_i3d.links import I3D
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL
 from chainercv_i3d.utils.cli import add_device_argument
+from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
 from chainercv_i3d.utils.progress import progress_bar
@@ -44,8 +47,7 @@ from chainercv_i3d.visualization import activation_frames
 from chainercv_i3d.visualization import check_layer
 from chainercv_i3d.visualization import clip_pictures
 from chainercv_i3d.visualization import layer_activations
-from chainercv_i3d.visualization import model_label
-from chainercv_i3d.visualization import prepare_output_dir
+from chainercv_i3d.visualization import picture_label
 from chainercv_i3d.visualization import read_clip
 from chainercv_i3d.visualization import read_frames
 from chainercv_i3d.visualization import write_activation_pictures
@@ -70,8 +72,8 @@ def positive_float(text):
 
 
 def add_common_arguments(parser):
-    parser.add_argument('--out', required=True, help='output folder '
-                        '(created if missing)')
+    parser.add_argument('--out', required=True, type=output_dir,
+                        help='output folder (created if missing)')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar')
 
@@ -135,11 +137,6 @@ def add_flow_backend_argument(parser, what):
                             what, ', '.join(flow_backend_names())))
 
 
-def file_label(path):
-    """The file name of ``path`` without its extension."""
-    return os.path.splitext(os.path.basename(str(path).rstrip('/\\')))[0]
-
-
 def progress_for(args):
     """A bar factory for the library: ``progress(total, unit)``."""
     return lambda total, unit: progress_bar(total, quiet=args.quiet,
@@ -148,7 +145,7 @@ def progress_for(args):
 
 def run_filters(args):
     model = I3D(pretrained_model=args.model)
-    return write_filter_pictures(model, args.out, model_label(args.model),
+    return write_filter_pictures(model, args.out, picture_label(args.model),
                                  args.scale)
 
 
@@ -167,8 +164,8 @@ def run_activations(args):
     frames = activation_frames(
         clip_pictures(clip, model.modality, model.preset), activations,
         args.channels, args.tile_size, progress_for(args))
-    label = '{}_{}_{}'.format(model_label(args.model), args.layer,
-                              file_label(args.clip))
+    label = '{}_{}_{}'.format(picture_label(args.model), args.layer,
+                              picture_label(args.clip))
     return write_activation_pictures(frames, clip.shape[1], args.out, label)
 
 
@@ -184,7 +181,8 @@ def run_flow(args):
         flow = video_flow(frames, backend, bar)
     finally:
         bar.close()
-    return write_flow_pictures(frames, flow, args.out, file_label(args.video),
+    return write_flow_pictures(frames, flow, args.out,
+                               picture_label(args.video),
                                frame_duration_ms(DEEPMIND_KINETICS),
                                args.max_magnitude)
 
@@ -196,7 +194,6 @@ COMMANDS = {'filters': run_filters, 'activations': run_activations,
 def main(argv=None):
     args = parse_args(argv)
     try:
-        prepare_output_dir(args.out)
         paths = COMMANDS[args.command](args)
     except USER_ERRORS as e:
         sys.exit('{}: {}'.format(PROG, e))

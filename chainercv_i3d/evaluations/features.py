@@ -346,7 +346,6 @@ def _npy_files(folder):
 
 def save_json(path, value):
     """Writes ``value`` as JSON to ``path`` whole, making its folder."""
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump(value, f, indent=1, sort_keys=True)
         f.write('\n')
@@ -366,6 +365,5 @@ def loader_options(dataset, predictor):
 
 def save_features(path, features):
     """Writes float32 ``features`` to ``path`` whole, making its folder."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
         numpy.save(f, features.astype(numpy.float32))

@@ -124,6 +124,14 @@ def _check_writable_above(folder, path):
                               'path'.format(path, here, e.strerror or e))
 
 
+def write_json(path, value, indent=2, sort_keys=False):
+    """Writes ``value`` as JSON to ``path`` whole (:func:`atomic_path`:
+    missing folders are created), ending with a newline."""
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump(value, f, indent=indent, sort_keys=sort_keys)
+        f.write('\n')
+
+
 def remove_temporaries(path):
     """Removes the temporary files that killed writers of ``path`` (through
     :func:`atomic_path`) left behind."""
@@ -136,19 +144,6 @@ def remove_temporaries(path):
 def _temporary_prefix(name):
     # Hidden, and named after the file it becomes.
     return '.' + name + '.'
-
-
-def make_writable_dir(path):
-    """Creates the folder ``path`` if needed and writes (and removes) a
-    probe file in it: called before long work, so that a folder that cannot
-    be written fails the run at its start, not at its end.
-
-    Raises:
-        OSError: The folder cannot be created or written to.
-    """
-    os.makedirs(path, exist_ok=True)
-    with tempfile.TemporaryFile(dir=path):
-        pass
 
 
 # What numpy, zipfile and zlib raise on a damaged .npy or .npz: a truncated

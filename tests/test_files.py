@@ -9,9 +9,9 @@ from chainercv_i3d.files import check_output_dir
 from chainercv_i3d.files import check_output_file
 from chainercv_i3d.files import created_folder
 from chainercv_i3d.files import OutputPathError
-from chainercv_i3d.files import make_writable_dir
 from chainercv_i3d.files import reading_npz
 from chainercv_i3d.files import remove_temporaries
+from chainercv_i3d.files import write_json
 from chainercv_i3d.testing.damaged_files import write_damaged_copies
 
 
@@ -93,14 +93,14 @@ def test_check_output_file_probes_the_folder(tmp_path, monkeypatch):
         check_output_file(str(tmp_path / 'out.json'))
 
 
-def test_make_writable_dir_creates_and_probes(tmp_path):
-    folder = tmp_path / 'a' / 'b'
-    make_writable_dir(str(folder))
-    assert folder.is_dir() and list(folder.iterdir()) == []
-    blocker = tmp_path / 'file'
-    blocker.write_text('')
-    with pytest.raises(OSError):
-        make_writable_dir(str(blocker / 'out'))
+def test_write_json_makes_its_folders(tmp_path):
+    """demo --json, evaluate_sample --json and fvd --json wrote with
+    open(): a missing folder, which output_file accepts, failed at the
+    end of the run."""
+    path = tmp_path / 'new' / 'sub' / 'r.json'
+    write_json(str(path), {'a': [1]})
+    assert path.read_text() == '{\n  "a": [\n    1\n  ]\n}\n'
+    assert os.listdir(str(path.parent)) == ['r.json']
 
 
 @pytest.fixture(scope='module')

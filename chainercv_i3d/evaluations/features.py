@@ -1,7 +1,6 @@
 """Feature extraction over many videos: sharded, resumable, one file each,
 with a JSON sidecar that says how each file was made."""
 
-import json
 import os
 
 import numpy
@@ -16,6 +15,7 @@ from chainercv_i3d.datasets.video_files import VideoFileDataset
 from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.datasets.video_files import frames_to_streams
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import write_json
 from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.links.i3d_predictor import crop_views
 from chainercv_i3d.pretrained.cache import sha256sum
@@ -346,9 +346,7 @@ def _npy_files(folder):
 
 def save_json(path, value):
     """Writes ``value`` as JSON to ``path`` whole, making its folder."""
-    with atomic_path(path) as tmp, open(tmp, 'w') as f:
-        json.dump(value, f, indent=1, sort_keys=True)
-        f.write('\n')
+    write_json(path, value, indent=1, sort_keys=True)
 
 
 def loader_options(dataset, predictor):

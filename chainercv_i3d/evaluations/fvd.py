@@ -43,6 +43,7 @@ import numpy
 import chainercv_i3d
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.video_list import list_video_files
+from chainercv_i3d.files import atomic_path
 from chainercv_i3d.files import DAMAGED_ARRAY_FILE
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.streams import predict
@@ -433,11 +434,12 @@ class VideoStats(object):
 
     def save(self, path):
         """Writes ``mu``, ``sigma``, ``n`` and ``settings`` (JSON text) to
-        an ``.npz``."""
-        numpy.savez(path, mu=self.mu, sigma=self.sigma,
-                    n=numpy.int64(self.n),
-                    settings=numpy.array(json.dumps(self.settings,
-                                                    sort_keys=True)))
+        the ``.npz`` ``path`` whole (missing folders are created)."""
+        with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+            numpy.savez(f, mu=self.mu, sigma=self.sigma,
+                        n=numpy.int64(self.n),
+                        settings=numpy.array(json.dumps(self.settings,
+                                                        sort_keys=True)))
 
     @classmethod
     def load(cls, path):

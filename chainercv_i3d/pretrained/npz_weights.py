@@ -161,7 +161,7 @@ def save_model_npz(model_or_arrays, path, preset=None):
     Args:
         model_or_arrays: An :class:`~chainercv_i3d.links.I3D`, or its
             ``{npz key: array}`` (a converter's output).
-        path (str): The ``.npz`` to write; its folder must exist.
+        path (str): The ``.npz`` to write (missing folders are created).
         preset (Preset): How the weights expect their input, with one class
             name per class; ``None``: the model's own ``preset`` (a link
             only).

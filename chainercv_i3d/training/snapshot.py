@@ -33,7 +33,7 @@ def save_snapshot(path, model, optimizer, iteration, settings):
     """Writes a snapshot of a run, atomically (it appears only whole).
 
     Args:
-        path (str): The ``.npz`` to write; its folder must exist.
+        path (str): The ``.npz`` to write (missing folders are created).
         model (chainer.Link): The model: its parameters and persistent
             values (the running statistics) are written under ``model/``.
         optimizer (chainer.Optimizer): Its state (momentum, ``t``) is
@@ -111,7 +111,7 @@ def save_final_model(path, model, arch='i3d'):
     """Writes the trained model, atomically.
 
     Args:
-        path (str): The ``.npz`` to write; its folder must exist.
+        path (str): The ``.npz`` to write (missing folders are created).
         model (chainer.Link): The trained model.
         arch (str): ``'i3d'``: the weights with the label names and the
             preset (:func:`~chainercv_i3d.pretrained.save_model_npz`), a

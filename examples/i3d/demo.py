@@ -15,7 +15,6 @@ without a model, on rgb_tfhub_kinetics400.
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ import time
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 
+from chainercv_i3d.files import write_json
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
 from chainercv_i3d.links.fast import DTYPE_HELP
@@ -112,8 +112,7 @@ def main(argv=None):
                         'logits_norm': float(numpy.linalg.norm(
                             final_scores(logits)))})
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     if failed:
         sys.exit(1)
 

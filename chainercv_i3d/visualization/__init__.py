@@ -7,6 +7,7 @@ from chainercv_i3d.visualization.activations import spatial_layers  # NOQA
 from chainercv_i3d.visualization.activations import write_activation_pictures  # NOQA
 from chainercv_i3d.visualization.filters import filter_grids  # NOQA
 from chainercv_i3d.visualization.filters import filter_tiles  # NOQA
+from chainercv_i3d.visualization.filters import model_label  # NOQA
 from chainercv_i3d.visualization.filters import write_filter_pictures  # NOQA
 from chainercv_i3d.visualization.flow_colors import color_wheel  # NOQA
 from chainercv_i3d.visualization.flow_colors import flow_magnitude_bound  # NOQA
@@ -15,7 +16,6 @@ from chainercv_i3d.visualization.flow_colors import flow_wheel_legend  # NOQA
 from chainercv_i3d.visualization.flow_video import flow_frames  # NOQA
 from chainercv_i3d.visualization.flow_video import read_frames  # NOQA
 from chainercv_i3d.visualization.flow_video import write_flow_pictures  # NOQA
-from chainercv_i3d.visualization.gif import picture_label  # NOQA
 from chainercv_i3d.visualization.gif import write_gif  # NOQA
 from chainercv_i3d.visualization.gif import write_png  # NOQA
 from chainercv_i3d.visualization.grid import grid_shape  # NOQA

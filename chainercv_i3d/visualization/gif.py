@@ -1,43 +1,13 @@
-"""Writing pictures: animated GIFs and PNGs (Pillow), and their names.
+"""Writing pictures: animated GIFs and PNGs (Pillow).
 
 The folder is checked before the work (``examples/i3d/visualize.py`` takes
 ``--out`` as :func:`chainercv_i3d.utils.cli.output_dir`) and created, with
 its missing parents, by the first picture written
 (:func:`chainercv_i3d.files.atomic_path`)."""
 
-import os
-
 from PIL import Image
 
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.pretrained.cache import sha256sum
-
-# Hex digits of a file's SHA-256 in the names of its pictures.
-DIGEST_DIGITS = 8
-
-
-def picture_label(name_or_path):
-    """The stem of the names of the pictures of a model or a video.
-
-    A file: its name without the extension and the first
-    :data:`DIGEST_DIGITS` hex digits of its SHA-256
-    (``model_final-3fa2c1d0``), so that the pictures of two files of one
-    name (every trained model is ``model_final.npz``) do not overwrite each
-    other, and one file's pictures keep their names. Anything else (a
-    pretrained model's name) as it is.
-
-    Example:
-
-        >>> picture_label('rgb_tfhub_kinetics400')
-        'rgb_tfhub_kinetics400'
-        >>> picture_label('run_a/model_final.npz')
-        'model_final-3fa2c1d0'
-    """
-    path = str(name_or_path)
-    if not os.path.isfile(path):
-        return os.path.basename(path.rstrip('/\\'))
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return '{}-{}'.format(stem, sha256sum(path)[:DIGEST_DIGITS])
 
 
 def write_gif(path, frames, frame_ms):

@@ -22,12 +22,14 @@ side 256) beside its frames, in the Middlebury colour wheel (hue: direction,
 brightness: speed), and the wheel as a PNG legend.
 
 Every GIF frame has a red timeline strip at its bottom. Pictures are named
-after their model and video: a pretrained model's name, or a file's name
-with the first 8 hex digits of its SHA-256 (model_final-3fa2c1d0), so that
-two files of one name do not overwrite each other's pictures.
+after their model (a pretrained name, or an .npz's file name with the first
+8 hex digits of its SHA-256, model_final-3fa2c1d0: two trained models do not
+overwrite each other's pictures) and their clip or video (its file name);
+each flow GIF has its own legend, VIDEO_flow_wheel.png.
 """
 
 import argparse
+import os
 import sys
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
@@ -47,7 +49,7 @@ from chainercv_i3d.visualization import activation_frames
 from chainercv_i3d.visualization import check_layer
 from chainercv_i3d.visualization import clip_pictures
 from chainercv_i3d.visualization import layer_activations
-from chainercv_i3d.visualization import picture_label
+from chainercv_i3d.visualization import model_label
 from chainercv_i3d.visualization import read_clip
 from chainercv_i3d.visualization import read_frames
 from chainercv_i3d.visualization import write_activation_pictures
@@ -137,6 +139,11 @@ def add_flow_backend_argument(parser, what):
                             what, ', '.join(flow_backend_names())))
 
 
+def file_label(path):
+    """The file name of ``path`` without its extension."""
+    return os.path.splitext(os.path.basename(str(path).rstrip('/\\')))[0]
+
+
 def progress_for(args):
     """A bar factory for the library: ``progress(total, unit)``."""
     return lambda total, unit: progress_bar(total, quiet=args.quiet,
@@ -145,7 +152,7 @@ def progress_for(args):
 
 def run_filters(args):
     model = I3D(pretrained_model=args.model)
-    return write_filter_pictures(model, args.out, picture_label(args.model),
+    return write_filter_pictures(model, args.out, model_label(args.model),
                                  args.scale)
 
 
@@ -164,8 +171,8 @@ def run_activations(args):
     frames = activation_frames(
         clip_pictures(clip, model.modality, model.preset), activations,
         args.channels, args.tile_size, progress_for(args))
-    label = '{}_{}_{}'.format(picture_label(args.model), args.layer,
-                              picture_label(args.clip))
+    label = '{}_{}_{}'.format(model_label(args.model), args.layer,
+                              file_label(args.clip))
     return write_activation_pictures(frames, clip.shape[1], args.out, label)
 
 
@@ -182,7 +189,7 @@ def run_flow(args):
     finally:
         bar.close()
     return write_flow_pictures(frames, flow, args.out,
-                               picture_label(args.video),
+                               file_label(args.video),
                                frame_duration_ms(DEEPMIND_KINETICS),
                                args.max_magnitude)
 

@@ -77,15 +77,17 @@ def grid_side(n_per_side, tile):
     return n_per_side * tile + (n_per_side + 1) * SEPARATOR
 
 
-def label(model_or_path):
-    """What pictures are named after: a name as it is; a file's name
-    without its extension, '-' and 8 hex digits of its SHA-256."""
-    if not os.path.isfile(str(model_or_path)):
-        return str(model_or_path)
-    digest = hashlib.sha256(open(str(model_or_path), 'rb').read())
-    return '{}-{}'.format(
-        os.path.splitext(os.path.basename(str(model_or_path)))[0],
-        digest.hexdigest()[:8])
+def stem(path):
+    return os.path.splitext(os.path.basename(str(path)))[0]
+
+
+def label(model):
+    """What a model's pictures are named after: a name as it is; an .npz's
+    file name without its extension, '-' and 8 hex digits of its SHA-256."""
+    if not os.path.isfile(str(model)):
+        return str(model)
+    digest = hashlib.sha256(open(str(model), 'rb').read())
+    return '{}-{}'.format(stem(model), digest.hexdigest()[:8])
 
 
 # filters
@@ -152,7 +154,7 @@ def write_activations(visualize, model, clip, out, *options):
                str(out), '--quiet'] + list(options))
     base = os.path.join(str(out), '{}_{}_{}'.format(
         label(model), dict(zip(options[::2], options[1::2])).get(
-            '--layer', 'conv3d_1a_7x7'), label(clip)))
+            '--layer', 'conv3d_1a_7x7'), stem(clip)))
     return read_gif(base + '.gif'), read_png(base + '.png')
 
 
@@ -235,13 +237,12 @@ def test_flow_pictures_colour_the_bar_by_its_direction(tmp_path):
 def test_flow_of_a_video(visualize, bar_video, tmp_path):
     visualize(['flow', bar_video, '--out', str(tmp_path), '--max_frames',
                '3', '--quiet'])
-    frames = read_gif(tmp_path / (label(bar_video) + '_flow.gif'))
+    frames = read_gif(tmp_path / 'bar_flow.gif')
     # Decoded at a short side of 256 (48x64 -> 256x341): 2 flows.
     assert len(frames) == 2
     assert frames[0].shape == (256 + TIMELINE_HEIGHT, 2 * 341 + SEPARATOR,
                                3)
-    assert read_png(tmp_path / (label(bar_video) + '_flow_wheel.png')).ndim \
-        == 3
+    assert read_png(tmp_path / 'bar_flow_wheel.png').ndim == 3
 
 
 # bad inputs
@@ -361,8 +362,7 @@ def test_tfhub_activations_on_the_cricket_clip(visualize, tfhub_model,
 def test_flow_of_the_cricket_clip(visualize, shared_i3d, tmp_path):
     visualize(['flow', os.path.join(shared_i3d, CRICKET), '--out',
                str(tmp_path), '--max_frames', '4', '--quiet'])
-    frames = read_gif(tmp_path / (label(os.path.join(shared_i3d, CRICKET))
-                                  + '_flow.gif'))
+    frames = read_gif(tmp_path / 'v_CricketShot_g04_c01_rgb_flow.gif')
     # 224x224 GIF frames decoded at a short side of 256: 3 flows.
     assert len(frames) == 3
     assert frames[0].shape == (256 + TIMELINE_HEIGHT, 2 * 256 + SEPARATOR,

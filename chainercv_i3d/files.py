@@ -199,6 +199,8 @@ def _damage(path, error):
             'pickle' in text:  # numpy tries pickle on what is not npy/npz
         if not os.path.isfile(path):
             return 'is not a file'
+        if os.path.getsize(path) == 0:
+            return 'is empty'
         with open(path, 'rb') as f:
             zip_start = f.read(2) == b'PK'
         return 'is truncated or damaged (its zip archive is incomplete)' \

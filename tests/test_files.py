@@ -125,3 +125,12 @@ def test_reading_npz_says_what_is_wrong_in_one_line(damaged, kind, says):
     assert message.startswith('{} {}'.format(damaged[kind], says))
     assert message.endswith(': do this') and '\n' not in message
     assert 'pickle' not in message
+
+
+def test_reading_npz_says_a_file_is_empty(tmp_path):
+    path = tmp_path / 'model.npz'
+    path.write_bytes(b'')
+    with pytest.raises(ValueError, match='^{} is empty: do this$'.format(
+            path)):
+        with reading_npz(str(path), 'do this'):
+            numpy.load(str(path), allow_pickle=False)

@@ -137,8 +137,9 @@ def extract_share(dataset, indices, predictor, output_dir,
                     on_error(video_id, error)
             else:
                 save_features(feature_path(output_dir, video_id), features)
-                save_json(sidecar_path(output_dir, video_id), video_sidecar(
-                    video_id, features, windows, loaded, settings))
+                write_json(sidecar_path(output_dir, video_id), video_sidecar(
+                    video_id, features, windows, loaded, settings),
+                    indent=1, sort_keys=True)
                 counts['done'] += 1
             if on_video is not None:
                 on_video()
@@ -333,7 +334,7 @@ def claim_output_dir(output_dir, settings):
             'away or use another output folder'.format(
                 output_dir, old[0], ', ...' if len(old) > 1 else '',
                 SETTINGS_NAME))
-    save_json(path, settings)
+    write_json(path, settings, indent=1, sort_keys=True)
 
 
 def _npy_files(folder):
@@ -342,11 +343,6 @@ def _npy_files(folder):
         found.extend(os.path.relpath(os.path.join(root, f), folder)
                      for f in files if f.endswith('.npy'))
     return sorted(found)
-
-
-def save_json(path, value):
-    """Writes ``value`` as JSON to ``path`` whole, making its folder."""
-    write_json(path, value, indent=1, sort_keys=True)
 
 
 def loader_options(dataset, predictor):

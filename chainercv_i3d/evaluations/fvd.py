@@ -44,7 +44,7 @@ import chainercv_i3d
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.video_list import list_video_files
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.files import DAMAGED_ARRAY_FILE
+from chainercv_i3d.files import reading_npz
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.pretrained.cache import sha256sum
@@ -451,19 +451,24 @@ class VideoStats(object):
         """
         if not os.path.isfile(path):
             raise ValueError('no such statistics file: {}'.format(path))
+        advice = 'write it again with fvd.py --save_stats'
+        with reading_npz(path, advice):
+            f = numpy.load(path, allow_pickle=False)
+            names = getattr(f, 'files', None)
+            if names is not None:
+                with f:
+                    arrays = {k: f[k] for k in STATS_KEYS if k in names}
+        missing = [k for k in STATS_KEYS if names is None or k not in names]
+        if missing:
+            raise ValueError(
+                '{} is not FVD statistics: it has no {} array (it has {}): '
+                '{}'.format(path, ', '.join(missing),
+                            ', '.join(names or ()) or 'one array', advice))
         try:
-            with numpy.load(path, allow_pickle=False) as f:
-                if not hasattr(f, 'files'):
-                    raise ValueError('it holds one array')
-                missing = [k for k in STATS_KEYS if k not in f.files]
-                if missing:
-                    raise ValueError('it has no {} array (it has {})'.format(
-                        ', '.join(missing), ', '.join(f.files) or 'none'))
-                arrays = {k: f[k] for k in STATS_KEYS}
             settings = json.loads(str(arrays['settings']))
-        except DAMAGED_ARRAY_FILE as e:
-            raise ValueError('{} is not FVD statistics written by --save_stats'
-                             ' / VideoStats.save: {}'.format(path, e))
+        except ValueError as e:
+            raise ValueError('{}: its settings are not JSON ({}): {}'.format(
+                path, e, advice))
         mu, sigma = arrays['mu'], arrays['sigma']
         if mu.ndim != 1 or sigma.shape != mu.shape * 2:
             raise ValueError('{}: mu of shape {} and sigma of shape {} do not '
@@ -613,22 +618,16 @@ class VideoSet(object):
 
 
 def _load_array(path):
-    try:
+    with reading_npz(path, 'write the videos again'):
         loaded = numpy.load(path, mmap_mode='r', allow_pickle=False)
         if isinstance(loaded, numpy.ndarray):
             return loaded
         with loaded:
             names = loaded.files
-            if len(names) != 1 and 'videos' not in names:
-                raise LookupError(names)
-            return loaded['videos' if 'videos' in names else names[0]]
-    except LookupError as e:
-        raise ValueError('{} holds the arrays {}; give one array, or name '
-                         'it videos'.format(path, ', '.join(e.args[0])
-                                            or 'none'))
-    except DAMAGED_ARRAY_FILE as e:
-        raise ValueError('{} is not a readable array file ({})'.format(
-            path, e))
+            if len(names) == 1 or 'videos' in names:
+                return loaded['videos' if 'videos' in names else names[0]]
+    raise ValueError('{} holds the arrays {}; give one array, or name it '
+                     'videos'.format(path, ', '.join(names) or 'none'))
 
 
 def embed_ranks(video_set, model, comm, batch_size=FVD_BATCH_SIZE,

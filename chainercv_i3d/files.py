@@ -207,7 +207,7 @@ def _damage(path, error):
             if zip_start else 'is not an .npz file'
     if isinstance(error, OSError):
         return 'cannot be read ({})'.format(error.strerror or error)
-    return 'is damaged or not an .npz of this kind ({})'.format(text)
+    return 'is damaged or not of the expected kind ({})'.format(text)
 
 
 def stored_settings_differences(path, now):

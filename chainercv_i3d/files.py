@@ -8,6 +8,8 @@ import glob
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 
 
 @contextlib.contextmanager
@@ -122,6 +124,14 @@ def _check_writable_above(folder, path):
                               'path'.format(path, here, e.strerror or e))
 
 
+def write_json(path, value, indent=2, sort_keys=False):
+    """Writes ``value`` as JSON to ``path`` whole (:func:`atomic_path`:
+    missing folders are created), ending with a newline."""
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump(value, f, indent=indent, sort_keys=sort_keys)
+        f.write('\n')
+
+
 def remove_temporaries(path):
     """Removes the temporary files that killed writers of ``path`` (through
     :func:`atomic_path`) left behind."""
@@ -136,17 +146,68 @@ def _temporary_prefix(name):
     return '.' + name + '.'
 
 
-def make_writable_dir(path):
-    """Creates the folder ``path`` if needed and writes (and removes) a
-    probe file in it: called before long work, so that a folder that cannot
-    be written fails the run at its start, not at its end.
+# What numpy, zipfile and zlib raise on a damaged .npy or .npz: a truncated
+# file, a bad CRC, a member cut short, a file that is not one at all.
+DAMAGED_ARRAY_FILE = (OSError, ValueError, zipfile.BadZipFile, EOFError,
+                      zlib.error)
 
-    Raises:
-        OSError: The folder cannot be created or written to.
+# What to do about a damaged file, by what it is.
+MODEL_ADVICE = ('give another model, or move it aside and make it again '
+                '(examples/i3d/tfckpt2npz.py converts a checkpoint)')
+SNAPSHOT_ADVICE = ('move it aside to start the run again from iteration 0, '
+                   'or give another out_dir')
+
+
+@contextlib.contextmanager
+def reading_npz(path, advice):
+    """Turns what reading the ``.npz`` ``path`` in the block raises when the
+    file is damaged, or not what it should be, into one line: a ValueError
+    naming the file, what is wrong with it and ``advice`` (what to do).
+
+    Only the reading belongs in the block: any ValueError or KeyError in it
+    is taken as a fault of the file.
+
+    Example:
+
+        >>> with reading_npz(path, MODEL_ADVICE):
+        ...     chainer.serializers.load_npz(path, model)
     """
-    os.makedirs(path, exist_ok=True)
-    with tempfile.TemporaryFile(dir=path):
-        pass
+    try:
+        yield
+    except KeyError as e:  # numpy's NpzFile: no such member
+        raise ValueError('{} lacks the array {} (a model of other layers, or '
+                         'a file cut short): {}'.format(
+                             path, _missing_key(e), advice))
+    except DAMAGED_ARRAY_FILE as e:
+        raise ValueError('{} {}: {}'.format(path, _damage(path, e), advice))
+
+
+def _missing_key(error):
+    # numpy says "<key> is not a file in the archive"; zipfile "There is no
+    # item named '<key>' in the archive".
+    text = str(error.args[0]) if error.args else ''
+    return text.replace(' is not a file in the archive', '')
+
+
+def _damage(path, error):
+    """What is wrong with the file, in words (not numpy's)."""
+    text = str(error)
+    if isinstance(error, zipfile.BadZipFile) and 'CRC' in text:
+        return 'is damaged ({}: its data do not match their checksum)'.format(
+            text.replace('Bad CRC-32 for file ', '').strip("'"))
+    if isinstance(error, (zipfile.BadZipFile, EOFError, zlib.error)) or \
+            'pickle' in text:  # numpy tries pickle on what is not npy/npz
+        if not os.path.isfile(path):
+            return 'is not a file'
+        if os.path.getsize(path) == 0:
+            return 'is empty'
+        with open(path, 'rb') as f:
+            zip_start = f.read(2) == b'PK'
+        return 'is truncated or damaged (its zip archive is incomplete)' \
+            if zip_start else 'is not an .npz file'
+    if isinstance(error, OSError):
+        return 'cannot be read ({})'.format(error.strerror or error)
+    return 'is damaged or not of the expected kind ({})'.format(text)
 
 
 def stored_settings_differences(path, now):

@@ -1,6 +1,7 @@
 import os
 import stat
 
+import numpy
 import pytest
 
 from chainercv_i3d.files import atomic_path
@@ -8,8 +9,10 @@ from chainercv_i3d.files import check_output_dir
 from chainercv_i3d.files import check_output_file
 from chainercv_i3d.files import created_folder
 from chainercv_i3d.files import OutputPathError
-from chainercv_i3d.files import make_writable_dir
+from chainercv_i3d.files import reading_npz
 from chainercv_i3d.files import remove_temporaries
+from chainercv_i3d.files import write_json
+from chainercv_i3d.testing.damaged_files import write_damaged_copies
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -90,11 +93,44 @@ def test_check_output_file_probes_the_folder(tmp_path, monkeypatch):
         check_output_file(str(tmp_path / 'out.json'))
 
 
-def test_make_writable_dir_creates_and_probes(tmp_path):
-    folder = tmp_path / 'a' / 'b'
-    make_writable_dir(str(folder))
-    assert folder.is_dir() and list(folder.iterdir()) == []
-    blocker = tmp_path / 'file'
-    blocker.write_text('')
-    with pytest.raises(OSError):
-        make_writable_dir(str(blocker / 'out'))
+def test_write_json_makes_its_folders(tmp_path):
+    """demo --json, evaluate_sample --json and fvd --json wrote with
+    open(): a missing folder, which output_file accepts, failed at the
+    end of the run."""
+    path = tmp_path / 'new' / 'sub' / 'r.json'
+    write_json(str(path), {'a': [1]})
+    assert path.read_text() == '{\n  "a": [\n    1\n  ]\n}\n'
+    assert os.listdir(str(path.parent)) == ['r.json']
+
+
+@pytest.fixture(scope='module')
+def damaged(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('damaged')
+    good = str(folder / 'good.npz')
+    numpy.savez(good, a=numpy.arange(1000.0), b=numpy.ones(3))
+    return write_damaged_copies(good, folder, 'a')
+
+
+@pytest.mark.parametrize('kind, says', [
+    ('bad_crc', 'is damaged (a.npy: its data do not match their checksum)'),
+    ('truncated', 'is truncated or damaged'),
+    ('missing', 'lacks the array a'),
+    ('text', 'is not an .npz file')])
+def test_reading_npz_says_what_is_wrong_in_one_line(damaged, kind, says):
+    with pytest.raises(ValueError) as error:
+        with reading_npz(damaged[kind], 'do this'):
+            with numpy.load(damaged[kind], allow_pickle=False) as npz:
+                npz['a'], npz['b']
+    message = str(error.value)
+    assert message.startswith('{} {}'.format(damaged[kind], says))
+    assert message.endswith(': do this') and '\n' not in message
+    assert 'pickle' not in message
+
+
+def test_reading_npz_says_a_file_is_empty(tmp_path):
+    path = tmp_path / 'model.npz'
+    path.write_bytes(b'')
+    with pytest.raises(ValueError, match='^{} is empty: do this$'.format(
+            path)):
+        with reading_npz(str(path), 'do this'):
+            numpy.load(str(path), allow_pickle=False)

@@ -27,7 +27,8 @@ from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.files import make_writable_dir
+from chainercv_i3d.files import check_output_dir
+from chainercv_i3d.files import OutputPathError
 from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.files import remove_temporaries
 from chainercv_i3d.flow import get_flow_backend
@@ -284,18 +285,18 @@ class ManifestShard(object):
         self._file.close()
 
 
-def check_output_dir(output_dir):
-    """Creates ``output_dir`` and checks that files can be written there.
+def check_output_folder(output_dir):
+    """Checks that ``output_dir`` can be written
+    (:func:`chainercv_i3d.files.check_output_dir`); the files written create
+    it.
 
     Raises:
-        PrecomputeFatalError: It cannot be created or written.
+        PrecomputeFatalError: It is a file, or it cannot be written.
     """
     try:
-        make_writable_dir(output_dir)
-        os.makedirs(os.path.join(output_dir, 'videos'), exist_ok=True)
-    except OSError as e:
-        raise PrecomputeFatalError('output folder {} is not writable: '
-                                   '{}'.format(output_dir, e))
+        check_output_dir(output_dir)
+    except OutputPathError as e:
+        raise PrecomputeFatalError('output folder: {}'.format(e))
 
 
 def check_same_settings(output_dir, settings):
@@ -303,7 +304,7 @@ def check_same_settings(output_dir, settings):
     run (a resume) must have the same, or its videos would not match.
 
     Args:
-        output_dir (str): The output folder (already created).
+        output_dir (str): The output folder (created if missing).
         settings (dict): JSON-ready (``PrecomputeConfig.settings()`` and the
             video list's name).
 
@@ -321,7 +322,6 @@ def check_same_settings(output_dir, settings):
                     output_dir, '; '.join(differences[:3]),
                     '; ...' if len(differences) > 3 else ''))
         return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump(settings, f, indent=1, sort_keys=True)
 
@@ -467,7 +467,7 @@ def run_precompute(video_list, output_dir, config, comm, n_workers=1,
     config = config.with_label_names(video_list.label_names,
                                      video_list.multi_label)
     if comm.rank == 0:
-        check_output_dir(output_dir)
+        check_output_folder(output_dir)
         check_same_settings(output_dir, dict(config.settings(),
                                              dataset=video_list.name))
     comm.barrier()

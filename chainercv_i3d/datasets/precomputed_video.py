@@ -103,7 +103,6 @@ def write_precomputed_video(path, meta, rgb_frames, flow_frames=(),
                 n_frames=len(rgb_frames), n_flow_frames=len(flow_frames),
                 rgb_encoding='jpeg', jpeg_quality=int(jpeg_quality),
                 flow_encoding='png-uint8-stacked-xy')
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
         with zipfile.ZipFile(f, 'w') as archive:
             _add(archive, META_NAME, json.dumps(meta, sort_keys=True))

@@ -1,7 +1,6 @@
 """Feature extraction over many videos: sharded, resumable, one file each,
 with a JSON sidecar that says how each file was made."""
 
-import json
 import os
 
 import numpy
@@ -16,6 +15,7 @@ from chainercv_i3d.datasets.video_files import VideoFileDataset
 from chainercv_i3d.datasets.video_list import read_video_list
 from chainercv_i3d.datasets.video_files import frames_to_streams
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import write_json
 from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.links.i3d_predictor import crop_views
 from chainercv_i3d.pretrained.cache import sha256sum
@@ -137,8 +137,9 @@ def extract_share(dataset, indices, predictor, output_dir,
                     on_error(video_id, error)
             else:
                 save_features(feature_path(output_dir, video_id), features)
-                save_json(sidecar_path(output_dir, video_id), video_sidecar(
-                    video_id, features, windows, loaded, settings))
+                write_json(sidecar_path(output_dir, video_id), video_sidecar(
+                    video_id, features, windows, loaded, settings),
+                    indent=1, sort_keys=True)
                 counts['done'] += 1
             if on_video is not None:
                 on_video()
@@ -333,7 +334,7 @@ def claim_output_dir(output_dir, settings):
             'away or use another output folder'.format(
                 output_dir, old[0], ', ...' if len(old) > 1 else '',
                 SETTINGS_NAME))
-    save_json(path, settings)
+    write_json(path, settings, indent=1, sort_keys=True)
 
 
 def _npy_files(folder):
@@ -342,14 +343,6 @@ def _npy_files(folder):
         found.extend(os.path.relpath(os.path.join(root, f), folder)
                      for f in files if f.endswith('.npy'))
     return sorted(found)
-
-
-def save_json(path, value):
-    """Writes ``value`` as JSON to ``path`` whole, making its folder."""
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, 'w') as f:
-        json.dump(value, f, indent=1, sort_keys=True)
-        f.write('\n')
 
 
 def loader_options(dataset, predictor):
@@ -366,6 +359,5 @@ def loader_options(dataset, predictor):
 
 def save_features(path, features):
     """Writes float32 ``features`` to ``path`` whole, making its folder."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
         numpy.save(f, features.astype(numpy.float32))

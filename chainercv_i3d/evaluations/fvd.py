@@ -37,13 +37,14 @@ the same three steps with numpy and the project's I3D:
 
 import json
 import os
-import zipfile
 
 import numpy
 
 import chainercv_i3d
 from chainercv_i3d.architecture import min_input_size
 from chainercv_i3d.datasets.video_list import list_video_files
+from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import reading_npz
 from chainercv_i3d.links.i3d import I3D
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.pretrained.cache import sha256sum
@@ -433,11 +434,12 @@ class VideoStats(object):
 
     def save(self, path):
         """Writes ``mu``, ``sigma``, ``n`` and ``settings`` (JSON text) to
-        an ``.npz``."""
-        numpy.savez(path, mu=self.mu, sigma=self.sigma,
-                    n=numpy.int64(self.n),
-                    settings=numpy.array(json.dumps(self.settings,
-                                                    sort_keys=True)))
+        the ``.npz`` ``path`` whole (missing folders are created)."""
+        with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+            numpy.savez(f, mu=self.mu, sigma=self.sigma,
+                        n=numpy.int64(self.n),
+                        settings=numpy.array(json.dumps(self.settings,
+                                                        sort_keys=True)))
 
     @classmethod
     def load(cls, path):
@@ -449,19 +451,24 @@ class VideoStats(object):
         """
         if not os.path.isfile(path):
             raise ValueError('no such statistics file: {}'.format(path))
+        advice = 'write it again with fvd.py --save_stats'
+        with reading_npz(path, advice):
+            f = numpy.load(path, allow_pickle=False)
+            names = getattr(f, 'files', None)
+            if names is not None:
+                with f:
+                    arrays = {k: f[k] for k in STATS_KEYS if k in names}
+        missing = [k for k in STATS_KEYS if names is None or k not in names]
+        if missing:
+            raise ValueError(
+                '{} is not FVD statistics: it has no {} array (it has {}): '
+                '{}'.format(path, ', '.join(missing),
+                            ', '.join(names or ()) or 'one array', advice))
         try:
-            with numpy.load(path, allow_pickle=False) as f:
-                if not hasattr(f, 'files'):
-                    raise ValueError('it holds one array')
-                missing = [k for k in STATS_KEYS if k not in f.files]
-                if missing:
-                    raise ValueError('it has no {} array (it has {})'.format(
-                        ', '.join(missing), ', '.join(f.files) or 'none'))
-                arrays = {k: f[k] for k in STATS_KEYS}
             settings = json.loads(str(arrays['settings']))
-        except DAMAGED_ARRAY_FILE as e:
-            raise ValueError('{} is not FVD statistics written by --save_stats'
-                             ' / VideoStats.save: {}'.format(path, e))
+        except ValueError as e:
+            raise ValueError('{}: its settings are not JSON ({}): {}'.format(
+                path, e, advice))
         mu, sigma = arrays['mu'], arrays['sigma']
         if mu.ndim != 1 or sigma.shape != mu.shape * 2:
             raise ValueError('{}: mu of shape {} and sigma of shape {} do not '
@@ -610,28 +617,17 @@ class VideoSet(object):
         return numpy.stack(frames)
 
 
-# What numpy raises on a damaged .npy or .npz (a bad zip, a bad CRC, a
-# truncated member).
-DAMAGED_ARRAY_FILE = (OSError, ValueError, zipfile.BadZipFile, EOFError)
-
-
 def _load_array(path):
-    try:
+    with reading_npz(path, 'write the videos again'):
         loaded = numpy.load(path, mmap_mode='r', allow_pickle=False)
         if isinstance(loaded, numpy.ndarray):
             return loaded
         with loaded:
             names = loaded.files
-            if len(names) != 1 and 'videos' not in names:
-                raise LookupError(names)
-            return loaded['videos' if 'videos' in names else names[0]]
-    except LookupError as e:
-        raise ValueError('{} holds the arrays {}; give one array, or name '
-                         'it videos'.format(path, ', '.join(e.args[0])
-                                            or 'none'))
-    except DAMAGED_ARRAY_FILE as e:
-        raise ValueError('{} is not a readable array file ({})'.format(
-            path, e))
+            if len(names) == 1 or 'videos' in names:
+                return loaded['videos' if 'videos' in names else names[0]]
+    raise ValueError('{} holds the arrays {}; give one array, or name it '
+                     'videos'.format(path, ', '.join(names) or 'none'))
 
 
 def embed_ranks(video_set, model, comm, batch_size=FVD_BATCH_SIZE,

@@ -9,13 +9,13 @@ pyplot, so that no global backend or state is touched.
 import collections
 import json
 import os
-import zipfile
 
 import numpy
 
 from chainercv_i3d.evaluations.results import output_paths
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.files import make_writable_dir
+from chainercv_i3d.files import check_output_dir
+from chainercv_i3d.files import reading_npz
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.pretrained.models import MODELS
 from chainercv_i3d.pretrained.npz_weights import describe_npz
@@ -106,11 +106,9 @@ def _read_logits(path):
     if not os.path.isfile(path):
         raise ValueError('no such file: {} (eval_kinetics.py --out writes '
                          'it beside the JSON summary)'.format(path))
-    try:
-        with numpy.load(path) as npz:
+    with reading_npz(path, 'write it again with eval_kinetics.py --out'):
+        with numpy.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError('{} is not a readable .npz file ({})'.format(path, e))
     scores = {s: arrays[s].astype(numpy.float32) for s in STREAMS
               if s in arrays}
     labels = arrays.get('label')
@@ -329,7 +327,8 @@ def plot_results(summary_path, out_dir, classes_per_image=CLASSES_PER_IMAGE,
 
     Raises:
         ValueError: The results are missing or malformed, or ``out_dir``
-            cannot be made or written.
+            cannot be written (checked before drawing; it is created, with
+            its missing parents, by the first picture).
 
     Example:
 
@@ -339,7 +338,7 @@ def plot_results(summary_path, out_dir, classes_per_image=CLASSES_PER_IMAGE,
     if classes_per_image < 1 or top_pairs < 1:
         raise ValueError('classes_per_image and top_pairs must be >= 1')
     results = read_results(summary_path)
-    _make_output_dir(out_dir)
+    check_output_dir(out_dir)  # created by the first picture written
     index = {'results': summary_path, 'ranked_by': results.ranked_by,
              'per_class': draw_per_class(results, out_dir,
                                          classes_per_image),
@@ -351,13 +350,3 @@ def plot_results(summary_path, out_dir, classes_per_image=CLASSES_PER_IMAGE,
         json.dump(index, f, indent=1)
     return index
 
-
-def _make_output_dir(out_dir):
-    try:
-        make_writable_dir(out_dir)
-    except OSError as e:
-        if os.path.isdir(out_dir):
-            raise ValueError('cannot write into the output folder {} '
-                             '({})'.format(out_dir, e.strerror or e))
-        raise ValueError('cannot make the output folder {} ({})'.format(
-            out_dir, e.strerror or e))

@@ -16,6 +16,8 @@ from chainercv_i3d.links.pickable_sequential_chain import \
     PickableSequentialChain
 from chainercv_i3d.links.unit3d import Unit3D
 from chainercv_i3d.modality import MODALITY_CHANNELS
+from chainercv_i3d.pretrained.npz_weights import load_model_npz
+from chainercv_i3d.pretrained.resolve import damaged_file_advice
 from chainercv_i3d.pretrained.resolve import resolve_pretrained_model
 
 class I3D(PickableSequentialChain):
@@ -122,7 +124,8 @@ class I3D(PickableSequentialChain):
         self.frozen_upto = None
         self.preset = resolved.preset
         if resolved.path is not None:
-            chainer.serializers.load_npz(resolved.path, self)
+            load_model_npz(resolved.path, self,
+                           damaged_file_advice(pretrained_model))
 
     @staticmethod
     def _resolve(pretrained_model, n_class, modality):

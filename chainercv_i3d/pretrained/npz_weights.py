@@ -10,13 +10,14 @@ class names, in a numpy unicode scalar (readable without pickle). Chainer's
 """
 
 import os
-import zipfile
 
 import chainer
 import numpy
 
 from chainercv_i3d.architecture import npz_array_shapes
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import MODEL_ADVICE
+from chainercv_i3d.files import reading_npz
 from chainercv_i3d.label_names import kinetics400_label_names
 from chainercv_i3d.label_names import kinetics600_label_names
 from chainercv_i3d.label_names import numbered_label_names
@@ -160,7 +161,7 @@ def save_model_npz(model_or_arrays, path, preset=None):
     Args:
         model_or_arrays: An :class:`~chainercv_i3d.links.I3D`, or its
             ``{npz key: array}`` (a converter's output).
-        path (str): The ``.npz`` to write; its folder must exist.
+        path (str): The ``.npz`` to write (missing folders are created).
         preset (Preset): How the weights expect their input, with one class
             name per class; ``None``: the model's own ``preset`` (a link
             only).
@@ -190,13 +191,14 @@ def save_model_npz(model_or_arrays, path, preset=None):
         numpy.savez(f, **content)
 
 
-def describe_npz(path):
+def describe_npz(path, advice=MODEL_ADVICE):
     """Reads the class count, modality and preset of an I3D ``.npz``.
 
     Args:
         path (str): An ``.npz`` of I3D weights (written by
             :func:`save_model_npz`, ``examples/i3d/tfckpt2npz.py`` or
             ``chainer.serializers.save_npz``).
+        advice (str): What to do about a damaged file, for the message.
 
     Returns:
         dict: ``{'n_class': int, 'modality': 'rgb' or 'flow', 'preset':
@@ -209,27 +211,40 @@ def describe_npz(path):
     """
     if not os.path.isfile(path):
         raise ValueError('no such file: {}'.format(path))
-    try:
-        npz = numpy.load(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError('{} is not a readable .npz file ({})'.format(path, e))
-    if not hasattr(npz, 'files'):  # a .npy holds one array, no names
-        raise ValueError('{} is a .npy array, not an .npz of I3D '
-                         'weights'.format(path))
-    with npz:
-        found = _layout(path, {key: npz[key].shape
-                               for key in (STEM_WEIGHT_KEY, LOGITS_BIAS_KEY)
-                               if key in npz.files})
-        if PRESET_KEY in npz.files:
-            found['preset'] = _stored_preset(npz, path, found['n_class'])
-        else:
-            found['preset'] = default_preset(found['n_class'])
+    with reading_npz(path, advice):
+        npz = numpy.load(path, allow_pickle=False)
+        if not hasattr(npz, 'files'):  # a .npy holds one array, no names
+            raise ValueError('{} is a .npy array, not an .npz of I3D '
+                             'weights'.format(path))
+        with npz:
+            shapes = {key: npz[key].shape
+                      for key in (STEM_WEIGHT_KEY, LOGITS_BIAS_KEY)
+                      if key in npz.files}
+            preset_json = str(npz[PRESET_KEY][()]) \
+                if PRESET_KEY in npz.files else None
+    found = _layout(path, shapes)
+    if preset_json is None:
+        found['preset'] = default_preset(found['n_class'])
+    else:
+        found['preset'] = _stored_preset(preset_json, path, found['n_class'])
     return found
 
 
-def _stored_preset(npz, path, n_class):
+def load_model_npz(path, link, advice=MODEL_ADVICE):
+    """``chainer.serializers.load_npz(path, link)``, with a damaged file,
+    one that is not an ``.npz`` or lacks a parameter of ``link`` said in one
+    line.
+
+    Raises:
+        ValueError: Naming ``path``, what is wrong and ``advice``.
+    """
+    with reading_npz(path, advice):
+        chainer.serializers.load_npz(path, link)
+
+
+def _stored_preset(preset_json, path, n_class):
     try:
-        preset = preset_from_json(str(npz[PRESET_KEY][()]))
+        preset = preset_from_json(preset_json)
     except (ValueError, TypeError, AttributeError) as e:  # JSON or fields
         raise ValueError('{} stores an unreadable preset under {} ({}): '
                          'write the file again with save_model_npz'.format(

@@ -3,6 +3,7 @@
 import collections
 import os
 
+from chainercv_i3d.files import MODEL_ADVICE
 from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained.models import get_model_path
@@ -94,6 +95,14 @@ def weights_modality(pretrained_model):
     return resolve_pretrained_model(name).modality
 
 
+def damaged_file_advice(pretrained_model):
+    """What to do when the ``.npz`` of ``pretrained_model`` (a name or a
+    path) is damaged, for the error message."""
+    if str(pretrained_model) in MODELS:
+        return 'delete it to have {} built again'.format(pretrained_model)
+    return MODEL_ADVICE
+
+
 def _check_agreement(found, n_class, modality, source):
     for key, asked in (('n_class', n_class), ('modality', modality)):
         if asked is not None and asked != found[key]:
@@ -109,11 +118,15 @@ def _resolve_name(name, n_class, modality):
     _check_agreement(entry, n_class, modality,
                      'pretrained model {!r}'.format(name))
     path = get_model_path(name)
+    advice = damaged_file_advice(name)
     try:
-        found = describe_npz(path)
+        found = describe_npz(path, advice)
     except ValueError as e:
-        raise ValueError('{}: delete it to have {} built again'.format(
-            e, name))
+        # A damaged file's message ends with the advice already; a file of
+        # other arrays (not I3D weights) gets it here.
+        message = str(e)
+        raise ValueError(message if message.endswith(advice)
+                         else '{}: {}'.format(message, advice))
     if (found['n_class'], found['modality']) != \
             (entry['n_class'], entry['modality']):
         raise ValueError(

@@ -15,6 +15,8 @@ import chainer
 import numpy
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import reading_npz
+from chainercv_i3d.files import SNAPSHOT_ADVICE
 from chainercv_i3d.files import settings_differences
 from chainercv_i3d.pretrained.npz_weights import save_model_npz
 
@@ -31,7 +33,7 @@ def save_snapshot(path, model, optimizer, iteration, settings):
     """Writes a snapshot of a run, atomically (it appears only whole).
 
     Args:
-        path (str): The ``.npz`` to write; its folder must exist.
+        path (str): The ``.npz`` to write (missing folders are created).
         model (chainer.Link): The model: its parameters and persistent
             values (the running statistics) are written under ``model/``.
         optimizer (chainer.Optimizer): Its state (momentum, ``t``) is
@@ -76,17 +78,20 @@ def load_snapshot(path, model, optimizer, settings=None):
         int: The iteration the snapshot was taken at.
 
     Raises:
-        ValueError: The snapshot's run had other settings; the message
-            lists each difference as ``'key: <there> there, <now> now'``.
+        ValueError: The snapshot's run had other settings (the message
+            lists each difference as ``'key: <there> there, <now> now'``),
+            or the file is damaged (truncated, a bad CRC, an array missing:
+            one line naming it and what to do).
 
     Example:
 
         >>> iteration = load_snapshot('result/snapshot.npz', model,
         ...                           optimizer, settings)
     """
-    with numpy.load(path) as snapshot:
-        before = json.loads(str(snapshot['settings']))
-        iteration = int(snapshot['iteration'])
+    with reading_npz(path, SNAPSHOT_ADVICE):
+        with numpy.load(path, allow_pickle=False) as snapshot:
+            before = json.loads(str(snapshot['settings']))
+            iteration = int(snapshot['iteration'])
     if settings is not None:
         differences = settings_differences(
             before, json.loads(json.dumps(settings)))
@@ -95,9 +100,10 @@ def load_snapshot(path, model, optimizer, settings=None):
                 '{} is a snapshot of a run with other settings ({}): resume '
                 'with the same settings, or start in another folder'.format(
                     path, '; '.join(differences)))
-    chainer.serializers.load_npz(path, model, path='model/')
-    chainer.serializers.load_npz(path, _actual_optimizer(optimizer),
-                                 path='optimizer/')
+    with reading_npz(path, SNAPSHOT_ADVICE):
+        chainer.serializers.load_npz(path, model, path='model/')
+        chainer.serializers.load_npz(path, _actual_optimizer(optimizer),
+                                     path='optimizer/')
     return iteration
 
 
@@ -105,7 +111,7 @@ def save_final_model(path, model, arch='i3d'):
     """Writes the trained model, atomically.
 
     Args:
-        path (str): The ``.npz`` to write; its folder must exist.
+        path (str): The ``.npz`` to write (missing folders are created).
         model (chainer.Link): The trained model.
         arch (str): ``'i3d'``: the weights with the label names and the
             preset (:func:`~chainercv_i3d.pretrained.save_model_npz`), a

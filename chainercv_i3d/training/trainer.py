@@ -28,7 +28,7 @@ from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks
 from chainercv_i3d.evaluations.video_evaluation import EvalProtocol
 from chainercv_i3d.evaluations.video_evaluation import preset_differences
 from chainercv_i3d.evaluations.video_evaluation import summarize
-from chainercv_i3d.files import make_writable_dir
+from chainercv_i3d.files import check_output_dir
 from chainercv_i3d.training.batches import BatchPlan
 from chainercv_i3d.training.config import check_clip_fits_head
 from chainercv_i3d.training.config import resolve_defaults
@@ -61,16 +61,6 @@ def chainermn_communicator_name(name, comm, device):
     on_gpu = device.xp is not numpy
     shared = ranks_sharing_a_gpu(comm, device.device.id) if on_gpu else None
     return choose_chainermn_communicator(name, on_gpu, shared_gpu=shared)
-
-
-def check_writable_folder(path):
-    """Creates ``path`` if needed and checks that files can be written
-    there; raises ValueError saying why not (naming ``out_dir``)."""
-    try:
-        make_writable_dir(path)
-    except OSError as e:
-        raise ValueError('out_dir {} is not a writable folder: {}'.format(
-            path, e))
 
 
 def seed_dropout(seed, iteration, chunk, device):
@@ -159,7 +149,9 @@ class Trainer(object):
             raise ValueError("schedule 'step' needs iterations: give the "
                              'number of updates')
         if comm.rank == 0:
-            check_writable_folder(config.out_dir)
+            # Checked, not created: the first file written creates it, so a
+            # run refused below leaves no empty folder.
+            check_output_dir(config.out_dir)
         comm.barrier()
         self.dataset = self._open_training_set()
         self.config = config = resolve_defaults(config, self.dataset.preset)

@@ -16,7 +16,6 @@ from chainercv_i3d.visualization.flow_colors import flow_wheel_legend  # NOQA
 from chainercv_i3d.visualization.flow_video import flow_frames  # NOQA
 from chainercv_i3d.visualization.flow_video import read_frames  # NOQA
 from chainercv_i3d.visualization.flow_video import write_flow_pictures  # NOQA
-from chainercv_i3d.visualization.gif import prepare_output_dir  # NOQA
 from chainercv_i3d.visualization.gif import write_gif  # NOQA
 from chainercv_i3d.visualization.gif import write_png  # NOQA
 from chainercv_i3d.visualization.grid import grid_shape  # NOQA

@@ -255,7 +255,7 @@ def write_activation_pictures(frames, n_frames, out_dir, label):
         frames (list of numpy.ndarray): From :func:`activation_frames`.
         n_frames (int): Input frames of the clip: each step is shown as
             long as the frames it covers at 25 fps.
-        out_dir (str): An existing, writable folder.
+        out_dir (str): The folder (created if missing).
         label (str): The file names' stem.
 
     Returns:

@@ -4,6 +4,7 @@ import os
 
 import numpy
 
+from chainercv_i3d.pretrained.cache import sha256sum
 from chainercv_i3d.visualization.flow_colors import flow_to_color
 from chainercv_i3d.visualization.gif import write_gif
 from chainercv_i3d.visualization.gif import write_png
@@ -18,6 +19,8 @@ FILTER_LAYER = 'conv3d_1a_7x7'
 FILTER_SCALE = 8
 # A tap a frame: slow enough to follow one filter through its 7 taps.
 FILTER_FRAME_MS = 250
+# Hex digits of a model file's SHA-256 in the names of its pictures.
+DIGEST_DIGITS = 8
 
 
 def first_layer_weight(model):
@@ -78,9 +81,26 @@ def filter_grids(weight, scale=FILTER_SCALE):
 
 
 def model_label(model_name):
-    """A short file-name label for a model name or ``.npz`` path."""
-    base = os.path.basename(str(model_name).rstrip('/\\'))
-    return base[:-4] if base.endswith('.npz') else base
+    """The stem of the names of a model's pictures.
+
+    A pretrained model's name as it is; an ``.npz``: its file name without
+    the extension, ``-`` and the first :data:`DIGEST_DIGITS` hex digits of
+    its SHA-256 (``model_final-3fa2c1d0``), so that the pictures of two
+    files of one name (every trained model is ``model_final.npz``) do not
+    overwrite each other, and one file's pictures keep their names.
+
+    Example:
+
+        >>> model_label('rgb_tfhub_kinetics400')
+        'rgb_tfhub_kinetics400'
+        >>> model_label('run_a/model_final.npz')
+        'model_final-3fa2c1d0'
+    """
+    path = str(model_name)
+    if not os.path.isfile(path):
+        return os.path.basename(path.rstrip('/\\'))
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return '{}-{}'.format(stem, sha256sum(path)[:DIGEST_DIGITS])
 
 
 def write_filter_pictures(model, out_dir, label, scale=FILTER_SCALE,
@@ -93,7 +113,7 @@ def write_filter_pictures(model, out_dir, label, scale=FILTER_SCALE,
 
     Args:
         model (I3D): The model.
-        out_dir (str): An existing, writable folder.
+        out_dir (str): The folder (created if missing).
         label (str): Names the files (e.g. :func:`model_label`).
         scale (int): Screen pixels per filter pixel.
         frame_ms (int): Display time of each tap.

@@ -13,7 +13,8 @@ from chainercv_i3d.visualization.gif import write_png
 from chainercv_i3d.visualization.grid import add_timeline
 from chainercv_i3d.visualization.grid import side_by_side
 
-LEGEND_NAME = 'flow_wheel.png'
+# The legend is per video: its rim names that video's speed scale.
+LEGEND_SUFFIX = '_flow_wheel.png'
 
 
 def read_frames(path, preset=DEEPMIND_KINETICS, max_frames=None):
@@ -58,13 +59,14 @@ def flow_frames(frames, flow, max_magnitude):
 
 def write_flow_pictures(frames, flow, out_dir, label, frame_ms,
                         max_magnitude=None):
-    """Writes ``<label>_flow.gif`` (frames beside their flow) and the
-    wheel legend ``flow_wheel.png`` (with the magnitude at its rim).
+    """Writes ``<label>_flow.gif`` (frames beside their flow) and its wheel
+    legend ``<label>_flow_wheel.png`` (with the magnitude at its rim: each
+    video's own when it is the video's 99th percentile).
 
     Args:
         frames (list of numpy.ndarray): ``T`` RGB uint8 frames.
         flow (numpy.ndarray): ``(T - 1, H, W, 2)`` in pixels.
-        out_dir (str): An existing, writable folder.
+        out_dir (str): The folder (created if missing).
         label (str): Names the GIF.
         frame_ms (int): Display time of each frame.
         max_magnitude (float): Motion at full brightness (``None``: the
@@ -77,7 +79,7 @@ def write_flow_pictures(frames, flow, out_dir, label, frame_ms,
         max_magnitude = flow_magnitude_bound(flow)
     gif_path = os.path.join(out_dir, label + '_flow.gif')
     write_gif(gif_path, flow_frames(frames, flow, max_magnitude), frame_ms)
-    legend_path = write_png(os.path.join(out_dir, LEGEND_NAME),
+    legend_path = write_png(os.path.join(out_dir, label + LEGEND_SUFFIX),
                             flow_wheel_legend(max_magnitude=max_magnitude))
     return [gif_path, legend_path]
 

@@ -1,33 +1,13 @@
-"""Writing pictures: animated GIFs and PNGs (Pillow), into a folder checked
-before any long work."""
+"""Writing pictures: animated GIFs and PNGs (Pillow).
+
+The folder is checked before the work (``examples/i3d/visualize.py`` takes
+``--out`` as :func:`chainercv_i3d.utils.cli.output_dir`) and created, with
+its missing parents, by the first picture written
+(:func:`chainercv_i3d.files.atomic_path`)."""
 
 from PIL import Image
 
 from chainercv_i3d.files import atomic_path
-from chainercv_i3d.files import make_writable_dir
-
-
-def prepare_output_dir(path):
-    """Creates ``path`` if needed and checks that files can be written in it.
-
-    Called before the work, so that a long run does not fail at its end.
-
-    Args:
-        path (str): The output folder.
-
-    Returns:
-        str: ``path``.
-
-    Raises:
-        ValueError: The folder cannot be created or written to.
-    """
-    try:
-        make_writable_dir(path)
-    except OSError as e:
-        raise ValueError('cannot write pictures to --out {}: {}; pass a '
-                         'folder you can write to'.format(
-                             path, e.strerror or e))
-    return path
 
 
 def write_gif(path, frames, frame_ms):

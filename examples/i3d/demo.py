@@ -17,7 +17,6 @@ a video may show several classes, and they need not sum to 1.
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 from tqdm import tqdm
 
+from chainercv_i3d.files import write_json
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
 from chainercv_i3d.links.fast import DTYPE_HELP
@@ -133,8 +133,7 @@ def main(argv=None):
                         'logits_norm': float(numpy.linalg.norm(
                             final_scores(logits)))})
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     if failed:
         sys.exit(1)
 

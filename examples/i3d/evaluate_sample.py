@@ -9,7 +9,6 @@ with a saved (1, n_class) .npy, e.g. TensorFlow's.
 """
 
 import argparse
-import json
 import sys
 import time
 
@@ -20,6 +19,8 @@ from chainercv_i3d.links import I3D
 from chainercv_i3d.links import predict
 from chainercv_i3d.scores import softmax
 from chainercv_i3d.scores import top_k
+from chainercv_i3d.files import write_json
+from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.sample_clip import read_sample_clip
 
@@ -32,7 +33,8 @@ def parse_args(argv):
     parser.add_argument('--top_k', type=positive_int, default=20)
     parser.add_argument('--reference', help='(1, n_class) .npy of logits '
                         'to compare with')
-    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--json', type=output_file,
+                        help='also write the results here')
     return parser.parse_args(argv)
 
 
@@ -69,8 +71,7 @@ def main(argv=None):
             print('Max |logit difference| against {}: {:.2e}'.format(
                 args.reference, result['max_abs_logit_difference']))
         if args.json:
-            with open(args.json, 'w') as f:
-                json.dump(result, f, indent=2)
+            write_json(args.json, result)
     except (OSError, ValueError) as e:
         sys.exit('evaluate_sample: {}'.format(e))
 

@@ -69,6 +69,7 @@ from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import EXIT_SOME_FAILED
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
+from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
@@ -87,7 +88,7 @@ def parse_args(argv):
             '{} ({})'.format(name, describe_recipe(name))
             for name in recipe_names()))
     parser.add_argument('input')
-    parser.add_argument('output_dir')
+    parser.add_argument('output_dir', type=output_dir)
     parser.add_argument('--rgb_model', help='model name or .npz (default {} '
                         'when no model is given)'.format(DEFAULT_MODEL))
     parser.add_argument('--flow_model')

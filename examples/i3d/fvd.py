@@ -20,7 +20,6 @@ every K-th video of each set; the result does not depend on K.
 """
 
 import argparse
-import json
 import sys
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
@@ -34,6 +33,7 @@ from chainercv_i3d.evaluations.fvd import load_fvd_model
 from chainercv_i3d.evaluations.fvd import RESIZE_METHODS
 from chainercv_i3d.evaluations.fvd import VideoSet
 from chainercv_i3d.evaluations.fvd import VideoStats
+from chainercv_i3d.files import write_json
 from chainercv_i3d.links.fast import DTYPE_HELP
 from chainercv_i3d.links.fast import DTYPES
 from chainercv_i3d.utils.cli import abort_on_error
@@ -176,9 +176,7 @@ def report(args, outcome):
         lines.append('statistics of real saved to ' + args.save_stats)
     print('\n'.join(lines))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2, sort_keys=True)
-            f.write('\n')
+        write_json(args.json, result, sort_keys=True)
 
 
 def main(argv=None):

@@ -20,6 +20,7 @@ from chainercv_i3d.evaluations.plots import CLASSES_PER_IMAGE
 from chainercv_i3d.evaluations.plots import INDEX_NAME
 from chainercv_i3d.evaluations.plots import plot_results
 from chainercv_i3d.evaluations.plots import TOP_PAIRS
+from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 
 
@@ -27,8 +28,8 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('results', help='results.json of eval_kinetics.py '
                         '--out')
-    parser.add_argument('--out', required=True,
-                        help='folder of the pictures (created)')
+    parser.add_argument('--out', required=True, type=output_dir,
+                        help='folder of the pictures (created if missing)')
     parser.add_argument('--classes_per_image', type=positive_int,
                         default=CLASSES_PER_IMAGE,
                         help='classes per per-class picture (default '

@@ -55,6 +55,7 @@ from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import EXIT_SOME_FAILED
 from chainercv_i3d.utils.cli import get_comm_or_exit
+from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.cli import USER_ERRORS
 from chainercv_i3d.utils.device import resolve_device_spec
@@ -63,7 +64,7 @@ from chainercv_i3d.utils.device import resolve_device_spec
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('video_dir')
-    parser.add_argument('output_dir')
+    parser.add_argument('output_dir', type=output_dir)
     parser.add_argument('--dataset', choices=video_list_names(),
                         default='kinetics', help='list reader (default '
                         'kinetics)')

@@ -15,21 +15,20 @@ import sys
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_tf_checkpoint
 from chainercv_i3d.pretrained import save_model_npz
+from chainercv_i3d.utils.cli import output_file
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('checkpoint', help='checkpoint prefix (.../model.ckpt)'
                         ', its directory, or its .index file')
-    parser.add_argument('out', help='the .npz to write')
+    parser.add_argument('out', type=output_file,
+                        help='the .npz to write (missing folders are made)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        sys.exit('tfckpt2npz: output folder {} does not exist'.format(out_dir))
     try:
         arrays, summary = convert_tf_checkpoint(args.checkpoint)
         save_model_npz(arrays, args.out, summary['preset'])

@@ -49,6 +49,7 @@ from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
+from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.comm import CHAINERMN_COMMUNICATORS
 from chainercv_i3d.utils.device import select_device
@@ -78,7 +79,7 @@ def non_negative_float(text):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('train_dir', help='precomputed training videos')
-    parser.add_argument('--out', required=True,
+    parser.add_argument('--out', required=True, type=output_dir,
                         help='output folder (snapshot, log.json, '
                         'training.png, model_final.npz); resumed if it '
                         'holds a snapshot')

@@ -21,7 +21,11 @@ flow: the video's optical flow (decoded as DeepMind's preset: 25 fps, short
 side 256) beside its frames, in the Middlebury colour wheel (hue: direction,
 brightness: speed), and the wheel as a PNG legend.
 
-Every GIF frame has a red timeline strip at its bottom.
+Every GIF frame has a red timeline strip at its bottom. Pictures are named
+after their model (a pretrained name, or an .npz's file name with the first
+8 hex digits of its SHA-256, model_final-3fa2c1d0: two trained models do not
+overwrite each other's pictures) and their clip or video (its file name);
+each flow GIF has its own legend, VIDEO_flow_wheel.png.
 """
 
 import argparse
@@ -37,6 +41,7 @@ from chainercv_i3d.links import I3D
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained.models import DEFAULT_MODEL
 from chainercv_i3d.utils.cli import add_device_argument
+from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
 from chainercv_i3d.utils.progress import progress_bar
@@ -45,7 +50,6 @@ from chainercv_i3d.visualization import check_layer
 from chainercv_i3d.visualization import clip_pictures
 from chainercv_i3d.visualization import layer_activations
 from chainercv_i3d.visualization import model_label
-from chainercv_i3d.visualization import prepare_output_dir
 from chainercv_i3d.visualization import read_clip
 from chainercv_i3d.visualization import read_frames
 from chainercv_i3d.visualization import write_activation_pictures
@@ -70,8 +74,8 @@ def positive_float(text):
 
 
 def add_common_arguments(parser):
-    parser.add_argument('--out', required=True, help='output folder '
-                        '(created if missing)')
+    parser.add_argument('--out', required=True, type=output_dir,
+                        help='output folder (created if missing)')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar')
 
@@ -184,7 +188,8 @@ def run_flow(args):
         flow = video_flow(frames, backend, bar)
     finally:
         bar.close()
-    return write_flow_pictures(frames, flow, args.out, file_label(args.video),
+    return write_flow_pictures(frames, flow, args.out,
+                               file_label(args.video),
                                frame_duration_ms(DEEPMIND_KINETICS),
                                args.max_magnitude)
 
@@ -196,7 +201,6 @@ COMMANDS = {'filters': run_filters, 'activations': run_activations,
 def main(argv=None):
     args = parse_args(argv)
     try:
-        prepare_output_dir(args.out)
         paths = COMMANDS[args.command](args)
     except USER_ERRORS as e:
         sys.exit('{}: {}'.format(PROG, e))

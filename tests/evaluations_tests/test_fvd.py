@@ -387,9 +387,15 @@ def run_main(capsys, *args):
     (('real', 'nothing.npy'), 'no such file or folder'),
     (('mixed', 'real'), 'videos differ in shape: a.gif is'),
     (('--stats', 'not_stats', 'fake'), 'no sigma, n, settings array'),
-    (('real', 'truncated'), 'truncated.npz is not a readable array file'),
-    (('real', 'bad_crc'), 'bad_crc.npz is not a readable array file'),
-    (('--stats', 'truncated', 'fake'), 'truncated.npz is not FVD statistics'),
+    (('real', 'truncated'), 'truncated.npz is truncated or damaged (its '
+     'zip archive is incomplete): write the videos again'),
+    (('real', 'bad_crc'), 'bad_crc.npz is damaged (arr_0.npy: its data do '
+     'not match their checksum)'),
+    (('--stats', 'truncated', 'fake'), 'truncated.npz is truncated or '
+     'damaged (its zip archive is incomplete): write it again with fvd.py '
+     '--save_stats'),
+    (('--stats', 'real', 'fake'), 'real.npy is not FVD statistics: it has no '
+     'mu, sigma, n, settings array (it has one array)'),
 ])
 def test_cli_refuses_bad_input_in_one_line(capsys, cli_sets, he_npz, case,
                                            message):

@@ -165,19 +165,34 @@ def test_bad_inputs_end_with_one_line(tmp_path):
              (tmp_path / 'not_results.json', tmp_path / 'o',
               'not an evaluation result'),
              (tmp_path / 'broken.json', tmp_path / 'o', 'not a JSON file'),
-             (alone, tmp_path / 'o', 'logits.npz'),
-             (tmp_path / 'r.json', tmp_path / 'a_file' / 'o',
-              'cannot make the output folder')]
+             (alone, tmp_path / 'o', 'logits.npz')]
     for results, out, message in cases:
         code = exit_message(results, '--out', out)
         # sys.exit(text): exit status 1, the text on stderr.
         assert isinstance(code, str) and code.startswith('plot_results: ')
         assert '\n' not in code and message in code, code
+        assert not os.path.exists(str(out))  # a refused run leaves no folder
+    # A file in the way of --out: refused with the arguments.
+    result = run_plot(tmp_path / 'r.json', '--out',
+                      tmp_path / 'a_file' / 'o')
+    assert result.returncode == 2
+    assert '{} is a file, not a folder'.format(tmp_path / 'a_file') in \
+        result.stderr.strip().splitlines()[-1]
     missing, out, _ = cases[0]
     result = run_plot(missing, '--out', out)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         exit_message(missing, '--out', out)]
+
+
+def test_a_damaged_logits_file_is_one_line(tmp_path):
+    fabricated_results(tmp_path / 'r.json', 4, 2, seed=2)
+    logits = tmp_path / 'r.logits.npz'
+    logits.write_bytes(logits.read_bytes()[:200])
+    code = exit_message(tmp_path / 'r.json', '--out', tmp_path / 'o')
+    assert code == ('plot_results: {} is truncated or damaged (its zip '
+                    'archive is incomplete): write it again with '
+                    'eval_kinetics.py --out'.format(logits))
 
 
 @pytest.mark.skipif(hasattr(os, 'geteuid') and os.geteuid() == 0,
@@ -188,10 +203,10 @@ def test_an_unwritable_output_folder_is_refused(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        message = exit_message(tmp_path / 'r.json', '--out', locked)
+        result = run_plot(tmp_path / 'r.json', '--out', locked)
     finally:
         locked.chmod(0o700)
-    assert 'cannot write into the output folder' in message
+    assert 'does not accept new files' in result.stderr
 
 
 def test_class_names_come_from_the_model_checkpoint(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained.npz_weights import save_model_npz
+from chainercv_i3d.testing.damaged_files import write_damaged_copies
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from tests.conftest import load_example
 from tests.conftest import run_script
@@ -67,16 +68,27 @@ def test_a_model_with_its_own_classes_prints_their_names(tmp_path):
     video = str(tmp_path / 'v.avi')
     write_video(video, translating_texture(10, dx=1, dy=0, height=200,
                                            width=240, seed=1))
+    # --json in a folder still to be made (open() failed there at the end)
     result = run_script('demo.py', video, '--rgb_model', path, '--top_k',
-                        '3', '--json', tmp_path / 'r.json')
+                        '3', '--json', tmp_path / 'new' / 'r.json')
     assert result.returncode == 0, result.stderr
     printed = [line.split(' ', 2)[2] for line in
                result.stdout.splitlines()[3:6]]
     assert sorted(printed) == sorted(names)
-    with open(str(tmp_path / 'r.json')) as f:
+    with open(str(tmp_path / 'new' / 'r.json')) as f:
         top = json.load(f)[0]['top']
     assert [row['name'] for row in top] == [names[row['label']]
                                              for row in top]
+    # The same model with a byte flipped inside one of its arrays.
+    damaged = write_damaged_copies(path, tmp_path, 'logits/conv/W')
+    result = run_script('demo.py', video, '--rgb_model',
+                        damaged['bad_crc'])
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "demo: {} is damaged (logits/conv/W.npy: its data do not match "
+        "their checksum): give another model, or move it aside and make it "
+        "again (examples/i3d/tfckpt2npz.py converts a checkpoint)".format(
+            damaged['bad_crc'])]
 
 
 @pytest.mark.slow

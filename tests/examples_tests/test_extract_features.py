@@ -99,6 +99,27 @@ def test_bad_arguments(setup):
                         '--clip_stride', '4')
     assert result.returncode == 2
     assert '--clip_stride needs --clip_frames' in result.stderr
+    (root / 'a_file').write_text('')
+    result = run_script('extract_features.py', videos, root / 'a_file',
+                        '--rgb_model', rgb)
+    assert result.returncode == 2
+    assert '{} is a file, not a folder'.format(root / 'a_file') in \
+        result.stderr
+
+
+def test_a_damaged_model_is_one_line(setup, tmp_path):
+    root, videos, rgb, _ = setup
+    model = tmp_path / 'rgb.npz'
+    model.write_bytes(open(rgb, 'rb').read()[:100000])
+    result = run_script('extract_features.py', videos, tmp_path / 'x',
+                        '--rgb_model', model)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'extract_features: rank 0: {} is truncated or damaged (its zip '
+        'archive is incomplete): give another model, or move it aside and '
+        'make it again (examples/i3d/tfckpt2npz.py converts a '
+        'checkpoint)'.format(model)]
+    assert not os.path.exists(str(tmp_path / 'x'))
 
 
 def test_clips_too_short_for_the_head_are_refused_up_front(setup):

@@ -167,9 +167,9 @@ def test_unwritable_output_stops_with_one_line(tmp_path):
     blocker.write_text('x')
     result = run_script('precompute_frames_flow.py', videos,
                         str(blocker / 'out'), *SMALL)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        'precompute_frames_flow: rank 0: output folder')
+    assert result.returncode == 2  # refused with the arguments
+    assert '{} is a file, not a folder'.format(blocker) in \
+        result.stderr.strip().splitlines()[-1]
     assert 'Traceback' not in result.stderr
 
 

@@ -16,6 +16,7 @@ from chainercv_i3d.label_names import kinetics400_label_names
 from chainercv_i3d.label_names import kinetics600_label_names
 from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links import I3D
+from chainercv_i3d.links import load_streams
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.pretrained import cache_dir
 from chainercv_i3d.pretrained import describe_npz
@@ -27,6 +28,7 @@ from chainercv_i3d.pretrained import resolve_pretrained_model
 from chainercv_i3d.pretrained import save_model_npz
 from chainercv_i3d.pretrained.cache import atomic_path
 from chainercv_i3d.pretrained.cache import file_lock
+from chainercv_i3d.testing.damaged_files import write_damaged_copies
 
 NAMES = ('rgb_imagenet_kinetics400', 'rgb_scratch_kinetics400',
          'rgb_scratch_kinetics600', 'flow_imagenet_kinetics400',
@@ -280,3 +282,29 @@ def test_npz_with_a_bad_stored_preset_is_refused(tmp_path, small_flow_model,
     with pytest.raises(ValueError, match=match) as info:
         I3D(pretrained_model=path)
     assert path in str(info.value)
+
+
+def test_a_damaged_file_is_one_line_by_path_name_and_stream(offline_cache,
+                                                            tmp_path):
+    """A missing parameter or a bad CRC surfaced as chainer's KeyError or
+    zipfile's BadZipFile, naming no file; now the path and what to do."""
+    save_random_model(tmp_path / 'good.npz')  # of rgb_scratch's shape
+    damaged = write_damaged_copies(str(tmp_path / 'good.npz'), tmp_path,
+                                   'logits/conv/W')
+    with pytest.raises(ValueError) as error:
+        I3D(pretrained_model=damaged['missing'])
+    assert str(error.value).startswith(
+        '{} lacks the array logits/conv/W'.format(damaged['missing']))
+    assert 'give another model' in str(error.value)
+    with pytest.raises(ValueError) as error:
+        load_streams(rgb_model=damaged['bad_crc'])  # eval_kinetics's loader
+    assert str(error.value).startswith('{} is damaged'.format(
+        damaged['bad_crc']))
+    cached = offline_cache / 'rgb_scratch_kinetics400.npz'
+    cached.parent.mkdir()
+    os.replace(damaged['bad_crc'], str(cached))
+    with pytest.raises(ValueError) as error:
+        I3D(pretrained_model='rgb_scratch_kinetics400')
+    assert str(error.value).startswith('{} is damaged'.format(cached))
+    assert str(error.value).endswith(
+        ': delete it to have rgb_scratch_kinetics400 built again')

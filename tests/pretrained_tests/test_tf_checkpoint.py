@@ -274,3 +274,18 @@ def test_conversion_is_total(change, message):
     with pytest.raises(CheckpointError, match=message) as info:
         npz_arrays_from_tensors(tensors, detect_layout(tensors))
     assert '\n' not in str(info.value)
+
+
+@pytest.mark.parametrize('out, says', [
+    ('.', '{out} is a folder; give a file name in it'),
+    ('a_file/out.npz', 'cannot write {out}: {blocker} is a file, not a '
+     'folder')])
+def test_an_output_path_that_cannot_be_a_file_is_refused_first(tmp_path,
+                                                              out, says):
+    """Refused with the arguments, before the checkpoint is read."""
+    (tmp_path / 'a_file').write_text('')
+    out = tmp_path / out
+    result = run_script('tfckpt2npz.py', tmp_path / 'no_checkpoint', out)
+    assert result.returncode == 2
+    assert says.format(out=out, blocker=tmp_path / 'a_file') in \
+        result.stderr.strip().splitlines()[-1]

@@ -6,6 +6,7 @@ import chainer.links as L
 import numpy
 import pytest
 
+from chainercv_i3d.testing.damaged_files import write_damaged_copies
 from chainercv_i3d.training import load_snapshot
 from chainercv_i3d.training import save_final_model
 from chainercv_i3d.training import save_snapshot
@@ -116,3 +117,21 @@ def test_the_final_weights_of_another_architecture(tmp_path):
     other, _ = trained(1)
     chainer.serializers.load_npz(path, other)
     assert_same_state(state(other), state(model))
+
+
+@pytest.mark.parametrize('kind, says', [
+    ('truncated', 'is truncated or damaged'), ('bad_crc', 'is damaged'),
+    ('missing', 'lacks the array model/fc/W')])
+def test_a_damaged_snapshot_is_one_line_naming_it(tmp_path, kind, says):
+    """A truncated snapshot said only "File is not a zip file"."""
+    model, optimizer = trained(0)
+    save_snapshot(str(tmp_path / 'snapshot.npz'), model, optimizer, 2,
+                  SETTINGS)
+    path = write_damaged_copies(str(tmp_path / 'snapshot.npz'), tmp_path,
+                                'model/fc/W')[kind]
+    with pytest.raises(ValueError) as error:
+        load_snapshot(path, *trained(1), settings=SETTINGS)
+    message = str(error.value)
+    assert message.startswith('{} {}'.format(path, says))
+    assert message.endswith('move it aside to start the run again from '
+                            'iteration 0, or give another out_dir')

@@ -224,6 +224,20 @@ def test_a_one_class_training_set_is_refused(tmp_path):
     assert not (tmp_path / 'o' / 'snapshot.npz').exists()
 
 
+def test_a_damaged_snapshot_is_one_line(bars, tmp_path):
+    """A truncated snapshot said "File is not a zip file", naming nothing."""
+    train(bars, tmp_path, iterations=1, batch_size=2)
+    path = tmp_path / 'snapshot.npz'
+    path.write_bytes(path.read_bytes()[:1000])
+    result = run_script('train_i3d.py', bars, '--out', tmp_path,
+                        '--iterations', '2', '--batch_size', '2', *TINY)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert '{} is truncated or damaged'.format(path) in line
+    assert line.endswith('move it aside to start the run again from '
+                         'iteration 0, or give another out_dir')
+
+
 def test_a_resume_with_other_settings_is_refused(bars, tmp_path):
     train(bars, tmp_path, iterations=1, batch_size=2)
     with pytest.raises(ValueError, match='batch_size: 2 there, 3 now'):
@@ -238,12 +252,13 @@ def test_script_errors_name_the_problem(bars, tmp_path):
                         *TINY)
     assert result.returncode != 0
     assert 'holds no precomputed video' in result.stderr
+    assert not os.path.exists(tmp_path / 'o')  # refused: no empty folder
     blocker = tmp_path / 'file'
     blocker.write_text('')
     result = run_script('train_i3d.py', bars, '--out', blocker / 'out',
                         *TINY)
     assert result.returncode != 0
-    assert 'is not a writable folder' in result.stderr
+    assert '{} is a file, not a folder'.format(blocker) in result.stderr
     result = run_script('train_i3d.py', bars, '--out', tmp_path / 'o2',
                         '--lr_steps', '3', *TINY)
     assert result.returncode != 0

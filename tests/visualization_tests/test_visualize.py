@@ -4,8 +4,10 @@ Fast tests use random-weight models and tiny synthetic clips; slow ones the
 shared cricket sample and ``rgb_tfhub_kinetics400``.
 """
 
+import hashlib
 import math
 import os
+import shutil
 
 import numpy
 import pytest
@@ -14,6 +16,7 @@ from PIL import ImageSequence
 
 from chainercv_i3d.links import I3D
 from chainercv_i3d.pretrained.npz_weights import save_model_npz
+from chainercv_i3d.testing.damaged_files import write_damaged_copies
 from chainercv_i3d.testing.synthetic import moving_bar
 from chainercv_i3d.testing.synthetic import write_moving_bars_set
 from chainercv_i3d.visualization import flow_to_color
@@ -75,7 +78,16 @@ def grid_side(n_per_side, tile):
 
 
 def stem(path):
-    return os.path.splitext(os.path.basename(path))[0]
+    return os.path.splitext(os.path.basename(str(path)))[0]
+
+
+def label(model):
+    """What a model's pictures are named after: a name as it is; an .npz's
+    file name without its extension, '-' and 8 hex digits of its SHA-256."""
+    if not os.path.isfile(str(model)):
+        return str(model)
+    digest = hashlib.sha256(open(str(model), 'rb').read())
+    return '{}-{}'.format(stem(model), digest.hexdigest()[:8])
 
 
 # filters
@@ -83,7 +95,7 @@ def stem(path):
 def write_filters(visualize, model, out, scale=4):
     visualize(['filters', '--model', model, '--out', str(out), '--scale',
                str(scale), '--quiet'])
-    base = os.path.join(str(out), stem(model) + '_conv3d_1a_7x7')
+    base = os.path.join(str(out), label(model) + '_conv3d_1a_7x7')
     return read_gif(base + '.gif'), read_png(base + '.png')
 
 
@@ -141,8 +153,8 @@ def write_activations(visualize, model, clip, out, *options):
     visualize(['activations', str(clip), '--model', model, '--out',
                str(out), '--quiet'] + list(options))
     base = os.path.join(str(out), '{}_{}_{}'.format(
-        stem(model), dict(zip(options[::2], options[1::2])).get(
-            '--layer', 'conv3d_1a_7x7'), stem(str(clip))))
+        label(model), dict(zip(options[::2], options[1::2])).get(
+            '--layer', 'conv3d_1a_7x7'), stem(clip)))
     return read_gif(base + '.gif'), read_png(base + '.png')
 
 
@@ -230,7 +242,7 @@ def test_flow_of_a_video(visualize, bar_video, tmp_path):
     assert len(frames) == 2
     assert frames[0].shape == (256 + TIMELINE_HEIGHT, 2 * 341 + SEPARATOR,
                                3)
-    assert read_png(tmp_path / 'flow_wheel.png').ndim == 3
+    assert read_png(tmp_path / 'bar_flow_wheel.png').ndim == 3
 
 
 # bad inputs
@@ -282,12 +294,18 @@ def test_clip_of_the_other_modality(visualize, models, tmp_path):
     assert 'flow clip' in message and 'rgb model' in message
 
 
-def test_unwritable_out_and_unknown_model(visualize, models, tmp_path):
+def test_unwritable_out_and_unknown_model(visualize, models, tmp_path,
+                                          capsys):
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
-    message = error_of(visualize, ['filters', '--model', models['rgb_a'],
-                                   '--out', str(blocker / 'pictures')])
-    assert 'a_file' in message and '--out' in message
+    for out in (blocker, blocker / 'pictures'):
+        with pytest.raises(SystemExit) as raised:
+            visualize(['filters', '--model', models['rgb_a'], '--out',
+                       str(out)])
+        assert raised.value.code == 2  # refused before the model is read
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+        assert 'argument --out' in message
+        assert '{} is a file'.format(blocker) in message
     message = error_of(visualize, ['filters', '--model', 'no_such_model',
                                    '--out', str(tmp_path)])
     assert 'no_such_model' in message
@@ -351,3 +369,61 @@ def test_flow_of_the_cricket_clip(visualize, shared_i3d, tmp_path):
                                3)
     # The players move: some flow is shown.
     assert frames[1][:256, 256 + SEPARATOR:].max() > 100
+
+
+@pytest.fixture(scope='module')
+def damaged_models(models, tmp_path_factory):
+    return write_damaged_copies(models['rgb_a'],
+                                tmp_path_factory.mktemp('damaged'),
+                                'mixed_5c/branch1/conv/W')
+
+
+@pytest.mark.parametrize('kind, says', [
+    ('bad_crc', 'is damaged'), ('truncated', 'is truncated or damaged'),
+    ('missing', 'lacks the array mixed_5c/branch1/conv/W'),
+    ('text', 'is not an .npz file')])
+def test_a_damaged_model_is_one_line(damaged_models, tmp_path, kind, says):
+    """Each was a traceback of 44-47 lines, or numpy's words."""
+    result = run_script('visualize.py', 'filters', '--model',
+                        damaged_models[kind], '--out', tmp_path / 'pictures')
+    assert result.returncode == 1
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith('visualize: {} {}'.format(damaged_models[kind],
+                                                      says))
+    assert 'give another model' in line and 'pickle' not in line
+    assert not os.path.exists(str(tmp_path / 'pictures'))
+
+
+def test_two_models_of_one_name_keep_their_pictures(visualize, models,
+                                                     tmp_path):
+    """Every trained model is model_final.npz: the pictures of two used to
+    have one name, the second overwriting the first."""
+    runs = []
+    for run, model in (('run_a', models['rgb_a']), ('run_b', models['rgb_b'])):
+        os.makedirs(str(tmp_path / run))
+        runs.append(str(tmp_path / run / 'model_final.npz'))
+        shutil.copy(model, runs[-1])
+        visualize(['filters', '--model', runs[-1], '--out',
+                   str(tmp_path / 'pictures'), '--quiet'])
+    names = sorted(os.listdir(str(tmp_path / 'pictures')))
+    assert len(names) == 4 and all(
+        name.startswith('model_final-') for name in names)
+    assert label(runs[0]) != label(runs[1])
+    for run in runs:
+        assert label(run) + '_conv3d_1a_7x7.gif' in names
+
+
+def test_each_video_has_its_own_wheel_legend(tmp_path):
+    """The legend's rim is the video's own speed: a shared flow_wheel.png
+    was overwritten by the next video's, of another scale."""
+    rng = numpy.random.default_rng(0)
+    legends = []
+    for name, speed in (('slow', 1), ('fast', 4)):
+        frames, flow = moving_bar(4, 24, 40, 1, rng)
+        _, legend_path = write_flow_pictures(
+            list(frames), flow * speed, str(tmp_path), name, 40)
+        assert os.path.basename(legend_path) == name + '_flow_wheel.png'
+        legends.append(read_png(legend_path))
+    assert legends[0].shape == legends[1].shape
+    # The wheels are alike; the speeds written at their rims differ.
+    assert not numpy.array_equal(legends[0], legends[1])

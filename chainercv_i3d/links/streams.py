@@ -28,11 +28,15 @@ def load_streams(rgb_model=None, flow_model=None, device=None):
     for stream, model in (('rgb', rgb_model), ('flow', flow_model)):
         if model is None:
             continue
+        given = model
         if not isinstance(model, I3D):
-            model = I3D(modality=stream, pretrained_model=model)
-        elif model.modality != stream:
-            raise ValueError('the {} model given is a {} model'.format(
-                stream, model.modality))
+            model = I3D(pretrained_model=model)  # its stream from its weights
+        if model.modality != stream:
+            raise ValueError(
+                'the {} model given is a {} model{}: give it as the {} '
+                'model'.format(stream, model.modality,
+                               '' if given is model else ' ({})'.format(given),
+                               model.modality))
         models[stream] = model
     if not models:
         raise ValueError('give an RGB model, a flow model, or both')

@@ -9,6 +9,9 @@ from chainercv_i3d.evaluations.metrics import validation_loss  # NOQA
 from chainercv_i3d.evaluations.plots import plot_results  # NOQA
 from chainercv_i3d.evaluations.results import format_table  # NOQA
 from chainercv_i3d.evaluations.results import write_results  # NOQA
+from chainercv_i3d.evaluations.saved_results import evaluation_settings  # NOQA
+from chainercv_i3d.evaluations.saved_results import parts_dir  # NOQA
+from chainercv_i3d.evaluations.saved_results import SavedResults  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA

@@ -60,9 +60,9 @@ def all_ranks_bar(total, comm, quiet=False, initial=0, unit='video'):
         return NoBar()
     if comm.rank != 0:
         return _CountPoster(comm)
+    desc = '{} ranks'.format(comm.size) if comm.size > 1 else None
     return _AllRanksBar(tqdm(total=total, initial=initial, unit=unit,
-                             dynamic_ncols=True,
-                             desc='{} ranks'.format(comm.size)), comm)
+                             dynamic_ncols=True, desc=desc), comm)
 
 
 class _CountPoster(NoBar):

@@ -19,6 +19,7 @@ a stopped run (Ctrl-C, a killed rank, a lost node) continues where it
 stopped when the same command is run again, with any number of ranks, and
 writes the same results; other settings are refused, naming what differs
 (--restart starts over). The folder is removed once OUT is written.
+Without --out nothing is saved: a stopped run starts over.
 """
 
 import argparse

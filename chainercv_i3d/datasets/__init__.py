@@ -13,6 +13,7 @@ from chainercv_i3d.datasets.kinetics import KineticsDataset  # NOQA
 from chainercv_i3d.datasets.loader import ExampleLoader  # NOQA
 from chainercv_i3d.datasets.loader import TrainingClips  # NOQA
 from chainercv_i3d.datasets.loader import VideoViews  # NOQA
+from chainercv_i3d.datasets.precomputed_dataset import check_model_inputs  # NOQA
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedKineticsDataset  # NOQA
 from chainercv_i3d.datasets.precomputed_dataset import PrecomputedVideoDataset  # NOQA
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo  # NOQA

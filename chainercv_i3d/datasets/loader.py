@@ -13,7 +13,11 @@ workers, and forked workers never repeat each other's draws.
 
 import collections
 import concurrent.futures
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 
 import numpy
 
@@ -102,8 +106,23 @@ def start_method(device=None):
 _WORKER_LOAD = None
 
 
-def _set_worker_load(load, worker_init):
+# prctl's option that sends this process a signal when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid):
+    """Ends this worker when the process it loads for dies, even by
+    SIGKILL: an orphaned worker keeps the launcher's output pipes open, and
+    mpiexec then waits for it forever instead of ending the other ranks."""
+    if sys.platform.startswith('linux'):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before the line above
+        os._exit(1)
+
+
+def _set_worker_load(load, worker_init, parent_pid):
     global _WORKER_LOAD
+    _die_with_parent(parent_pid)
     _WORKER_LOAD = load
     if worker_init is not None:
         worker_init()
@@ -176,7 +195,7 @@ class ExampleLoader(object):
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.n_workers, mp_context=context,
                 initializer=_set_worker_load,
-                initargs=(self.load, self.worker_init))
+                initargs=(self.load, self.worker_init, os.getpid()))
         return self._pool
 
     def iterate(self, order, epoch=0):

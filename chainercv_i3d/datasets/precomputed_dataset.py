@@ -277,6 +277,42 @@ def frame_labels(actions, frames, fps, n_class):
     return hot
 
 
+def check_model_inputs(dataset, streams, crop_size):
+    """Refuses at once what would fail on every video: a stream the videos
+    were precomputed without, or a crop larger than their frames (from the
+    manifest: nothing is read).
+
+    Args:
+        dataset (PrecomputedVideoDataset): The videos.
+        streams (iterable of str): The models' streams.
+        crop_size (int): The side of the square crop the models take.
+
+    Raises:
+        ValueError: One line naming the folder, a video and what to do.
+    """
+    records = dataset.records
+    if 'flow' in streams:
+        no_flow = [r for r in records if r.get('n_flow_frames') == 0]
+        if no_flow:
+            raise ValueError(
+                '{} was precomputed without flow ({} of {} videos, e.g. {}): '
+                'a flow model cannot be evaluated on it; rerun the precompute '
+                'script without --no_compute_flow, or give an RGB model '
+                'only'.format(dataset.storage.root, len(no_flow),
+                              len(records), no_flow[0]['video_id']))
+    sized = [r for r in records if 'height' in r and 'width' in r]
+    if sized:
+        smallest = min(sized, key=lambda r: min(r['height'], r['width']))
+        side = min(smallest['height'], smallest['width'])
+        if crop_size > side:
+            raise ValueError(
+                'crops of {} px do not fit the frames of {} ({}x{} in {}): '
+                'give a crop size of at most {}, or precompute with a '
+                'larger --short_side'.format(
+                    crop_size, smallest['video_id'], smallest['width'],
+                    smallest['height'], dataset.storage.root, side))
+
+
 def _read_distinct(read, views):
     # views: (V, T) frame indices; read(indices) -> (C, len, H, W).
     distinct, where = numpy.unique(views, return_inverse=True)

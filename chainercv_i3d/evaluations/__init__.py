@@ -14,6 +14,9 @@ from chainercv_i3d.evaluations.results import write_results  # NOQA
 from chainercv_i3d.evaluations.split_mean import format_split_mean  # NOQA
 from chainercv_i3d.evaluations.split_mean import mean_over_splits  # NOQA
 from chainercv_i3d.evaluations.split_mean import read_summary  # NOQA
+from chainercv_i3d.evaluations.saved_results import evaluation_settings  # NOQA
+from chainercv_i3d.evaluations.saved_results import parts_dir  # NOQA
+from chainercv_i3d.evaluations.saved_results import SavedResults  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_ranks  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import evaluate_share  # NOQA

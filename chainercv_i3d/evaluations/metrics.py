@@ -43,7 +43,8 @@ def classification_metrics(scores, labels):
         labels (numpy.ndarray): ``(N,)`` int class ids.
 
     Returns:
-        dict: ``n``, ``top1``, ``top5``, ``mean_class_accuracy``.
+        dict: ``n``, ``top1``, ``top5`` (None with fewer than 5 classes),
+        ``mean_class_accuracy``.
 
     Raises:
         ValueError: No videos, or shapes that do not match.
@@ -54,9 +55,24 @@ def classification_metrics(scores, labels):
         raise ValueError('need (N, n_class) scores and N labels, N >= 1; '
                          'got {} and {}'.format(scores.shape, labels.shape))
     return {'n': int(len(labels)),
-            'top1': float(top_k_hits(scores, labels, 1).mean()),
-            'top5': float(top_k_hits(scores, labels, 5).mean()),
+            'top1': top_k_accuracy(scores, labels, 1),
+            'top5': top_k_accuracy(scores, labels, 5),
             'mean_class_accuracy': mean_class_accuracy(scores, labels)}
+
+
+def top_k_accuracy(scores, labels, k):
+    """The fraction of rows whose label is among their ``k`` best; None
+    (not applicable) when ``k`` exceeds the class count, where every row
+    would count as right.
+
+    Example:
+
+        >>> top_k_accuracy(numpy.array([[0., 1.]]), [0], 5) is None
+        True
+    """
+    if k > numpy.shape(scores)[1]:
+        return None
+    return float(top_k_hits(scores, labels, k).mean())
 
 
 def per_class_accuracy(scores, labels, label_names):

@@ -285,10 +285,12 @@ def draw_streams(results, out_dir):
     for offset, key, colour in ((-width / 2, 'top1', 'tab:blue'),
                                 (width / 2, 'top5', 'tab:green')):
         values = [results.summary[s][key] for s in streams]
-        bars = axes.bar(x + offset, values, width, color=colour,
+        # None: top-5 of fewer than 5 classes, not applicable (no bar).
+        bars = axes.bar(x + offset, [numpy.nan if v is None else v
+                                     for v in values], width, color=colour,
                         label=key.replace('top', 'top-'))
-        axes.bar_label(bars, ['{:.1%}'.format(v) for v in values],
-                       fontsize=8, padding=2)
+        axes.bar_label(bars, ['n/a' if v is None else '{:.1%}'.format(v)
+                              for v in values], fontsize=8, padding=2)
     axes.set_xticks(x, [STREAM_TITLES[s] for s in streams])
     axes.set_ylim(0, 1.12)
     axes.set_ylabel('accuracy')

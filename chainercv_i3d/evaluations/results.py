@@ -34,8 +34,9 @@ def format_table(summary):
     for stream in STREAMS + (TWO_STREAM,):
         if stream in summary:
             m = summary[stream]
-            lines.append('{:<12} {:>8.4f} {:>8.4f} {:>20.4f}'.format(
-                stream, m['top1'], m['top5'], m['mean_class_accuracy']))
+            lines.append('{:<12} {:>8} {:>8} {:>20.4f}'.format(
+                stream, _accuracy(m['top1']), _accuracy(m['top5']),
+                m['mean_class_accuracy']))
     per_class = summary.get('per_class', ())
     if 0 < len(per_class) <= MAX_CLASSES_PRINTED:
         lines.append('top-1 per class (by the fused or only stream):')
@@ -43,6 +44,11 @@ def format_table(summary):
                                                       c['name'])
                   for c in per_class]
     return '\n'.join(lines)
+
+
+def _accuracy(value):
+    # None: top-k of fewer than k classes, not applicable.
+    return 'n/a' if value is None else '{:.4f}'.format(value)
 
 
 def output_paths(out_path):
@@ -54,7 +60,8 @@ def output_paths(out_path):
 
 
 def write_results(out_path, summary, results, label_names):
-    """Writes the summary, each video's top-5 classes and its logits.
+    """Writes the summary, each video's top-5 classes (indices and names)
+    and its logits.
 
     Args:
         out_path (str): The JSON summary; the two other files go beside it
@@ -71,9 +78,14 @@ def write_results(out_path, summary, results, label_names):
     with atomic_path(paths['logits']) as tmp, open(tmp, 'wb') as f:
         numpy.savez(f, video_id=numpy.array(ids), label=labels,
                     **{s: scores[s] for s in STREAMS if s in scores})
-    rows = {video_id: {s + '_top5': top_k(v[n], 5).tolist()
-                       for s, v in scores.items()}
-            for n, video_id in enumerate(ids)}
+    rows = {}
+    for n, video_id in enumerate(ids):
+        rows[video_id] = {}
+        for s, v in scores.items():
+            top5 = top_k(v[n], 5).tolist()
+            rows[video_id][s + '_top5'] = top5
+            rows[video_id][s + '_top5_names'] = [_name(label_names, c)
+                                                 for c in top5]
     with atomic_path(paths['predictions']) as tmp, open(tmp, 'w') as f:
         for r in sorted(results, key=lambda r: r['video_id']):
             line = {'video_id': r['video_id'], 'label': r['label'],

@@ -38,7 +38,7 @@ from chainercv_i3d.scores import final_scores
 from chainercv_i3d.scores import fuse_streams
 from chainercv_i3d.transforms.clip_transform import ClipTransform
 from chainercv_i3d.utils.comm import rank_share
-from chainercv_i3d.utils.progress import progress_bar
+from chainercv_i3d.utils.progress import all_ranks_bar
 
 CROP_MODES_BY_COUNT = {1: 'center', 3: 'three'}
 
@@ -141,7 +141,8 @@ def view_logits(model, views, batch_size, device):
 
 
 def evaluate_share(dataset, indices, models, protocol, batch_size,
-                   n_workers=0, device=None, on_video=None, timings=None):
+                   n_workers=0, device=None, on_video=None, timings=None,
+                   on_batch=None):
     """Evaluates ``indices`` of ``dataset`` with ``models``.
 
     Args:
@@ -156,6 +157,8 @@ def evaluate_share(dataset, indices, models, protocol, batch_size,
         on_video (callable): Called once per video, for progress.
         timings (dict): If given, receives ``load_s`` (time spent waiting
             for loaded clips) and ``compute_s`` (forward passes).
+        on_batch (callable): Called with the indices and the results of
+            each batch of videos as it finishes (to save them).
 
     Returns:
         list of dict: Per video ``video_id``, ``label`` and either
@@ -179,10 +182,13 @@ def evaluate_share(dataset, indices, models, protocol, batch_size,
             start = time.perf_counter()
             examples = [next(loaded) for _ in batch]
             loaded_at = time.perf_counter()
-            results.extend(_evaluate_batch(dataset, examples, models,
-                                           streams, batch_size, device))
+            batch_results = _evaluate_batch(dataset, examples, models,
+                                            streams, batch_size, device)
+            results.extend(batch_results)
             load_s += loaded_at - start
             compute_s += time.perf_counter() - loaded_at
+            if on_batch is not None:
+                on_batch(batch, batch_results)
             if on_video is not None:
                 for _ in batch:
                     on_video()
@@ -194,12 +200,14 @@ def evaluate_share(dataset, indices, models, protocol, batch_size,
 
 
 def evaluate_ranks(dataset, models, protocol, comm, batch_size=1,
-                   n_workers=0, device=None, quiet=False):
+                   n_workers=0, device=None, quiet=False, done_ids=(),
+                   on_batch=None):
     """Evaluates every video of ``dataset``, shared out over the ranks.
 
     Each rank evaluates its share (:func:`chainercv_i3d.utils.comm.
-    rank_share`); rank 0 gathers every video's result, so metrics are
-    computed once over all videos (exact for any number of ranks).
+    rank_share`) of the videos not done yet; rank 0 gathers every video's
+    result, so metrics are computed once over all videos (exact for any
+    number of ranks). Rank 0's progress bar counts every rank's videos.
 
     Args:
         dataset (PrecomputedVideoDataset): The videos.
@@ -210,19 +218,23 @@ def evaluate_ranks(dataset, models, protocol, comm, batch_size=1,
         n_workers (int): Loader processes per rank.
         device (chainer.backend.Device): Where the models are.
         quiet (bool): No progress bar.
+        done_ids (set of str): Videos evaluated before (a resumed run):
+            skipped, and not in the results.
+        on_batch (callable): :func:`evaluate_share`'s, on every rank.
 
     Returns:
-        list of dict: On rank 0, every video's result (as
-        :func:`evaluate_share`'s); None on the other ranks.
+        list of dict: On rank 0, the result of every video evaluated now
+        (as :func:`evaluate_share`'s); None on the other ranks.
     """
-    indices = rank_share(range(len(dataset)), comm.rank, comm.size)
-    bar = progress_bar(len(indices), comm, quiet)
-    try:
-        results = evaluate_share(dataset, indices, models, protocol,
-                                 batch_size, n_workers, device,
-                                 on_video=bar.update)
-    finally:
-        bar.close()
+    todo = [i for i in range(len(dataset))
+            if dataset.video_id(i) not in done_ids]
+    indices = rank_share(todo, comm.rank, comm.size)
+    bar = all_ranks_bar(len(dataset), comm, quiet,
+                        initial=len(dataset) - len(todo))
+    results = evaluate_share(dataset, indices, models, protocol, batch_size,
+                             n_workers, device, on_video=bar.update,
+                             on_batch=on_batch)
+    bar.close()  # on success only: it waits for the other ranks
     gathered = comm.gather(results)
     if comm.rank != 0:
         return None

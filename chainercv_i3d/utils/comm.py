@@ -2,7 +2,8 @@
 
 Every script calls :func:`get_comm` once and uses the same small interface
 (``rank``, ``size``, ``intra_rank``, ``barrier``, ``allgather``, ``gather``,
-``bcast``, ``abort``) whether it runs alone or under ``mpiexec``. Training
+``bcast``, ``abort``; ``post`` and ``receive`` for small messages that must
+not make a rank wait, such as progress) whether it runs alone or under ``mpiexec``. Training
 needs ChainerMN's own communicator (gradient all-reduce); ``comm.chainermn``
 creates it on first use, over the same ranks.
 
@@ -77,6 +78,20 @@ class Comm(object):
         """
         raise NotImplementedError
 
+    def post(self, obj, dest, tag):
+        """Sends ``obj`` to rank ``dest`` without waiting for it to be
+        received; :meth:`wait_posted` waits for every message posted."""
+        raise NotImplementedError
+
+    def wait_posted(self):
+        """Waits until every message :meth:`post` sent has been received."""
+        raise NotImplementedError
+
+    def receive(self, tag, block=True):
+        """A message of ``tag`` from any rank: ``(source, obj)``; when
+        ``block`` is False, None if none has arrived yet."""
+        raise NotImplementedError
+
     def abort(self, code=1):
         """Flushes stdout and stderr and ends every rank now with ``code``.
 
@@ -148,6 +163,23 @@ class SerialComm(Comm):
 
     def __init__(self):
         super(SerialComm, self).__init__(rank=0, size=1, intra_rank=0)
+        self._inbox = []
+
+    def post(self, obj, dest, tag):
+        self._check_root(dest)
+        self._inbox.append((tag, obj))
+
+    def wait_posted(self):
+        pass
+
+    def receive(self, tag, block=True):
+        for n, (message_tag, obj) in enumerate(self._inbox):
+            if message_tag == tag:
+                del self._inbox[n]
+                return 0, obj
+        if block:
+            raise RuntimeError('one rank waits for a message nobody sent')
+        return None
 
     def barrier(self):
         pass
@@ -185,7 +217,9 @@ class MPIComm(Comm):
         from mpi4py import MPI  # starts MPI: only ever under mpiexec
         if mpi_comm is None:
             mpi_comm = MPI.COMM_WORLD
+        self._mpi = MPI
         self._mpi_comm = mpi_comm
+        self._posted = []
         node_names = mpi_comm.allgather(MPI.Get_processor_name())
         rank = mpi_comm.Get_rank()
         super(MPIComm, self).__init__(
@@ -205,6 +239,22 @@ class MPIComm(Comm):
     def bcast(self, obj, root=0):
         self._check_root(root)
         return self._mpi_comm.bcast(obj, root=root)
+
+    def post(self, obj, dest, tag):
+        self._posted.append(self._mpi_comm.isend(obj, dest=dest, tag=tag))
+
+    def wait_posted(self):
+        for request in self._posted:
+            request.wait()
+        self._posted = []
+
+    def receive(self, tag, block=True):
+        status = self._mpi.Status()
+        anyone = self._mpi.ANY_SOURCE
+        if not block and not self._mpi_comm.iprobe(source=anyone, tag=tag):
+            return None
+        obj = self._mpi_comm.recv(source=anyone, tag=tag, status=status)
+        return status.Get_source(), obj
 
     def abort(self, code=1):
         # Ends every rank: one rank's fatal error must not leave the others

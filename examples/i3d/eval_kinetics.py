@@ -15,21 +15,37 @@ stream, two streams the sum of both. One process per GPU (--device gpu) or
 CPU; results are the same for any number of ranks and any batch size.
 A multi-label set (Charades) is scored by mAP over classes instead of
 top-k, with each class's AP in the JSON (see evaluations/multilabel.py).
+
+With --out, each finished batch of videos is saved at once in OUT.parts/:
+a stopped run (Ctrl-C, a killed rank, a lost node) continues where it
+stopped when the same command is run again, with any number of ranks, and
+writes the same results; other settings are refused, naming what differs
+(--restart starts over). The folder is removed once OUT is written.
+Without --out nothing is saved: a stopped run starts over.
 """
 
 import argparse
+import os
+import signal
 import sys
+import time
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
+from chainercv_i3d.datasets import check_model_inputs
 from chainercv_i3d.datasets import PrecomputedVideoDataset
 from chainercv_i3d.evaluations import check_labels
 from chainercv_i3d.evaluations import evaluate_ranks
 from chainercv_i3d.evaluations import EvalProtocol
+from chainercv_i3d.evaluations import evaluation_settings
 from chainercv_i3d.evaluations import format_table
+from chainercv_i3d.evaluations import parts_dir
 from chainercv_i3d.evaluations import preset_differences
+from chainercv_i3d.evaluations import SavedResults
 from chainercv_i3d.evaluations import summarize
 from chainercv_i3d.evaluations import write_results
+from chainercv_i3d.files import check_output_dir
+from chainercv_i3d.files import OutputPathError
 from chainercv_i3d.links import load_streams
 from chainercv_i3d.links.fast import DTYPE_HELP
 from chainercv_i3d.links.fast import DTYPES
@@ -74,8 +90,19 @@ def parse_args(argv):
                         help='write the results as JSON here, the per-video '
                         'top-5 (.predictions.jsonl) and logits (.logits.npz) '
                         'beside it')
+    parser.add_argument('--restart', action='store_true',
+                        help='discard the saved part of an earlier run of '
+                        '--out (OUT.parts/) and start over')
     parser.add_argument('--quiet', action='store_true')
     args = parser.parse_args(argv)
+    if args.out:
+        try:
+            check_output_dir(parts_dir(args.out))
+        except OutputPathError as e:
+            parser.error('argument --out: ' + str(e))
+    if args.restart and not args.out:
+        parser.error('--restart discards what an earlier run of --out '
+                     'saved: give --out')
     if not (args.rgb_model_checkpoint or args.flow_model_checkpoint):
         parser.error('give --rgb_model_checkpoint and/or '
                      '--flow_model_checkpoint')
@@ -85,10 +112,17 @@ def parse_args(argv):
     return args
 
 
+# A test hook: "RANK:N" makes rank RANK kill itself (SIGKILL, as the
+# system would) once it has saved N batches, to test that a rerun resumes.
+KILL_HOOK_VARIABLE = 'CHAINERCV_I3D_TEST_KILL_AFTER'
+
+
 def evaluate(args, comm):
+    started = time.time()
     device = select_device(args.device, comm)
-    models = load_streams(args.rgb_model_checkpoint,
-                          args.flow_model_checkpoint, device)
+    checkpoints = {'rgb': args.rgb_model_checkpoint,
+                   'flow': args.flow_model_checkpoint}
+    models = load_streams(checkpoints['rgb'], checkpoints['flow'], device)
     for stream_model in models.values():
         stream_model.fast.dtype = args.dtype
     model = next(iter(models.values()))
@@ -98,6 +132,7 @@ def evaluate(args, comm):
     dataset = PrecomputedVideoDataset(args.precomputed_dir, protocol.sampler,
                                       use_pfio=args.use_pfio)
     check_labels(dataset, model.n_class, model.label_names)
+    check_model_inputs(dataset, models, protocol.transform.crop_size)
     if dataset.n_not_done and args.strict:
         raise ValueError('{} listed video(s) were not precomputed (missing '
                          'or failed; see its manifest.json) (--strict)'.format(
@@ -105,11 +140,26 @@ def evaluate(args, comm):
     if comm.rank == 0:
         for line in preset_differences(dataset.preset, model.preset):
             print('eval_kinetics: warning: ' + line, file=sys.stderr)
-    everything = evaluate_ranks(
+    saved = done = None
+    earlier_s = 0.0
+    on_batch = None
+    if args.out:
+        saved = SavedResults(parts_dir(args.out))
+        if comm.rank == 0:
+            saved.claim(evaluation_settings(protocol, checkpoints, args.dtype,
+                                            dataset), args.restart)
+            done, earlier_s = saved.load()
+        done_ids = comm.bcast({r['video_id'] for r in done or ()})
+        run = comm.bcast(repr(started))
+        on_batch = batch_saver(saved, dataset, run, started, comm.rank)
+    else:
+        done_ids = set()
+    evaluated = evaluate_ranks(
         dataset, models, protocol, comm, args.batch_size,
-        args.num_preprocess_workers, device, args.quiet)
+        args.num_preprocess_workers, device, args.quiet, done_ids, on_batch)
     if comm.rank != 0:
         return None
+    everything = (done or []) + evaluated
     failed = [r for r in everything if 'error' in r]
     if failed and args.strict:
         raise ValueError('{}: {} (--strict)'.format(failed[0]['video_id'],
@@ -122,8 +172,22 @@ def evaluate(args, comm):
                    precomputed_dir=args.precomputed_dir,
                    rgb_model_checkpoint=args.rgb_model_checkpoint,
                    flow_model_checkpoint=args.flow_model_checkpoint,
-                   dtype=args.dtype)
-    return summary, everything, model.label_names
+                   dtype=args.dtype,
+                   elapsed_time=round(earlier_s + time.time() - started, 2))
+    return summary, everything, model.label_names, saved
+
+
+def batch_saver(saved, dataset, run, started, rank):
+    """on_batch for evaluate_ranks: saves each finished batch at once."""
+    kill_after = os.environ.get(KILL_HOOK_VARIABLE, '').split(':')
+    n_saved = [0]
+
+    def save(batch, results):
+        saved.save(min(batch), results, run, time.time() - started)
+        n_saved[0] += 1
+        if kill_after == [str(rank), str(n_saved[0])]:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return save
 
 
 def main(argv=None):
@@ -132,10 +196,11 @@ def main(argv=None):
     try:
         outcome = evaluate(args, comm)
         if outcome is not None:
-            summary, results, label_names = outcome
+            summary, results, label_names, saved = outcome
             print(format_table(summary))
             if args.out:
                 write_results(args.out, summary, results, label_names)
+                saved.remove()  # OUT holds all of it now
     except Exception as e:  # any rank's failure must end every rank
         abort_on_error('eval_kinetics', comm, e)
 

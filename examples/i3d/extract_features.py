@@ -74,7 +74,7 @@ from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.device import select_device
-from chainercv_i3d.utils.progress import progress_bar
+from chainercv_i3d.utils.progress import all_ranks_bar
 
 
 OPTION_NAMES = ('window', 'stride', 'align', 'tail', 'pad', 'lookahead',
@@ -176,7 +176,7 @@ def extract(args, comm):
     claim_output_dir(args.output_dir, settings)  # before any work
     indices = rank_share(sorted(range(len(dataset)), key=dataset.video_id),
                          comm.rank, comm.size)
-    bar = progress_bar(len(indices), comm, args.quiet)
+    bar = all_ranks_bar(len(dataset), comm, args.quiet)
 
     def report(video_id, message):
         bar.write('extract_features: skipped {}: {}'.format(

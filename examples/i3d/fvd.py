@@ -42,7 +42,7 @@ from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
-from chainercv_i3d.utils.progress import progress_bar
+from chainercv_i3d.utils.progress import all_ranks_bar
 
 PROG = 'fvd'
 
@@ -98,8 +98,7 @@ def parse_args(argv):
 
 def embed_set(video_set, model, model_settings, args, comm, device):
     """Statistics of a :class:`VideoSet` (every rank; a collective call)."""
-    bar = progress_bar(len(range(comm.rank, len(video_set), comm.size)),
-                       comm, args.quiet)
+    bar = all_ranks_bar(len(video_set), comm, args.quiet)
     try:
         activations, shape = embed_ranks(
             video_set, model, comm, args.batch_size, args.resize, device,

@@ -1,6 +1,8 @@
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -112,3 +114,46 @@ def test_workers_fork_after_opencv_threads_without_hanging():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split('\n')[0] == '[90000.0, 90000.0, 90000.0, ' \
         '90000.0]'
+
+
+# A process killed (SIGKILL: no cleanup runs) while its workers wait.
+KILLED_WITH_WORKERS = '''
+import os
+import signal
+import sys
+import chainercv_i3d
+from chainercv_i3d.datasets.loader import ExampleLoader
+
+loader = ExampleLoader(lambda i, rng: os.getpid(), 2)
+with open(sys.argv[1], 'w') as f:
+    f.write(' '.join(str(e) for _, e, _ in loader.iterate(range(4))))
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def _alive(pid):
+    try:
+        with open('/proc/{}/stat'.format(pid)) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='PR_SET_PDEATHSIG is Linux only')
+def test_workers_end_with_a_killed_process(tmp_path):
+    # Orphans would hold mpiexec's output pipes: it then never ends the job.
+    pids = tmp_path / 'pids'
+    result = subprocess.run(
+        [sys.executable, '-c', KILLED_WITH_WORKERS, str(pids)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    workers = {int(pid) for pid in pids.read_text().split()}
+    assert workers
+    deadline = time.time() + 10
+    while any(_alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if _alive(pid)]
+    for pid in alive:  # left by the bug: end them, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not alive

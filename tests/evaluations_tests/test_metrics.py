@@ -75,3 +75,13 @@ def test_validation_loss_is_stable_for_large_logits():
     results = [{'label': 0, 'logits': {'rgb': [1000.0, 0.0]}}]
     assert validation_loss(results, 'rgb') == pytest.approx(
         numpy.log1p(numpy.exp(-1000.0)), abs=1e-12)
+
+
+def test_top5_of_fewer_than_5_classes_is_not_applicable():
+    # With 2 classes every label is among the 5 best: 100% would mislead.
+    scores = numpy.array([[2., 1.], [0., 3.], [1., 0.]], numpy.float32)
+    metrics = classification_metrics(scores, numpy.array([0, 0, 1]))
+    assert metrics['top5'] is None
+    assert metrics['top1'] == pytest.approx(1 / 3)
+    five = numpy.eye(5, dtype=numpy.float32)
+    assert classification_metrics(five, numpy.arange(5))['top5'] == 1.0

@@ -147,7 +147,9 @@ def test_confused_pairs_count_the_fused_predictions():
 
 
 def test_one_stream_is_drawn_without_a_fusion(tmp_path):
-    fabricated_results(tmp_path / 'r.json', 4, 2, seed=3, two_streams=False)
+    summary = fabricated_results(tmp_path / 'r.json', 4, 2, seed=3,
+                                 two_streams=False)
+    assert summary['rgb']['top5'] is None  # 4 classes: drawn as n/a
     index = plot_results(str(tmp_path / 'r.json'), str(tmp_path / 'out'))
     assert index['ranked_by'] == 'rgb'
     assert decoded_pixels(index['streams']).std() > 0

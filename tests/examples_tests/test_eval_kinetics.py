@@ -4,10 +4,12 @@ Random-weight models and a reduced protocol (9 frames, 193x193 crops) keep
 it fast; the distribution logic is the same as with the default protocol.
 """
 
+import glob
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,18 +63,21 @@ def setup(tmp_path_factory):
     return root, precomputed, models
 
 
-def run_eval(mpiexec, n, precomputed, models, *extra, timeout=600):
+def run_eval(mpiexec, n, precomputed, models, *extra, timeout=600,
+             env=None):
     command = [mpiexec, '-n', str(n), sys.executable, EVAL, precomputed,
                '--rgb_model_checkpoint', models['rgb', 400],
                '--flow_model_checkpoint', models['flow', 400]] + \
         list(PROTOCOL) + list(extra)
     return subprocess.run(command, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=dict(os.environ, **(env or {})))
 
 
 def read_outputs(out):
+    """The summary (without its timing), logits and predictions."""
     with open(out) as f:
         summary = json.load(f)
+    assert summary.pop('elapsed_time') > 0
     logits = dict(numpy.load(os.path.splitext(out)[0] + '.logits.npz'))
     with open(os.path.splitext(out)[0] + '.predictions.jsonl') as f:
         predictions = [json.loads(line) for line in f]
@@ -218,6 +223,8 @@ def test_bad_models_are_refused_before_any_work(setup, flags, message,
     assert result.returncode != 0
     assert message in result.stderr
     assert 'Traceback' not in result.stderr
+    if flags[1] == names['FLOW400']:
+        assert 'flow400.npz): give it as the flow model' in result.stderr
 
 
 def test_empty_dataset_is_an_error(setup, tmp_path, mpiexec):
@@ -265,6 +272,10 @@ def own_classes(tmp_path_factory):
         save_model_npz(I3D(n_class=2), path,
                        DEEPMIND_KINETICS.replace(label_names=names))
         models[names[0]] = path
+    models['flow'] = str(root / 'flow.npz')
+    save_model_npz(I3D(n_class=2, modality='flow'), models['flow'],
+                   DEEPMIND_KINETICS.replace(
+                       label_names=('pour tea', 'whisk eggs')))
     return precomputed, models
 
 
@@ -284,6 +295,13 @@ def test_a_model_of_its_own_classes_reports_their_names(own_classes,
                                                          'whisk eggs']
     assert {p['label_name'] for p in predictions} == {'pour tea',
                                                       'whisk eggs'}
+    # Top-5 of 2 classes would always be 100%: not applicable.
+    assert summary['rgb']['top5'] is None
+    assert re.search(r'rgb\s+\d\.\d{4}\s+n/a', result.stdout)
+    for p in predictions:
+        assert sorted(p['rgb_top5_names']) == ['pour tea', 'whisk eggs']
+        assert p['rgb_top5_names'][0] == ['pour tea', 'whisk eggs'][
+            p['rgb_top5'][0]]
 
 
 def test_a_model_of_other_classes_is_refused(own_classes):
@@ -320,3 +338,131 @@ def test_strict_refuses_listed_videos_that_were_not_precomputed(setup,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'missing: 1' in result.stdout
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--flow_model_checkpoint', 'FLOW'],
+     'was precomputed without flow (3 of 3 videos, e.g. '),
+    (['--rgb_model_checkpoint', 'RGB', '--crop_size', '224'],
+     'crops of 224 px do not fit the frames of '),
+])
+def test_inputs_the_videos_cannot_give_are_refused_before_the_first_video(
+        own_classes, flags, message):
+    precomputed, models = own_classes
+    flags = [{'FLOW': models['flow'], 'RGB': models['pour tea']}.get(f, f)
+             for f in flags]
+    result = subprocess.run(
+        [sys.executable, EVAL, precomputed, '--n_frame', '9', '--quiet']
+        + flags, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert message in result.stderr
+    # Once, not once per video.
+    assert 'unreadable' not in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+KILL_HOOK = 'CHAINERCV_I3D_TEST_KILL_AFTER'
+
+
+def saved_parts(out):
+    parts = []
+    for path in sorted(glob.glob(out + '.parts/[0-9]*.json')):
+        with open(path) as f:
+            parts.append((path, json.load(f)))
+    return parts
+
+
+def test_a_killed_rank_and_a_rerun_give_the_results_of_one_run(
+        setup, tmp_path, mpiexec):
+    _, precomputed, models = setup
+    whole = str(tmp_path / 'whole.json')
+    result = run_eval(mpiexec, 2, precomputed, models, '--out', whole)
+    assert result.returncode == 0, result.stderr
+    out = str(tmp_path / 'resumed.json')
+    # Rank 1 dies by SIGKILL once it has saved its first video.
+    killed = run_eval(mpiexec, 2, precomputed, models, '--out', out,
+                      env={KILL_HOOK: '1:1'})
+    assert killed.returncode != 0
+    assert not os.path.exists(out)
+    parts = saved_parts(out)
+    n_saved = sum(len(part['results']) for _, part in parts)
+    assert 1 <= n_saved < 5
+    earlier_s = max(part['elapsed_s'] for _, part in parts)
+    # Continued on another number of ranks: results are per video.
+    resumed = run_eval(mpiexec, 1, precomputed, models, '--out', out)
+    assert resumed.returncode == 0, resumed.stderr
+    with open(out) as f:
+        assert json.load(f)['elapsed_time'] >= earlier_s  # both runs'
+    summary, logits, predictions = read_outputs(out)
+    whole_summary, whole_logits, whole_predictions = read_outputs(whole)
+    assert summary == whole_summary
+    assert predictions == whole_predictions
+    assert list(logits['video_id']) == list(whole_logits['video_id'])
+    for stream in ('rgb', 'flow'):
+        numpy.testing.assert_allclose(logits[stream], whole_logits[stream],
+                                      rtol=1e-5, atol=1e-5)
+    assert not os.path.exists(out + '.parts')  # all of it is in out now
+
+
+def test_a_rerun_evaluates_only_what_is_missing(setup, tmp_path):
+    """The saved videos are taken from the disk, other settings are refused
+    (nothing lost), --restart starts over."""
+    _, precomputed, models = setup
+    out = str(tmp_path / 'r.json')
+    command = [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
+               models['rgb', 400], '--out', out,
+               '--num_preprocess_workers', '0'] + list(PROTOCOL)
+
+    def run(*extra, kill_after=None):
+        env = dict(os.environ)
+        if kill_after:
+            env[KILL_HOOK] = '0:{}'.format(kill_after)
+        return subprocess.run(command + list(extra), capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    def mark_a_saved_video():
+        path, part = saved_parts(out)[0]
+        marked = part['results'][0]
+        marked['logits']['rgb'] = [7.0] * 400
+        with open(path, 'w') as f:
+            json.dump(part, f)
+        return marked['video_id']
+
+    def final_rgb_logits(video_id):
+        with numpy.load(os.path.splitext(out)[0] + '.logits.npz') as npz:
+            return npz['rgb'][list(npz['video_id']).index(video_id)]
+
+    assert run(kill_after=2).returncode == -signal.SIGKILL
+    assert len(saved_parts(out)) == 2
+    marked = mark_a_saved_video()
+
+    refused = run('--num_crops', '3')
+    assert refused.returncode != 0
+    assert 'protocol.num_crops: 1 there, 3 now' in refused.stderr
+    assert '--restart' in refused.stderr
+    assert 'Traceback' not in refused.stderr
+    assert len(saved_parts(out)) == 2  # nothing lost
+
+    resumed = run()
+    assert resumed.returncode == 0, resumed.stderr
+    assert (final_rgb_logits(marked) == 7.0).all()  # read, not evaluated
+    assert not os.path.exists(out + '.parts')
+
+    assert run(kill_after=1).returncode == -signal.SIGKILL
+    marked = mark_a_saved_video()
+    restarted = run('--restart')
+    assert restarted.returncode == 0, restarted.stderr
+    assert not (final_rgb_logits(marked) == 7.0).any()  # evaluated again
+
+
+def test_a_file_where_the_saved_parts_go_is_refused_before_any_work(
+        setup, tmp_path):
+    _, precomputed, models = setup
+    blocker = tmp_path / 'r.json.parts'
+    blocker.write_text('')
+    result = subprocess.run(
+        [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
+         models['rgb', 400], '--out', str(tmp_path / 'r.json')],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert '{} is a file, not a folder'.format(blocker) in result.stderr

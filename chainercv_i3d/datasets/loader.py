@@ -14,10 +14,12 @@ workers, and forked workers never repeat each other's draws.
 import collections
 import concurrent.futures
 import multiprocessing
+import os
 
 import numpy
 
 from chainercv_i3d.datasets.clip_samplers import sample_rng
+from chainercv_i3d.utils.interrupts import prepare_worker
 from chainercv_i3d.utils.video import stop_opencv_threads
 
 # Errors that make one example unreadable without stopping the run.
@@ -94,8 +96,9 @@ def start_method(device=None):
 _WORKER_LOAD = None
 
 
-def _set_worker_load(load, worker_init):
+def _set_worker_load(load, worker_init, parent_pid):
     global _WORKER_LOAD
+    prepare_worker(parent_pid)
     _WORKER_LOAD = load
     if worker_init is not None:
         worker_init()
@@ -128,7 +131,9 @@ class ExampleLoader(object):
         prefetch (int): Examples loaded ahead at most (default
             ``2 * n_workers``): each can be hundreds of MB. A worker that
             dies (killed, out of memory) ends the iteration with
-            ``BrokenProcessPool`` instead of a wait forever.
+            ``BrokenProcessPool`` instead of a wait forever; the workers
+            ignore Ctrl-C (this process handles it) and die with this
+            process, even when it is killed by SIGKILL.
         mp_context (str): How workers start: ``'fork'`` (fast; not after
             CUDA started in this process) or ``'spawn'``.
         worker_init (callable): Run once in each worker (e.g. a flow
@@ -168,7 +173,7 @@ class ExampleLoader(object):
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.n_workers, mp_context=context,
                 initializer=_set_worker_load,
-                initargs=(self.load, self.worker_init))
+                initargs=(self.load, self.worker_init, os.getpid()))
         return self._pool
 
     def iterate(self, order, epoch=0):

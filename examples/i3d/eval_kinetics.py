@@ -38,6 +38,7 @@ from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
 
 
 def parse_args(argv):
@@ -127,15 +128,17 @@ def evaluate(args, comm):
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit('eval_kinetics')
-    try:
-        outcome = evaluate(args, comm)
-        if outcome is not None:
-            summary, results, label_names = outcome
-            print(format_table(summary))
-            if args.out:
-                write_results(args.out, summary, results, label_names)
-    except Exception as e:  # any rank's failure must end every rank
-        abort_on_error('eval_kinetics', comm, e)
+    # Nothing of an unfinished evaluation is kept yet.
+    with stop_on_interrupt('eval_kinetics', comm, lambda: 0):
+        try:
+            outcome = evaluate(args, comm)
+            if outcome is not None:
+                summary, results, label_names = outcome
+                print(format_table(summary))
+                if args.out:
+                    write_results(args.out, summary, results, label_names)
+        except Exception as e:  # any rank's failure must end every rank
+            abort_on_error('eval_kinetics', comm, e)
 
 
 if __name__ == '__main__':

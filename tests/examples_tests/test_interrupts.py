@@ -21,7 +21,7 @@ from tests.datasets_tests.videos import write_video
 pytestmark = [pytest.mark.slow]
 
 EXAMPLES = os.path.join(ROOT, 'examples', 'i3d')
-N_VIDEOS = 24  # copies: the run is far from done at the first
+N_VIDEOS = 24  # far from done when the first one is written
 STOPPED = re.compile(r'^(\S+): (?:rank (\d): )?stopped: (\d+) done; run the '
                      r'same command to continue$')
 # The tiny network on tiny clips: an update takes milliseconds.

@@ -13,15 +13,13 @@ workers, and forked workers never repeat each other's draws.
 
 import collections
 import concurrent.futures
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 
 import numpy
 
 from chainercv_i3d.datasets.clip_samplers import sample_rng
+from chainercv_i3d.utils.interrupts import prepare_worker
 from chainercv_i3d.utils.video import stop_opencv_threads
 
 # Errors that make one example unreadable without stopping the run.
@@ -106,23 +104,9 @@ def start_method(device=None):
 _WORKER_LOAD = None
 
 
-# prctl's option that sends this process a signal when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent_pid):
-    """Ends this worker when the process it loads for dies, even by
-    SIGKILL: an orphaned worker keeps the launcher's output pipes open, and
-    mpiexec then waits for it forever instead of ending the other ranks."""
-    if sys.platform.startswith('linux'):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # it died before the line above
-        os._exit(1)
-
-
 def _set_worker_load(load, worker_init, parent_pid):
     global _WORKER_LOAD
-    _die_with_parent(parent_pid)
+    prepare_worker(parent_pid)
     _WORKER_LOAD = load
     if worker_init is not None:
         worker_init()
@@ -155,7 +139,9 @@ class ExampleLoader(object):
         prefetch (int): Examples loaded ahead at most (default
             ``2 * n_workers``): each can be hundreds of MB. A worker that
             dies (killed, out of memory) ends the iteration with
-            ``BrokenProcessPool`` instead of a wait forever.
+            ``BrokenProcessPool`` instead of a wait forever; the workers
+            ignore Ctrl-C (this process handles it) and die with this
+            process, even when it is killed by SIGKILL.
         mp_context (str): How workers start: ``'fork'`` (fast; not after
             CUDA started in this process) or ``'spawn'``.
         worker_init (callable): Run once in each worker (e.g. a flow

@@ -37,6 +37,7 @@ from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.presets import Preset
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
+from chainercv_i3d.utils.interrupts import prepare_worker
 from chainercv_i3d.utils.progress import progress_bar
 from chainercv_i3d.utils.video import decode_and_resample
 from chainercv_i3d.utils.video import stop_opencv_threads
@@ -237,7 +238,8 @@ class _Worker(object):
                     'error': str(e)}
 
 
-def _init_worker(backend):
+def _init_worker(backend, parent_pid):
+    prepare_worker(parent_pid)
     import cv2
     # Parallelism comes from the worker processes: decoding and encoding
     # (OpenCV) run on one thread each, as the backend's own work does.
@@ -379,7 +381,7 @@ def run_share(todo, output_dir, config, n_workers, on_record):
         if context.get_start_method() == 'fork':
             stop_opencv_threads()
         pool = context.Pool(n_workers, initializer=_init_worker,
-                            initargs=(backend,))
+                            initargs=(backend, os.getpid()))
         results = pool.imap_unordered(worker, todo)
     try:
         for result in results:

@@ -63,6 +63,16 @@ def chainermn_communicator_name(name, comm, device):
     return choose_chainermn_communicator(name, on_gpu, shared_gpu=shared)
 
 
+def snapshot_iteration(out_dir):
+    """The iteration of the snapshot in ``out_dir`` (0 without one): the
+    updates that a stopped run keeps."""
+    path = os.path.join(out_dir, SNAPSHOT_NAME)
+    if not os.path.exists(path):
+        return 0
+    with numpy.load(path) as snapshot:
+        return int(snapshot['iteration'])
+
+
 def seed_dropout(seed, iteration, chunk, device):
     """Seeds the generator of dropout's masks for one sub-batch: a pure
     function of the run's seed, the update and the sub-batch's place in the

@@ -12,9 +12,13 @@ when it is imported, which must happen only under mpiexec, and ChainerMN
 (which imports chainer) is an optional heavy dependency.
 """
 
+import fcntl
 import os
 import platform
+import stat
+import struct
 import sys
+import termios
 import time
 
 # Set by MPICH/Hydra, Open MPI and PMIx launchers in every rank.
@@ -23,8 +27,9 @@ _LAUNCHER_VARIABLES = ('PMI_RANK', 'PMI_SIZE', 'OMPI_COMM_WORLD_SIZE',
 
 _INSTALL_HINT = 'pip install "chainercv_i3d[mpi]"'
 
-# Time the launcher gets to forward a rank's last output before its abort.
-ABORT_FORWARD_SECONDS = 0.5
+# The longest wait for the launcher to read a rank's last output before its
+# abort: it reads at once unless it is stuck.
+ABORT_FORWARD_TIMEOUT = 30
 
 
 def launched_by_mpiexec():
@@ -260,11 +265,13 @@ class MPIComm(Comm):
         # Ends every rank: one rank's fatal error must not leave the others
         # waiting forever in a collective call.
         _flush_output()
-        # The launcher forwards a rank's output on another channel than the
-        # abort and kills every process once the abort arrives: without this
-        # pause the last lines (the reason for the abort) were lost in one
-        # CI run (stdout and stderr both empty).
-        time.sleep(ABORT_FORWARD_SECONDS)
+        # The launcher reads a rank's output from pipes and its abort from
+        # another channel, and kills every process once the abort arrives:
+        # the last lines (the reason for the abort) were lost in one CI run.
+        # Once it has read them it has also passed them on, before it reads
+        # the abort (Hydra's proxy forwards what it reads at once, to the
+        # same connection as the abort).
+        _wait_until_output_read()
         self._mpi_comm.Abort(code)
         # MPICH 5 returns from MPI_Abort and lets the process run on until
         # the launcher kills it (measured: a barrier after it completed);
@@ -500,3 +507,25 @@ def _import_chainermn():
 def _flush_output():
     sys.stdout.flush()
     sys.stderr.flush()
+
+
+def _unread_bytes(fd):
+    """The bytes written to ``fd`` that its reader has not read yet, when
+    it is a pipe (as under mpiexec); 0 otherwise."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return 0
+        answer = fcntl.ioctl(fd, termios.FIONREAD, struct.pack('i', 0))
+    except OSError:  # closed, or not a pipe after all
+        return 0
+    return struct.unpack('i', answer)[0]
+
+
+def _wait_until_output_read(fds=(1, 2), timeout=ABORT_FORWARD_TIMEOUT):
+    """Waits until the launcher has read what this process wrote to
+    ``fds`` (stdout and stderr), at most ``timeout`` seconds (for a launcher
+    that is stuck)."""
+    deadline = time.monotonic() + timeout
+    for fd in fds:
+        while _unread_bytes(fd) and time.monotonic() < deadline:
+            time.sleep(0.01)

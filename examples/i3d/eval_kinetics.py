@@ -56,6 +56,7 @@ from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import non_negative_int
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
 
 
 def parse_args(argv):
@@ -190,19 +191,28 @@ def batch_saver(saved, dataset, run, started, rank):
     return save
 
 
+def count_saved_videos(out):
+    """Videos whose results a stopped run keeps (in OUT.parts/)."""
+    if not out:
+        return 0
+    return len(SavedResults(parts_dir(out)).load()[0])
+
+
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit('eval_kinetics')
-    try:
-        outcome = evaluate(args, comm)
-        if outcome is not None:
-            summary, results, label_names, saved = outcome
-            print(format_table(summary))
-            if args.out:
-                write_results(args.out, summary, results, label_names)
-                saved.remove()  # OUT holds all of it now
-    except Exception as e:  # any rank's failure must end every rank
-        abort_on_error('eval_kinetics', comm, e)
+    with stop_on_interrupt('eval_kinetics', comm,
+                           lambda: count_saved_videos(args.out)):
+        try:
+            outcome = evaluate(args, comm)
+            if outcome is not None:
+                summary, results, label_names, saved = outcome
+                print(format_table(summary))
+                if args.out:
+                    write_results(args.out, summary, results, label_names)
+                    saved.remove()  # OUT holds all of it now
+        except Exception as e:  # any rank's failure must end every rank
+            abort_on_error('eval_kinetics', comm, e)
 
 
 if __name__ == '__main__':

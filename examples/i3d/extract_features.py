@@ -40,6 +40,8 @@ given explicitly win, and the sidecar lists them in recipe_overrides.
 """
 
 import argparse
+import glob
+import os
 import sys
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
@@ -52,6 +54,7 @@ from chainercv_i3d.evaluations.features import check_source_options
 from chainercv_i3d.evaluations.features import claim_output_dir
 from chainercv_i3d.evaluations.features import extract_share
 from chainercv_i3d.evaluations.features import extraction_settings
+from chainercv_i3d.evaluations.features import SETTINGS_NAME
 from chainercv_i3d.evaluations.features import open_video_source
 from chainercv_i3d.flow import flow_backend_names
 from chainercv_i3d.links import I3DPredictor
@@ -74,6 +77,7 @@ from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.device import select_device
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
 from chainercv_i3d.utils.progress import all_ranks_bar
 
 
@@ -190,14 +194,25 @@ def extract(args, comm):
     return counts
 
 
+def count_extracted(output_dir):
+    """Videos whose features are written: a video's sidecar is written
+    after its .npy."""
+    sidecars = glob.glob(os.path.join(glob.escape(output_dir), '**', '*.json'),
+                         recursive=True)
+    return len([path for path in sidecars if os.path.relpath(
+        path, output_dir) != SETTINGS_NAME])
+
+
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit('extract_features')
-    try:
-        counts = extract(args, comm)
-    except Exception as e:  # any rank's failure must end every rank
-        abort_on_error('extract_features', comm, e)
-        return 1
+    with stop_on_interrupt('extract_features', comm,
+                           lambda: count_extracted(args.output_dir)):
+        try:
+            counts = extract(args, comm)
+        except Exception as e:  # any rank's failure must end every rank
+            abort_on_error('extract_features', comm, e)
+            return 1
     totals = sum_counts(comm, counts)
     if comm.rank == 0:
         print('{done} done, {failed} failed, {already_done} already '

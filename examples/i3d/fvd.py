@@ -42,6 +42,7 @@ from chainercv_i3d.utils.cli import output_file
 from chainercv_i3d.utils.cli import get_comm_or_exit
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.device import select_device
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
 from chainercv_i3d.utils.progress import all_ranks_bar
 
 PROG = 'fvd'
@@ -181,12 +182,14 @@ def report(args, outcome):
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit(PROG)
-    try:
-        outcome = run(args, comm)
-        if outcome is not None:
-            report(args, outcome)
-    except Exception as e:  # any rank's failure must end every rank
-        abort_on_error(PROG, comm, e)
+    # The statistics are made at the end: nothing of a stopped run is kept.
+    with stop_on_interrupt(PROG, comm, lambda: 0):
+        try:
+            outcome = run(args, comm)
+            if outcome is not None:
+                report(args, outcome)
+        except Exception as e:  # any rank's failure must end every rank
+            abort_on_error(PROG, comm, e)
 
 
 if __name__ == '__main__':

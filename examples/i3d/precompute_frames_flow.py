@@ -33,6 +33,8 @@ when every video is done, 3 when some failed (see OUTPUT_DIR/manifest.json),
 """
 
 import argparse
+import glob
+import os
 import sys
 
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
@@ -59,6 +61,7 @@ from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.cli import USER_ERRORS
 from chainercv_i3d.utils.device import resolve_device_spec
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
 
 
 def parse_args(argv):
@@ -166,37 +169,48 @@ def classes_without_videos_warning(video_list, video_dir, shown=5):
                 ', ...' if len(empty) > shown else ''))
 
 
+def count_precomputed(output_dir):
+    """Videos whose zip is written (an interrupted write leaves none)."""
+    return len(glob.glob(os.path.join(glob.escape(output_dir), 'videos',
+                                      '**', '*.zip'), recursive=True))
+
+
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit('precompute_frames_flow')
     progress = ProgressReport(comm, args.quiet)
-    try:
-        config = PrecomputeConfig(
-            preprocessing_preset(args),
-            compute_flow=not args.no_compute_flow,
-            flow_backend=args.flow_backend, jpeg_quality=args.jpeg_quality,
-            device=resolve_device_spec(args.device, comm))
-        video_list = read_video_list(args.dataset, args.video_dir,
-                                     args.annotations, args.list_split)
-        check_videos_found(video_list, args.video_dir)
-        if comm.rank == 0:
-            print(video_list.summary(), file=sys.stderr)
-            if video_list.missing:
-                print(missing_line(video_list.missing), file=sys.stderr)
-            warning = classes_without_videos_warning(video_list,
-                                                     args.video_dir)
-            if warning:
-                print('precompute_frames_flow: ' + warning, file=sys.stderr)
-        totals = run_precompute(
-            video_list, args.output_dir, config, comm,
-            args.num_preprocess_workers, args.retry_failed,
-            progress.on_plan, progress.on_record)
-    except Exception as e:  # any rank's failure must end every rank
-        progress.close()
-        abort_on_error('precompute_frames_flow', comm, e,
-                       USER_ERRORS + (PrecomputeFatalError,))
-        return 1
-    progress.close()
+    with stop_on_interrupt('precompute_frames_flow', comm,
+                           lambda: count_precomputed(args.output_dir)):
+        try:
+            config = PrecomputeConfig(
+                preprocessing_preset(args),
+                compute_flow=not args.no_compute_flow,
+                flow_backend=args.flow_backend,
+                jpeg_quality=args.jpeg_quality,
+                device=resolve_device_spec(args.device, comm))
+            video_list = read_video_list(args.dataset, args.video_dir,
+                                         args.annotations, args.list_split)
+            check_videos_found(video_list, args.video_dir)
+            if comm.rank == 0:
+                print(video_list.summary(), file=sys.stderr)
+                if video_list.missing:
+                    print(missing_line(video_list.missing), file=sys.stderr)
+                warning = classes_without_videos_warning(video_list,
+                                                         args.video_dir)
+                if warning:
+                    print('precompute_frames_flow: ' + warning,
+                          file=sys.stderr)
+            totals = run_precompute(
+                video_list, args.output_dir, config, comm,
+                args.num_preprocess_workers, args.retry_failed,
+                progress.on_plan, progress.on_record)
+        except Exception as e:  # any rank's failure must end every rank
+            progress.close()
+            abort_on_error('precompute_frames_flow', comm, e,
+                           USER_ERRORS + (PrecomputeFatalError,))
+            return 1
+        finally:
+            progress.close()
     if comm.rank != 0:
         return 0
     print(summary_line(totals, len(video_list.missing)))

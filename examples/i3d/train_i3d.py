@@ -45,6 +45,7 @@ from chainercv_i3d.training import SAMPLERS
 from chainercv_i3d.training import SCHEDULE_NAMES
 from chainercv_i3d.training import TrainConfig
 from chainercv_i3d.training import Trainer
+from chainercv_i3d.training.trainer import snapshot_iteration
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import get_comm_or_exit
@@ -53,6 +54,7 @@ from chainercv_i3d.utils.cli import output_dir
 from chainercv_i3d.utils.cli import positive_int
 from chainercv_i3d.utils.comm import CHAINERMN_COMMUNICATORS
 from chainercv_i3d.utils.device import select_device
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
 
 
 
@@ -214,12 +216,14 @@ def config_of(args):
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit('train_i3d')
-    try:
-        device = select_device(args.device, comm)
-        Trainer(config_of(args), comm, device,
-                say=lambda message: print('train_i3d: ' + message)).run()
-    except Exception as e:  # any rank's failure must end every rank
-        abort_on_error('train_i3d', comm, e)
+    with stop_on_interrupt('train_i3d', comm,
+                           lambda: snapshot_iteration(args.out)):
+        try:
+            device = select_device(args.device, comm)
+            Trainer(config_of(args), comm, device,
+                    say=lambda message: print('train_i3d: ' + message)).run()
+        except Exception as e:  # any rank's failure must end every rank
+            abort_on_error('train_i3d', comm, e)
 
 
 if __name__ == '__main__':

@@ -1,9 +1,11 @@
 """get_comm: one communicator for every script, alone and under mpiexec."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
 
@@ -252,6 +254,28 @@ def test_cuda_aware_mpi_can_be_declared(monkeypatch):
     assert comm_module.mpi_is_cuda_aware()
 
 
+def test_abort_waits_until_the_output_is_read():
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b'the reason')
+        reader = threading.Timer(0.3, os.read, (read_end, 100))
+        reader.start()
+        start = time.monotonic()
+        comm_module._wait_until_output_read((write_end,), timeout=30)
+        assert 0.2 < time.monotonic() - start < 10
+        assert comm_module._unread_bytes(write_end) == 0
+        # Nobody reads: the wait ends at its timeout.
+        os.write(write_end, b'unread')
+        start = time.monotonic()
+        comm_module._wait_until_output_read((write_end,), timeout=0.3)
+        assert 0.2 < time.monotonic() - start < 10
+        assert comm_module._unread_bytes(write_end) == 6
+    finally:
+        reader.join()
+        os.close(read_end)
+        os.close(write_end)
+
+
 # Under mpiexec: two ranks on this one node.
 
 COLLECTIVES = '''
@@ -283,14 +307,32 @@ with open('{}.{}'.format(sys.argv[1], comm.rank), 'w') as f:
 '''
 
 ABORT = '''
+import os
+import subprocess
 import sys
 import time
 
 from chainercv_i3d.utils.comm import get_comm
 
+
+def state(pid):
+    with open('/proc/{}/stat'.format(pid)) as f:
+        return f.read().rsplit(')', 1)[1].split()[0]
+
+
 comm = get_comm()
 if comm.rank == 1:
+    if sys.argv[1:] == ['slow_launcher']:
+        # The launcher's process that reads this rank's output stops for
+        # 2 s (as on a loaded machine) before the message is written.
+        launcher = os.getppid()
+        subprocess.Popen(['sh', '-c', 'kill -STOP {0}; sleep 2; '
+                          'kill -CONT {0}'.format(launcher)],
+                         start_new_session=True)
+        while state(launcher) != 'T':
+            time.sleep(0.01)
     print('rank 1 gives up')  # buffered: abort must flush it
+    sys.stderr.write('rank 1 says why\\n')
     comm.abort(7)
 comm.barrier()  # rank 0 would wait here forever without the abort
 print('rank 0 went past the barrier')
@@ -339,11 +381,16 @@ def test_two_ranks_collectives(mpiexec, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.mpi
-def test_abort_on_one_rank_ends_both(mpiexec, tmp_path):
+@pytest.mark.parametrize('launcher', ['normal', 'slow_launcher'])
+def test_abort_on_one_rank_ends_both(mpiexec, tmp_path, launcher):
     start = time.monotonic()
     # A hang would raise TimeoutExpired here and fail the test.
-    result = run_under_mpiexec(mpiexec, tmp_path, ABORT, timeout=60)
+    result = run_under_mpiexec(mpiexec, tmp_path, ABORT, launcher,
+                               timeout=60)
     assert result.returncode != 0
+    # The abort waits until the launcher has read both.
     assert 'rank 1 gives up' in result.stdout
+    assert 'rank 1 says why' in result.stderr
+    assert 'MPI_Abort' in result.stderr  # MPICH's line, written after
     assert 'went past the barrier' not in result.stdout
     assert time.monotonic() - start < 60

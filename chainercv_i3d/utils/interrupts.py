@@ -1,0 +1,99 @@
+"""Stopping cleanly: Ctrl-C and SIGTERM, and worker processes that never
+outlive their parent.
+
+Every long-running script wraps its work in :func:`stop_on_interrupt`:
+SIGTERM (a scheduler's or ``kill``'s) takes the path of Ctrl-C, and either
+ends the run with one line, ``<prog>: stopped: N done; run the same command
+to continue``, and exit status 130 (128 + SIGINT, the shell's convention),
+on every rank. Worker processes call :func:`prepare_worker` first: the
+parent alone handles Ctrl-C, and a worker dies with its parent, even when
+the parent is killed by SIGKILL.
+"""
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+
+# The exit status of a run stopped by Ctrl-C or SIGTERM.
+EXIT_INTERRUPTED = 130
+
+# prctl(2): deliver a signal to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stopped_line(prog, n_done, comm):
+    """The line a stopped run prints (with the rank under mpiexec)."""
+    rank = 'rank {}: '.format(comm.rank) if comm.size > 1 else ''
+    return '{}: {}stopped: {} done; run the same command to continue'.format(
+        prog, rank, n_done)
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(prog, comm, count_done):
+    """Within this context Ctrl-C and SIGTERM end the run with one line
+    and exit status 130, without a traceback.
+
+    Each rank that receives the signal prints its line, then ends every rank
+    (``comm.abort``): a rank blocked in a collective call could not see the
+    signal and would wait forever.
+
+    Args:
+        prog (str): The script's name, which starts the line.
+        comm: The communicator.
+        count_done (callable): Returns the work units finished and kept
+            (videos written, iterations of the last snapshot); called once,
+            after the interrupt.
+
+    Example:
+
+        >>> with stop_on_interrupt('precompute_frames_flow', comm,
+        ...                        lambda: count_files(output_dir)):
+        ...     run_precompute(...)
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        # A second Ctrl-C must not interrupt the count or the line.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        line = stopped_line(prog, count_done(), comm)
+        sys.stdout.flush()
+        # One unbuffered write: the line is out before the abort.
+        os.write(sys.stderr.fileno(), (line + '\n').encode())
+        comm.abort(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_worker(signum, frame):
+    # An exception, not death: a file being written is removed on the way
+    # (files.atomic_path), and SystemExit ends the worker without traceback.
+    raise SystemExit(128 + signum)
+
+
+def prepare_worker(parent_pid):
+    """Run first in a worker process: Ctrl-C is the parent's to handle (a
+    terminal sends it to the workers too), SIGTERM (``Pool.terminate``)
+    ends the worker cleanly, and the worker dies when its parent does
+    (Linux: ``PR_SET_PDEATHSIG``), even by SIGKILL.
+
+    Args:
+        parent_pid (int): The process that started this worker: if it is
+            already gone, this worker ends now.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_worker)
+    if sys.platform.startswith('linux'):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The parent may have died before prctl: this process was then
+    # adopted, and no signal will come.
+    if os.getppid() != parent_pid:
+        os._exit(1)

@@ -1,0 +1,94 @@
+"""stop_on_interrupt: Ctrl-C and SIGTERM end a script with one line and exit
+status 130; prepare_worker: workers leave Ctrl-C to their parent."""
+
+import multiprocessing
+import os
+import signal
+
+import pytest
+
+from chainercv_i3d.utils.comm import SerialComm
+from chainercv_i3d.utils.interrupts import prepare_worker
+from chainercv_i3d.utils.interrupts import stop_on_interrupt
+from tests.conftest import load_example
+
+LINE = 'prog: stopped: 4 done; run the same command to continue\n'
+
+
+def interrupted_by(raise_interrupt):
+    with pytest.raises(SystemExit) as stopped:
+        with stop_on_interrupt('prog', SerialComm(), lambda: 4):
+            raise_interrupt()
+    return stopped.value.code
+
+
+@pytest.fixture
+def restore_signals():
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT,
+                                                 signal.SIGTERM)}
+    yield
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
+def ctrl_c():
+    raise KeyboardInterrupt
+
+
+def sigterm():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize('raise_interrupt', [ctrl_c, sigterm])
+def test_an_interrupt_is_one_line_and_exit_130(raise_interrupt, capfd,
+                                               restore_signals):
+    assert interrupted_by(raise_interrupt) == 130
+    out, err = capfd.readouterr()
+    assert (out, err) == ('', LINE)
+
+
+def test_sigterm_is_itself_again_after_the_context(restore_signals):
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_interrupt('prog', SerialComm(), lambda: 0):
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_other_errors_pass_through(restore_signals):
+    with pytest.raises(ValueError):
+        with stop_on_interrupt('prog', SerialComm(), lambda: 0):
+            raise ValueError('not an interrupt')
+
+
+@pytest.mark.parametrize('script, work', [
+    ('eval_kinetics.py', 'evaluate'), ('extract_features.py', 'extract'),
+    ('fvd.py', 'run')])
+def test_scripts_stop_with_one_line(script, work, tmp_path, monkeypatch,
+                                    capfd, restore_signals):
+    module = load_example(script)
+    monkeypatch.setattr(module, work, lambda *args: ctrl_c())
+    argv = {'eval_kinetics.py': [str(tmp_path), '--rgb_model_checkpoint',
+                                 'x.npz'],
+            'extract_features.py': [str(tmp_path), str(tmp_path / 'out')],
+            'fvd.py': [str(tmp_path), str(tmp_path)]}[script]
+    with pytest.raises(SystemExit) as stopped:
+        module.main(argv)
+    assert stopped.value.code == 130
+    err = capfd.readouterr().err
+    assert err.endswith(' done; run the same command to continue\n')
+    assert err.splitlines() == [err.splitlines()[-1]]
+    assert err.startswith(os.path.splitext(script)[0] + ': stopped: 0 done')
+
+
+def ends_at_once(parent_pid):
+    prepare_worker(parent_pid)
+    os._exit(0)  # not reached when parent_pid is not the parent
+
+
+def test_a_worker_whose_parent_is_gone_ends():
+    context = multiprocessing.get_context('fork')
+    for parent, exitcode in ((os.getpid(), 0), (os.getpid() + 10 ** 6, 1)):
+        worker = context.Process(target=ends_at_once, args=(parent,))
+        worker.start()
+        worker.join(30)
+        assert worker.exitcode == exitcode

@@ -154,8 +154,8 @@ DAMAGED_ARRAY_FILE = (OSError, ValueError, zipfile.BadZipFile, EOFError,
 # What to do about a damaged file, by what it is.
 MODEL_ADVICE = ('give another model, or move it aside and make it again '
                 '(examples/i3d/tfckpt2npz.py converts a checkpoint)')
-SNAPSHOT_ADVICE = ('move it aside to start the run again from iteration 0, '
-                   'or give another out_dir')
+SNAPSHOT_ADVICE = ('add --restart (restart=True) to start the run again from '
+                   'iteration 0, or give another out_dir')
 
 
 @contextlib.contextmanager

@@ -114,6 +114,9 @@ class TrainConfig(object):
         n_workers (int): Loader processes per rank.
         use_pfio (bool): Read through pfio.
         quiet (bool): No progress bar.
+        restart (bool): Discard the snapshot, log and final model that
+            ``out_dir`` holds and start again from iteration 0 (instead of
+            resuming).
         arch (str): ``'i3d'``, or ``'tiny'`` (a three-layer network to
             check the training machinery in seconds).
         loss (str): ``'softmax'`` (cross-entropy, one label per clip) or
@@ -156,6 +159,7 @@ class TrainConfig(object):
     use_pfio: bool = False
     quiet: bool = False
     arch: str = 'i3d'
+    restart: bool = False
     loss: str = None
 
     def run_settings(self, size, schedule):

@@ -98,7 +98,8 @@ def load_snapshot(path, model, optimizer, settings=None):
         if differences:
             raise ValueError(
                 '{} is a snapshot of a run with other settings ({}): resume '
-                'with the same settings, or start in another folder'.format(
+                'with the same settings, add --restart (restart=True) to '
+                'start over, or start in another folder'.format(
                     path, '; '.join(differences)))
     with reading_npz(path, SNAPSHOT_ADVICE):
         chainer.serializers.load_npz(path, model, path='model/')

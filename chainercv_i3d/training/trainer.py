@@ -37,6 +37,8 @@ from chainercv_i3d.training.model_setup import average_batch_norm_statistics
 from chainercv_i3d.training.model_setup import build_model
 from chainercv_i3d.training.model_setup import check_trainable
 from chainercv_i3d.training.model_setup import set_batch_norm
+from chainercv_i3d.training.report import LOG_NAME
+from chainercv_i3d.training.report import PLOT_NAME
 from chainercv_i3d.training.report import TrainingLog
 from chainercv_i3d.training.schedule import DEFAULT_SCHEDULE
 from chainercv_i3d.training.schedule import make_schedule
@@ -273,6 +275,8 @@ class Trainer(object):
 
     def _resume_or_start(self):
         path = os.path.join(self.config.out_dir, SNAPSHOT_NAME)
+        if self.config.restart:
+            self._discard_earlier_run()
         if not os.path.exists(path):
             self._check_first_example()
             return 0
@@ -281,6 +285,20 @@ class Trainer(object):
         self.say('resumed from {} at iteration {} (its weights and state '
                  'replace pretrained_model)'.format(path, iteration))
         return iteration
+
+    def _discard_earlier_run(self):
+        """Removes what an earlier run left in ``out_dir`` (``restart``):
+        its snapshot, log, plot and final model."""
+        if self.comm.rank == 0:
+            names = (SNAPSHOT_NAME, LOG_NAME, PLOT_NAME, FINAL_MODEL_NAME)
+            found = [os.path.join(self.config.out_dir, name) for name in names
+                     if os.path.exists(os.path.join(self.config.out_dir,
+                                                    name))]
+            for path in found:
+                os.unlink(path)
+            if found:
+                self.say('restart: removed {}'.format(', '.join(found)))
+        self.comm.barrier()
 
     def _check_first_example(self):
         # An unreadable set or a missing stream fails here, before any work.

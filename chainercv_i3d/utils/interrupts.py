@@ -28,8 +28,12 @@ def _interrupt(signum, frame):
 
 
 def stopped_line(prog, n_done, comm):
-    """The line a stopped run prints (with the rank under mpiexec)."""
+    """The line a stopped run prints (with the rank under mpiexec);
+    ``n_done`` None: a run that keeps nothing of unfinished work."""
     rank = 'rank {}: '.format(comm.rank) if comm.size > 1 else ''
+    if n_done is None:
+        return ('{}: {}stopped: nothing is kept of an unfinished run; run '
+                'the same command to start it again'.format(prog, rank))
     return '{}: {}stopped: {} done; run the same command to continue'.format(
         prog, rank, n_done)
 
@@ -47,8 +51,9 @@ def stop_on_interrupt(prog, comm, count_done):
         prog (str): The script's name, which starts the line.
         comm: The communicator.
         count_done (callable): Returns the work units finished and kept
-            (videos written, iterations of the last snapshot); called once,
-            after the interrupt.
+            (videos written, iterations of the last snapshot), or None
+            where nothing of an unfinished run is kept; called once, after
+            the interrupt.
 
     Example:
 

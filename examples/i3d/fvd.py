@@ -183,7 +183,9 @@ def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit(PROG)
     # The statistics are made at the end: nothing of a stopped run is kept.
-    with stop_on_interrupt(PROG, comm, lambda: 0):
+    # The embeddings of an unfinished run are not kept (FVD reads its
+    # videos in minutes, not hours): a stopped run starts again.
+    with stop_on_interrupt(PROG, comm, lambda: None):
         try:
             outcome = run(args, comm)
             if outcome is not None:

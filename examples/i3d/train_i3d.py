@@ -176,6 +176,10 @@ def parse_args(argv):
                         help='tiny: a three-layer network that checks the '
                         'training set-up in seconds')
     add_device_argument(parser)
+    parser.add_argument('--restart', action='store_true',
+                        help='discard the snapshot, log and final model in '
+                        '--out and start again from iteration 0 (without '
+                        'it, a rerun resumes)')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar')
     apply_recipe(parser, argv)
@@ -210,7 +214,8 @@ def config_of(args):
         val_n_frame=args.val_n_frame, val_batch_size=args.val_batch_size,
         communicator=args.communicator,
         n_workers=args.num_preprocess_workers, use_pfio=args.use_pfio,
-        quiet=args.quiet, arch=args.arch, loss=args.loss)
+        quiet=args.quiet, arch=args.arch, loss=args.loss,
+        restart=args.restart)
 
 
 def main(argv=None):

@@ -133,5 +133,6 @@ def test_a_damaged_snapshot_is_one_line_naming_it(tmp_path, kind, says):
         load_snapshot(path, *trained(1), settings=SETTINGS)
     message = str(error.value)
     assert message.startswith('{} {}'.format(path, says))
-    assert message.endswith('move it aside to start the run again from '
-                            'iteration 0, or give another out_dir')
+    assert message.endswith('add --restart (restart=True) to start the run '
+                            'again from iteration 0, or give another '
+                            'out_dir')

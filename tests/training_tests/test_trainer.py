@@ -234,8 +234,31 @@ def test_a_damaged_snapshot_is_one_line(bars, tmp_path):
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     line, = result.stderr.strip().splitlines()
     assert '{} is truncated or damaged'.format(path) in line
-    assert line.endswith('move it aside to start the run again from '
-                         'iteration 0, or give another out_dir')
+    assert line.endswith('add --restart (restart=True) to start the run '
+                         'again from iteration 0, or give another out_dir')
+    # As it says: --restart starts over, the damaged snapshot replaced.
+    result = run_script('train_i3d.py', bars, '--out', tmp_path,
+                        '--iterations', '2', '--batch_size', '2', '--restart',
+                        *TINY)
+    assert result.returncode == 0, result.stderr
+    assert int(snapshot_arrays(tmp_path)['iteration']) == 2
+    with open(tmp_path / 'log.json') as f:
+        assert [e['iteration'] for e in json.load(f)] == [2]
+
+
+def test_restart_starts_over_where_other_settings_are_refused(bars,
+                                                              tmp_path):
+    train(bars, tmp_path, iterations=2, batch_size=2, log_interval=1)
+    with pytest.raises(ValueError, match='other settings .*seed: 0 there, '
+                       '1 now.*add --restart'):
+        train(bars, tmp_path, iterations=2, batch_size=2, seed=1)
+    trainer, messages = train(bars, tmp_path, iterations=1, batch_size=2,
+                              seed=1, restart=True, log_interval=1)
+    assert messages[0].startswith('restart: removed {}'.format(
+        tmp_path / 'snapshot.npz'))
+    assert trainer.iteration == 1
+    assert [e['iteration'] for e in trainer.log.entries] == [1]
+    assert int(snapshot_arrays(tmp_path)['iteration']) == 1
 
 
 def test_a_resume_with_other_settings_is_refused(bars, tmp_path):

@@ -75,9 +75,14 @@ def test_scripts_stop_with_one_line(script, work, tmp_path, monkeypatch,
         module.main(argv)
     assert stopped.value.code == 130
     err = capfd.readouterr().err
-    assert err.endswith(' done; run the same command to continue\n')
     assert err.splitlines() == [err.splitlines()[-1]]
-    assert err.startswith(os.path.splitext(script)[0] + ': stopped: 0 done')
+    prog = os.path.splitext(script)[0]
+    if script == 'fvd.py':  # keeps nothing of an unfinished run
+        assert err == (prog + ': stopped: nothing is kept of an unfinished '
+                       'run; run the same command to start it again\n')
+    else:
+        assert err == (prog + ': stopped: 0 done; run the same command to '
+                       'continue\n')
 
 
 def ends_at_once(parent_pid):

@@ -38,7 +38,7 @@ from chainercv_i3d.presets import Preset
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.interrupts import prepare_worker
-from chainercv_i3d.utils.progress import progress_bar
+from chainercv_i3d.utils.progress import all_ranks_bar
 from chainercv_i3d.utils.video import decode_and_resample
 from chainercv_i3d.utils.video import stop_opencv_threads
 
@@ -483,9 +483,10 @@ def run_precompute(video_list, output_dir, config, comm, n_workers=1,
 
 
 class ProgressReport(object):
-    """Rank 0's progress bar over its share, and a line per failed video
-    (none when ``quiet``): its methods are :func:`run_precompute`'s
-    ``on_plan`` and ``on_record``.
+    """Rank 0's progress bar over every rank's videos, and a line per failed
+    video (none when ``quiet``): its methods are :func:`run_precompute`'s
+    ``on_plan`` and ``on_record``. Every rank calls :meth:`finish` after a
+    run that succeeded, :meth:`close` after one that failed.
 
     Args:
         comm: The communicator.
@@ -500,8 +501,11 @@ class ProgressReport(object):
 
     def on_plan(self, plan):
         skipped = plan['already_done'] + plan['failed_before']
-        self.bar = progress_bar(len(plan['todo']) + skipped, self.comm,
-                                self.quiet, initial=skipped)
+        # Every rank plans at the same point, so this collective is safe.
+        totals = sum_counts(self.comm, {'videos': len(plan['todo']) + skipped,
+                                        'skipped': skipped})
+        self.bar = all_ranks_bar(totals['videos'], self.comm, self.quiet,
+                                 initial=totals['skipped'])
 
     def on_record(self, record):
         self.bar.update()
@@ -512,9 +516,17 @@ class ProgressReport(object):
                 self.bar.write('failed: {} ({})'.format(
                     record['video_id'], record['error']), file=sys.stderr)
 
-    def close(self):
+    def finish(self):
+        """Ends the bar once every rank's last count is in (all ranks)."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+    def close(self):
+        """Ends this rank's bar without waiting for the others (a run that
+        failed or was stopped: they may never send their last count)."""
+        if self.bar is not None:
+            self.bar.abandon()
             self.bar = None
 
 

@@ -36,6 +36,13 @@ class TrainingLog(object):
                 self.entries = [e for e in json.load(f)
                                 if e['iteration'] <= resume_iteration]
 
+    def elapsed_time(self):
+        """Seconds of training the kept entries record (0 for a new run):
+        where a resumed run's clock starts, so that ``elapsed_time`` adds
+        up across resumes (the updates redone after the snapshot count
+        once)."""
+        return self.entries[-1].get('elapsed_time', 0) if self.entries else 0
+
     def append(self, entry):
         """Adds ``entry`` and rewrites ``log.json``."""
         self.entries.append(entry)

@@ -366,7 +366,8 @@ class Trainer(object):
     def _loop(self, examples, start):
         config = self.config
         counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
-        started = time.perf_counter()
+        # A resumed run goes on from the time its log records.
+        started = time.perf_counter() - self.log.elapsed_time()
         for iteration in range(start, self.iterations):
             sub_batches = [self._next_batch(examples)
                            for _ in range(config.accumulate)]

@@ -21,6 +21,9 @@ class NoBar(object):
     def close(self):
         pass
 
+    def abandon(self):
+        """Ends the bar at once, waiting for nothing (a failed run)."""
+
 
 def progress_bar(total, comm=None, quiet=False, initial=0, unit='video'):
     """A tqdm bar (rate and time left) on rank 0, else a :class:`NoBar`.
@@ -98,6 +101,11 @@ class _AllRanksBar(object):
 
     def close(self):
         self._read_counts(block=True)
+        self.bar.close()
+
+    def abandon(self):
+        """Ends the bar without waiting for the other ranks' counts (a
+        failed or stopped run: they may never come)."""
         self.bar.close()
 
     def _read_counts(self, block):

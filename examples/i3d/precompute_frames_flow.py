@@ -204,13 +204,14 @@ def main(argv=None):
                 video_list, args.output_dir, config, comm,
                 args.num_preprocess_workers, args.retry_failed,
                 progress.on_plan, progress.on_record)
+            progress.finish()
         except Exception as e:  # any rank's failure must end every rank
             progress.close()
             abort_on_error('precompute_frames_flow', comm, e,
                            USER_ERRORS + (PrecomputeFatalError,))
             return 1
         finally:
-            progress.close()
+            progress.close()  # stopped: no wait for the other ranks
     if comm.rank != 0:
         return 0
     print(summary_line(totals, len(video_list.missing)))

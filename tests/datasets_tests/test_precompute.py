@@ -188,12 +188,12 @@ def test_config_takes_the_values_of_its_preset():
 def test_progress_report_names_each_failed_video(capsys):
     report = ProgressReport(SerialComm(), quiet=False)
     report.on_plan({'todo': [1, 2], 'already_done': 3, 'failed_before': 0})
-    assert (report.bar.total, report.bar.n) == (5, 3)
+    assert (report.bar.bar.total, report.bar.bar.n) == (5, 3)
     report.on_record({'video_id': 'a', 'status': 'done'})
     report.on_record({'video_id': 'b', 'status': 'failed',
                       'error': 'VideoReadError: empty file (0 bytes)'})
-    assert report.bar.n == 5 and report.n_failed == 1
-    report.close()
+    assert report.bar.bar.n == 5 and report.n_failed == 1
+    report.finish()
     assert 'failed: b (VideoReadError: empty file (0 bytes))' in \
         capsys.readouterr().err
 

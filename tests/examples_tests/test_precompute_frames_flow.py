@@ -207,11 +207,13 @@ def test_under_mpiexec_two_ranks_two_workers(tmp_path, mpiexec):
     out = str(tmp_path / 'mpi')
     result = subprocess.run(
         [mpiexec, '-n', '2', sys.executable, SCRIPT, videos, out, *SMALL,
-         '--num_preprocess_workers', '2', '--quiet'],
+         '--num_preprocess_workers', '2'],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 3, result.stderr
     assert result.stdout.strip().splitlines()[-1] == (
         '7 done, 4 failed, 0 already done')
+    # Rank 0's bar counts both ranks' videos, not only its own share.
+    assert '2 ranks' in result.stderr and '11/11' in result.stderr
     shards = sorted(glob.glob(os.path.join(out, 'manifest.d', '*.jsonl')))
     assert [os.path.basename(p) for p in shards] == [
         'rank00000.jsonl', 'rank00001.jsonl']

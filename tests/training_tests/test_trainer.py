@@ -19,6 +19,7 @@ from chainercv_i3d.testing.synthetic import write_moving_bars_set
 from chainercv_i3d.training import TrainConfig
 from chainercv_i3d.transforms import ClipTransform
 from chainercv_i3d.training import Trainer
+from chainercv_i3d.training import TrainingLog
 from chainercv_i3d.utils.comm import SerialComm
 from tests.conftest import ROOT
 from tests.conftest import run_script
@@ -120,6 +121,18 @@ def test_resume_is_exact_across_an_epoch_boundary(bars, tmp_path):
              for e in whole_log]
     assert strip == [{k: v for k, v in e.items() if k != 'elapsed_time'}
                      for e in parts_log]
+    # The resumed run's clock goes on from its log's, not from 0.
+    times = [e['elapsed_time'] for e in parts_log]
+    assert times == sorted(times) and times[3] >= times[2]
+
+
+def test_elapsed_time_adds_up_across_a_resume(tmp_path):
+    log = TrainingLog(str(tmp_path))
+    log.append({'iteration': 2, 'elapsed_time': 30.0})
+    log.append({'iteration': 4, 'elapsed_time': 61.5})
+    assert TrainingLog(str(tmp_path)).elapsed_time() == 0  # a new run
+    assert TrainingLog(str(tmp_path), 3).elapsed_time() == 30.0
+    assert TrainingLog(str(tmp_path), 4).elapsed_time() == 61.5
 
 
 def test_a_larger_iterations_continues_a_finished_run(bars, tmp_path):

@@ -33,6 +33,7 @@ Example:
 import json
 import os
 
+from chainercv_i3d.datasets.video_list import check_release_arguments
 from chainercv_i3d.datasets.video_list import is_video_file
 from chainercv_i3d.datasets.video_list import register_video_list
 from chainercv_i3d.datasets.video_list import UNLABELLED
@@ -209,26 +210,12 @@ def _index_flat_folder(video_dir):
 
 
 def _check_arguments(video_dir, annotations, split, label_names):
-    if label_names is not None:
-        raise ValueError('the something_something_v2 video list takes no '
-                         'label_names: the classes are those of {}'.format(
-                             SSV2_LABELS_NAME))
-    if annotations is None:
-        raise ValueError('the something_something_v2 video list needs the '
-                         'annotation folder (the one holding {})'.format(
-                             SSV2_LABELS_NAME))
-    if os.path.isfile(annotations):
-        raise ValueError('the something_something_v2 annotations are a '
-                         'folder (the one holding {} and the split files), '
-                         'not a file: {}'.format(SSV2_LABELS_NAME,
-                                                 annotations))
-    if not os.path.isdir(annotations):
-        raise ValueError('no such annotation folder: {}'.format(annotations))
+    check_release_arguments('something_something_v2', video_dir, annotations,
+                            label_names, SSV2_LABELS_NAME + ' and the split '
+                            'files')
     if split is None:
         raise ValueError('the something_something_v2 video list needs a '
                          'split: {}'.format(', '.join(SSV2_SPLITS)))
-    if not os.path.isdir(video_dir):
-        raise ValueError('no such video folder: {}'.format(video_dir))
 
 
 def read_ssv2_list(video_dir, annotations=None, split=None,

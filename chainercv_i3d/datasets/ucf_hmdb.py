@@ -45,6 +45,7 @@ Example:
 import os
 import re
 
+from chainercv_i3d.datasets.video_list import check_release_arguments
 from chainercv_i3d.datasets.video_list import register_video_list
 from chainercv_i3d.datasets.video_list import VideoRecord
 
@@ -93,21 +94,6 @@ def parse_transfer_split(dataset, split):
             'precompute_frames_flow.py: --split 1|2|3 --subset train|test), '
             'not {!r}'.format(dataset, ', '.join(TRANSFER_SPLITS), split))
     return split[:-1], int(split[-1])
-
-
-def _check_arguments(dataset, video_dir, annotations, label_names, what):
-    if label_names is not None:
-        raise ValueError('the {} video list takes no label_names: the '
-                         'classes are those of its split files'.format(
-                             dataset))
-    if annotations is None:
-        raise ValueError('the {} video list needs the annotation folder '
-                         '({})'.format(dataset, what))
-    if not os.path.isdir(annotations):
-        raise ValueError('the {} annotations are a folder ({}); no such '
-                         'folder: {}'.format(dataset, what, annotations))
-    if not os.path.isdir(video_dir):
-        raise ValueError('no such video folder: {}'.format(video_dir))
 
 
 def _lines(path):
@@ -202,8 +188,8 @@ def read_ucf101_list(video_dir, annotations=None, split=None,
         ValueError: A missing folder or file, a bad split, a malformed
             line, or ``label_names`` given.
     """
-    _check_arguments('ucf101', video_dir, annotations, label_names,
-                     'the one holding classInd.txt and trainlist01.txt')
+    check_release_arguments('ucf101', video_dir, annotations, label_names,
+                            'classInd.txt and trainlist01.txt')
     subset, number = parse_transfer_split('ucf101', split)
     names = read_ucf101_class_names(annotations)
     entries = read_ucf101_split(annotations, subset, number, names)
@@ -271,8 +257,8 @@ def read_hmdb51_list(video_dir, annotations=None, split=None,
         ValueError: A missing folder, no split file, a bad split, a
             malformed line, or ``label_names`` given.
     """
-    _check_arguments('hmdb51', video_dir, annotations, label_names,
-                     'the one holding brush_hair_test_split1.txt ...')
+    check_release_arguments('hmdb51', video_dir, annotations, label_names,
+                            'brush_hair_test_split1.txt ...')
     subset, number = parse_transfer_split('hmdb51', split)
     files = hmdb51_split_files(annotations, number)
     names = tuple(sorted(files))

@@ -225,6 +225,37 @@ def _check_dir(video_dir):
         raise ValueError('no such video folder: {}'.format(video_dir))
 
 
+def check_release_arguments(dataset, video_dir, annotations, label_names,
+                            holding):
+    """Checks the arguments of a reader of a dataset release whose classes
+    come from its own files, found in the annotation folder.
+
+    Args:
+        dataset (str): The reader's name.
+        video_dir (str): The video folder.
+        annotations (str): The annotation folder.
+        label_names: Must be None (the release names the classes).
+        holding (str): The files the annotation folder holds, for the
+            messages (e.g. ``'classInd.txt and trainlist01.txt'``).
+
+    Raises:
+        ValueError: One line saying which argument is wrong.
+    """
+    if label_names is not None:
+        raise ValueError('the {} video list takes no label_names: the '
+                         'classes are those of {}'.format(dataset, holding))
+    if annotations is None:
+        raise ValueError('the {} video list needs the annotation folder '
+                         '(the one holding {})'.format(dataset, holding))
+    if os.path.isfile(annotations):
+        raise ValueError('the {} annotations are a folder (the one holding '
+                         '{}), not a file: {}'.format(dataset, holding,
+                                                      annotations))
+    if not os.path.isdir(annotations):
+        raise ValueError('no such annotation folder: {}'.format(annotations))
+    _check_dir(video_dir)
+
+
 def is_video_file(name):
     """Whether a file name has one of :data:`VIDEO_EXTENSIONS`."""
     return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS

@@ -162,7 +162,7 @@ def test_missing_folders_and_label_names(ucf101, hmdb51, tmp_path,
     video_dir, annotations = ucf101 if dataset == 'ucf101' else hmdb51
     with pytest.raises(ValueError, match='needs the annotation folder'):
         read_video_list(dataset, video_dir, None, 'train1')
-    with pytest.raises(ValueError, match='no such folder: ' + str(
+    with pytest.raises(ValueError, match='no such annotation folder: ' + str(
             tmp_path / 'nothing')):
         read_video_list(dataset, video_dir, str(tmp_path / 'nothing'),
                         'train1')

@@ -240,14 +240,18 @@ def test_empty_dataset_is_an_error(setup, tmp_path, mpiexec):
     assert 'holds no precomputed video' in result.stderr
 
 
-def test_an_out_path_below_a_file_is_refused_before_any_work(setup,
-                                                              tmp_path):
+@pytest.mark.parametrize('blocker, out', [
+    ('results', 'results/r.json'),  # a file in the way of --out's folder
+    ('r.json.parts', 'r.json'),  # a file where the saved parts go
+])
+def test_an_out_path_that_cannot_be_written_is_refused_before_any_work(
+        setup, tmp_path, blocker, out):
     _, precomputed, models = setup
-    blocker = tmp_path / 'results'
+    blocker = tmp_path / blocker
     blocker.write_text('')
     result = subprocess.run(
         [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
-         models['rgb', 400], '--out', str(blocker / 'r.json')],
+         models['rgb', 400], '--out', str(tmp_path / out)],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert '{} is a file, not a folder'.format(blocker) in result.stderr
@@ -454,15 +458,3 @@ def test_a_rerun_evaluates_only_what_is_missing(setup, tmp_path):
     assert restarted.returncode == 0, restarted.stderr
     assert not (final_rgb_logits(marked) == 7.0).any()  # evaluated again
 
-
-def test_a_file_where_the_saved_parts_go_is_refused_before_any_work(
-        setup, tmp_path):
-    _, precomputed, models = setup
-    blocker = tmp_path / 'r.json.parts'
-    blocker.write_text('')
-    result = subprocess.run(
-        [sys.executable, EVAL, precomputed, '--rgb_model_checkpoint',
-         models['rgb', 400], '--out', str(tmp_path / 'r.json')],
-        capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert '{} is a file, not a folder'.format(blocker) in result.stderr

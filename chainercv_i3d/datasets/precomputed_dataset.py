@@ -224,8 +224,9 @@ class PrecomputedVideoDataset(GetterDataset):
                         '{}: precomputed without flow (rerun the precompute '
                         'script without --no_compute_flow)'.format(
                             self.records[i]['video_id']))
-                out['flow'] = _read_distinct(video.read_flow, flow_frame_indices(
-                    views, video.n_flow_frames))
+                out['flow'] = _read_distinct(
+                    video.read_flow,
+                    flow_frame_indices(views, video.n_flow_frames))
         return out
 
     def read_clip(self, i, streams=('rgb',)):

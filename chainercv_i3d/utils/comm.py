@@ -3,7 +3,8 @@
 Every script calls :func:`get_comm` once and uses the same small interface
 (``rank``, ``size``, ``intra_rank``, ``barrier``, ``allgather``, ``gather``,
 ``bcast``, ``abort``; ``post`` and ``receive`` for small messages that must
-not make a rank wait, such as progress) whether it runs alone or under ``mpiexec``. Training
+not make a rank wait, such as progress) whether it runs alone or under
+``mpiexec``. Training
 needs ChainerMN's own communicator (gradient all-reduce); ``comm.chainermn``
 creates it on first use, over the same ranks.
 

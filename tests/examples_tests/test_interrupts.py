@@ -51,7 +51,8 @@ def bars(tmp_path_factory):
 
 
 def precompute_command(videos, out, *extra):
-    return [sys.executable, os.path.join(EXAMPLES, 'precompute_frames_flow.py'),
+    return [sys.executable,
+            os.path.join(EXAMPLES, 'precompute_frames_flow.py'),
             videos, out, '--dataset', 'folders', '--short_side', '48',
             '--quiet', '--num_preprocess_workers', '2'] + list(extra)
 

@@ -231,8 +231,9 @@ def test_a_one_class_training_set_is_refused(tmp_path):
                         '--schedule', 'step', '--iterations', '1', *TINY)
     assert result.returncode == 1
     assert result.stderr.strip().endswith(
-        "{} holds videos of one class only ('bar moving right to left'): a classifier "
-        'needs at least two; add videos of other classes'.format(one_class))
+        "{} holds videos of one class only ('bar moving right to left'): a "
+        'classifier needs at least two; add videos of other '
+        'classes'.format(one_class))
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / 'o' / 'snapshot.npz').exists()
 

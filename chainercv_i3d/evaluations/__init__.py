@@ -15,6 +15,7 @@ from chainercv_i3d.evaluations.split_mean import format_split_mean  # NOQA
 from chainercv_i3d.evaluations.split_mean import mean_over_splits  # NOQA
 from chainercv_i3d.evaluations.split_mean import read_summary  # NOQA
 from chainercv_i3d.evaluations.saved_results import evaluation_settings  # NOQA
+from chainercv_i3d.evaluations.saved_results import finished_summary  # NOQA
 from chainercv_i3d.evaluations.saved_results import parts_dir  # NOQA
 from chainercv_i3d.evaluations.saved_results import SavedResults  # NOQA
 from chainercv_i3d.evaluations.video_evaluation import check_labels  # NOQA

@@ -24,9 +24,10 @@ def format_table(summary):
         summary['n_missing'])]
     if 'protocol' in summary:
         p = summary['protocol']
+        # Sorted keys: the same line from a run and from its JSON.
         lines.append('protocol: {} clip(s) x {} crop(s) of {}, {}'.format(
             p['num_clips'], p['num_crops'], p['crop_size'],
-            p['clip_sampler']))
+            json.dumps(p['clip_sampler'], sort_keys=True)))
     if summary.get('multi_label'):
         return '\n'.join(lines + format_multilabel_rows(summary))
     lines.append('{:<12} {:>8} {:>8} {:>20}'.format(

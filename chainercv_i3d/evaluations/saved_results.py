@@ -18,6 +18,7 @@ import shutil
 
 from chainercv_i3d.files import atomic_path
 from chainercv_i3d.files import created_folder
+from chainercv_i3d.files import settings_differences
 from chainercv_i3d.files import stored_settings_differences
 from chainercv_i3d.pretrained.cache import sha256sum
 
@@ -49,6 +50,36 @@ def evaluation_settings(protocol, checkpoints, dtype, dataset):
             'dtype': dtype,
             'videos_sha256': _records_hash(dataset.records),
             'n_missing': int(dataset.n_not_done)}
+
+
+def finished_summary(out_path, settings):
+    """The summary JSON of a finished evaluation of these settings at
+    ``out_path`` (a rerun has nothing to do); None when there is none.
+
+    Raises:
+        ValueError: ``out_path`` holds something else: an evaluation of
+            other settings (each difference named), or a file that records
+            none.
+    """
+    if not os.path.exists(out_path):
+        return None
+    advice = 'add --restart to evaluate again and overwrite it, or give ' \
+        'another --out'
+    try:
+        with open(out_path) as f:
+            summary = json.load(f)
+        stored = summary['settings']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError('{} exists but records no evaluation settings '
+                         '({}: {}): {}'.format(out_path, type(e).__name__, e,
+                                               advice))
+    differences = settings_differences(stored,
+                                       json.loads(json.dumps(settings)))
+    if differences:
+        raise ValueError('{} holds an evaluation with other settings ({}): '
+                         '{}'.format(out_path, '; '.join(differences),
+                                     advice))
+    return summary
 
 
 def _model_identity(checkpoint):

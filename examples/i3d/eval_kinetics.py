@@ -20,8 +20,10 @@ With --out, each finished batch of videos is saved at once in OUT.parts/:
 a stopped run (Ctrl-C, a killed rank, a lost node) continues where it
 stopped when the same command is run again, with any number of ranks, and
 writes the same results; other settings are refused, naming what differs
-(--restart starts over). The folder is removed once OUT is written.
-Without --out nothing is saved: a stopped run starts over.
+(--restart starts over). The folder is removed once OUT is written; OUT
+records the settings, so a rerun of a finished evaluation prints its table
+and writes nothing, and one of other settings is refused (--restart
+overwrites it). Without --out nothing is saved: a stopped run starts over.
 """
 
 import argparse
@@ -38,6 +40,7 @@ from chainercv_i3d.evaluations import check_labels
 from chainercv_i3d.evaluations import evaluate_ranks
 from chainercv_i3d.evaluations import EvalProtocol
 from chainercv_i3d.evaluations import evaluation_settings
+from chainercv_i3d.evaluations import finished_summary
 from chainercv_i3d.evaluations import format_table
 from chainercv_i3d.evaluations import parts_dir
 from chainercv_i3d.evaluations import preset_differences
@@ -141,14 +144,21 @@ def evaluate(args, comm):
     if comm.rank == 0:
         for line in preset_differences(dataset.preset, model.preset):
             print('eval_kinetics: warning: ' + line, file=sys.stderr)
+    settings = evaluation_settings(protocol, checkpoints, args.dtype,
+                                   dataset)
     saved = done = None
     earlier_s = 0.0
     on_batch = None
     if args.out:
         saved = SavedResults(parts_dir(args.out))
+        finished = None
+        if comm.rank == 0 and not args.restart:
+            finished = finished_summary(args.out, settings)
+        if comm.bcast(finished is not None):
+            # results None: finished before, nothing to do or write.
+            return (finished, None, None, saved) if comm.rank == 0 else None
         if comm.rank == 0:
-            saved.claim(evaluation_settings(protocol, checkpoints, args.dtype,
-                                            dataset), args.restart)
+            saved.claim(settings, args.restart)
             done, earlier_s = saved.load()
         done_ids = comm.bcast({r['video_id'] for r in done or ()})
         run = comm.bcast(repr(started))
@@ -173,7 +183,7 @@ def evaluate(args, comm):
                    precomputed_dir=args.precomputed_dir,
                    rgb_model_checkpoint=args.rgb_model_checkpoint,
                    flow_model_checkpoint=args.flow_model_checkpoint,
-                   dtype=args.dtype,
+                   dtype=args.dtype, settings=settings,
                    elapsed_time=round(earlier_s + time.time() - started, 2))
     return summary, everything, model.label_names, saved
 
@@ -207,9 +217,15 @@ def main(argv=None):
             outcome = evaluate(args, comm)
             if outcome is not None:
                 summary, results, label_names, saved = outcome
-                print(format_table(summary))
-                if args.out:
+                if results is None:
+                    print('eval_kinetics: {} holds this evaluation already '
+                          '(the same settings): its table follows; add '
+                          '--restart to evaluate again'.format(args.out),
+                          file=sys.stderr)
+                elif args.out:
                     write_results(args.out, summary, results, label_names)
+                print(format_table(summary))
+                if saved is not None:
                     saved.remove()  # OUT holds all of it now
         except Exception as e:  # any rank's failure must end every rank
             abort_on_error('eval_kinetics', comm, e)

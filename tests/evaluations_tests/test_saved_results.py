@@ -1,9 +1,11 @@
 """SavedResults: the finished part of an evaluation, kept for a rerun."""
 
+import json
 import os
 
 import pytest
 
+from chainercv_i3d.evaluations import finished_summary
 from chainercv_i3d.evaluations import parts_dir
 from chainercv_i3d.evaluations import SavedResults
 
@@ -61,3 +63,20 @@ def test_remove_leaves_nothing(tmp_path):
     saved.save(0, [result('a')], run='1', elapsed_s=1.0)
     saved.remove()
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_a_finished_evaluation_is_found_or_refused_by_its_settings(
+        tmp_path):
+    out = tmp_path / 'r.json'
+    assert finished_summary(str(out), SETTINGS) is None  # nothing yet
+    out.write_text(json.dumps({'top1': 0.5, 'settings': SETTINGS}))
+    assert finished_summary(str(out), SETTINGS)['top1'] == 0.5
+    other = dict(SETTINGS, dtype='float16')
+    with pytest.raises(ValueError, match=r"other settings \(dtype: "
+                       r"'float32' there, 'float16' now\): add --restart"):
+        finished_summary(str(out), other)
+    for text in ('{"top1": 0.5}', '{"top1": 0.'):  # no settings; damaged
+        out.write_text(text)
+        with pytest.raises(ValueError, match='r.json exists but records no '
+                           'evaluation settings .*: add --restart'):
+            finished_summary(str(out), SETTINGS)

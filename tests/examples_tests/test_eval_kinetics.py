@@ -450,7 +450,23 @@ def test_a_rerun_evaluates_only_what_is_missing(setup, tmp_path):
     assert (final_rgb_logits(marked) == 7.0).all()  # read, not evaluated
     assert not os.path.exists(out + '.parts')
 
-    assert run(kill_after=1).returncode == -signal.SIGKILL
+    # Finished: a rerun has nothing to do and shows the table again; other
+    # settings are refused rather than overwriting the results.
+    written = os.path.getmtime(out)
+    again = run()
+    assert again.returncode == 0, again.stderr
+    assert 'holds this evaluation already' in again.stderr
+    assert again.stdout == resumed.stdout
+    assert os.path.getmtime(out) == written
+    other = run('--num_crops', '3')
+    assert other.returncode != 0 and 'Traceback' not in other.stderr
+    assert '{} holds an evaluation with other settings ('.format(out) in \
+        other.stderr
+    assert 'protocol.num_crops: 1 there, 3 now' in other.stderr
+    assert 'add --restart' in other.stderr
+    assert os.path.getmtime(out) == written
+
+    assert run('--restart', kill_after=1).returncode == -signal.SIGKILL
     marked = mark_a_saved_video()
     restarted = run('--restart')
     assert restarted.returncode == 0, restarted.stderr

@@ -8,13 +8,14 @@ from sphinx.util.docutils import SphinxDirective
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 from chainercv_i3d.pretrained import MODELS
 
-HEADER = ('name', 'stream, classes', 'weights from', 'preset',
+HEADER = ('name', 'stream, classes', 'weights from; preset',
           'top-1 on Kinetics-400 val')
 # Each column's share of the page body (docs/_static/model_zoo.css fixes
-# the table to the body's 660 px): the longest name,
-# ``flow_imagenet_kinetics400``, fits its column on one line; the other
-# cells wrap between words (tests/test_docs.py measures it).
-COLUMN_WIDTHS = (31, 11, 23, 22, 13)
+# the table to the body's 660 px): every code literal, the longest name
+# ``flow_imagenet_kinetics400`` included, fits its column on one line; the
+# other words wrap between them (tests/test_docs.py measures it). The
+# presets, shared by several models, are described once, below the table.
+COLUMN_WIDTHS = (32, 11, 30, 27)
 # Published numbers (Carreira & Zisserman 2017, table 3: ImageNet-pretrained
 # I3D, Kinetics-400 validation); none for the other checkpoints.
 REPORTED_TOP1 = {'rgb_imagenet_kinetics400': '71.1% (paper)',
@@ -26,22 +27,26 @@ SOURCES = {'deepmind': "DeepMind's ``{checkpoint}`` checkpoint",
 
 def model_row(name, entry):
     """The table's cells (reStructuredText) for one :data:`MODELS` entry."""
-    preset = entry['preset']
-    sampler = preset.eval_sampler
-    rate = 'native rate' if preset.fps is None else '{:g} fps'.format(
-        preset.fps)
     stream = 'RGB' if entry['modality'] == 'rgb' else entry['modality']
     return ('``{}``'.format(name),
             '{}, {}'.format(stream, entry['n_class']),
-            SOURCES[entry['source']].format(**entry),
-            '``{}``: {}, short side {}, {} crop, evaluation sampler '
-            '``{}`` ({} frames)'.format(
-                preset.name, rate, preset.short_side, preset.crop_size,
-                sampler['name'], sampler.get('n_frame', 'all')),
+            '{}; preset ``{}``'.format(SOURCES[entry['source']].format(
+                **entry), entry['preset'].name),
             # An entry may carry its measured accuracy; none is measured yet.
             'reported: {}; measured here: {}'.format(
                 REPORTED_TOP1.get(name, '--'),
                 entry.get('measured_top1', 'not yet')))
+
+
+def preset_line(preset):
+    """One preset, described (reStructuredText) below the table."""
+    sampler = preset.eval_sampler
+    rate = 'native rate' if preset.fps is None else '{:g} fps'.format(
+        preset.fps)
+    return ('Preset ``{}``: {}, short side {}, {} crop, evaluation sampler '
+            '``{}`` ({} frames).'.format(
+                preset.name, rate, preset.short_side, preset.crop_size,
+                sampler['name'], sampler.get('n_frame', 'all')))
 
 
 def _table():
@@ -64,7 +69,14 @@ class ModelZoo(SphinxDirective):
         head += self._row(HEADER, parse=False)
         for name, entry in MODELS.items():  # the table's order
             body += self._row(model_row(name, entry))
-        return [table]
+        presets = {entry['preset'].name: entry['preset']
+                   for entry in MODELS.values()}
+        return [table] + [self._paragraph(preset_line(preset))
+                          for preset in presets.values()]
+
+    def _paragraph(self, text):
+        inline, messages = self.state.inline_text(text, self.lineno)
+        return nodes.paragraph('', '', *inline, *messages)
 
     def _row(self, cells, parse=True):
         row = nodes.row()

@@ -33,10 +33,11 @@ Example:
     (157, ((92, 11.9, 21.2), (147, 0.0, 12.6)))
 """
 
-import csv
 import os
 
+from chainercv_i3d.datasets.video_list import check_video_dir
 from chainercv_i3d.datasets.video_list import index_video_files
+from chainercv_i3d.datasets.video_list import read_annotation_csv
 from chainercv_i3d.datasets.video_list import register_video_list
 from chainercv_i3d.datasets.video_list import UNLABELLED
 from chainercv_i3d.datasets.video_list import VideoRecord
@@ -127,27 +128,17 @@ def read_charades_annotations(csv_path, label_of):
         ValueError: The file is missing, lacks the ``id`` or ``actions``
             column, lists an id twice, or has a bad action.
     """
-    if not os.path.isfile(csv_path):
-        raise ValueError('no such annotation file: {}'.format(csv_path))
-    with open(csv_path, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in CHARADES_COLUMNS
-                   if c not in (reader.fieldnames or ())]
-        if missing:
-            raise ValueError(
-                '{} is not a Charades annotation CSV: no column {} (the '
-                'header is id,subject,scene,...,actions,length)'.format(
-                    csv_path, ', '.join(missing)))
-        rows, seen = [], set()
-        for row in reader:
-            video_id = row['id'].strip()
-            if video_id in seen:
-                raise ValueError('{}: the id {} is listed twice'.format(
-                    csv_path, video_id))
-            seen.add(video_id)
-            where = '{} (video {})'.format(csv_path, video_id)
-            rows.append((video_id, parse_actions(row['actions'] or '',
-                                                 label_of, where)))
+    rows, seen = [], set()
+    for row in read_annotation_csv(csv_path, CHARADES_COLUMNS, 'Charades',
+                                   'id,subject,scene,...,actions,length'):
+        video_id = row['id'].strip()
+        if video_id in seen:
+            raise ValueError('{}: the id {} is listed twice'.format(
+                csv_path, video_id))
+        seen.add(video_id)
+        where = '{} (video {})'.format(csv_path, video_id)
+        rows.append((video_id, parse_actions(row['actions'] or '',
+                                             label_of, where)))
     return rows
 
 
@@ -175,8 +166,7 @@ def read_charades_list(video_dir, annotations=None, split=None,
         raise ValueError('the charades video list takes no split: the CSV '
                          'is the split (Charades_v1_train.csv or '
                          'Charades_v1_test.csv)')
-    if not os.path.isdir(video_dir):
-        raise ValueError('no such video folder: {}'.format(video_dir))
+    check_video_dir(video_dir)
     codes, names = read_charades_classes(charades_classes_path(annotations))
     if label_names is not None:
         if len(label_names) != len(codes):

@@ -220,7 +220,8 @@ def _refuse(reader, **arguments):
             reader, ' or '.join(given)))
 
 
-def _check_dir(video_dir):
+def check_video_dir(video_dir):
+    """Refuses a video folder that does not exist (one line)."""
     if not os.path.isdir(video_dir):
         raise ValueError('no such video folder: {}'.format(video_dir))
 
@@ -253,7 +254,7 @@ def check_release_arguments(dataset, video_dir, annotations, label_names,
                                                       annotations))
     if not os.path.isdir(annotations):
         raise ValueError('no such annotation folder: {}'.format(annotations))
-    _check_dir(video_dir)
+    check_video_dir(video_dir)
 
 
 def is_video_file(name):
@@ -317,17 +318,33 @@ def read_kinetics_annotations(csv_path):
     Raises:
         ValueError: The file is missing or lacks a required column.
     """
+    return read_annotation_csv(
+        csv_path, KINETICS_COLUMNS, 'Kinetics',
+        'label,youtube_id,time_start,time_end,split[,is_cc]')
+
+
+def read_annotation_csv(csv_path, columns, dataset, header):
+    """The rows (dicts) of a dataset's annotation CSV, which must have
+    ``columns``.
+
+    Args:
+        csv_path (str): The file.
+        columns (tuple of str): The columns the reader needs.
+        dataset (str): The dataset's name, for the messages.
+        header (str): The release's header, for the messages.
+
+    Raises:
+        ValueError: The file is missing or lacks one of ``columns``.
+    """
     if not os.path.isfile(csv_path):
         raise ValueError('no such annotation file: {}'.format(csv_path))
-    with open(csv_path, newline='') as f:
+    with open(csv_path, newline='', encoding='utf-8') as f:
         reader = csv.DictReader(f)
-        missing = [c for c in KINETICS_COLUMNS
-                   if c not in (reader.fieldnames or ())]
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(
-                '{} is not a Kinetics annotation CSV: no column {} (the '
-                'header is label,youtube_id,time_start,time_end,split'
-                '[,is_cc])'.format(csv_path, ', '.join(missing)))
+                '{} is not a {} annotation CSV: no column {} (the header is '
+                '{})'.format(csv_path, dataset, ', '.join(missing), header))
         return list(reader)
 
 
@@ -382,7 +399,7 @@ def read_kinetics_list(video_dir, annotations=None, split=None,
             class outside the vocabulary, or ``split`` without
             ``annotations``.
     """
-    _check_dir(video_dir)
+    check_video_dir(video_dir)
     if annotations is None:
         if split is not None:
             raise ValueError('split={!r} needs the annotation CSV; a folder '
@@ -455,7 +472,7 @@ def read_class_folders(video_dir, annotations=None, split=None,
             ``label_names``, or ``annotations``/``split`` given.
     """
     _refuse('folders', annotations=annotations, split=split)
-    _check_dir(video_dir)
+    check_video_dir(video_dir)
     folders = _class_folders(video_dir)
     if not folders:
         raise ValueError('{} has no class subfolders (one folder of videos '

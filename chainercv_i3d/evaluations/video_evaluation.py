@@ -26,10 +26,10 @@ from chainercv_i3d.datasets.loader import start_method
 from chainercv_i3d.datasets.loader import VideoViews
 from chainercv_i3d.evaluations.metrics import classification_metrics
 from chainercv_i3d.evaluations.metrics import per_class_accuracy
-from chainercv_i3d.label_names import kinetics400_label_names
-from chainercv_i3d.label_names import kinetics600_label_names
 from chainercv_i3d.evaluations.multilabel import is_multilabel
 from chainercv_i3d.evaluations.multilabel import summarize_multilabel
+from chainercv_i3d.label_names import kinetics400_label_names
+from chainercv_i3d.label_names import kinetics600_label_names
 from chainercv_i3d.label_names import numbered_label_names
 from chainercv_i3d.links.streams import predict
 from chainercv_i3d.modality import STREAMS

@@ -10,6 +10,7 @@ run.
 """
 
 import json
+import os
 
 import chainer
 import numpy
@@ -106,6 +107,22 @@ def load_snapshot(path, model, optimizer, settings=None):
         chainer.serializers.load_npz(path, _actual_optimizer(optimizer),
                                      path='optimizer/')
     return iteration
+
+
+def snapshot_iteration(out_dir):
+    """The iteration of the snapshot in ``out_dir`` (0 without one): the
+    updates that a stopped run keeps.
+
+    Raises:
+        ValueError: The snapshot is damaged (one line, as
+            :func:`load_snapshot` says it).
+    """
+    path = os.path.join(out_dir, SNAPSHOT_NAME)
+    if not os.path.exists(path):
+        return 0
+    with reading_npz(path, SNAPSHOT_ADVICE):
+        with numpy.load(path, allow_pickle=False) as snapshot:
+            return int(snapshot['iteration'])
 
 
 def save_final_model(path, model, arch='i3d'):

@@ -65,16 +65,6 @@ def chainermn_communicator_name(name, comm, device):
     return choose_chainermn_communicator(name, on_gpu, shared_gpu=shared)
 
 
-def snapshot_iteration(out_dir):
-    """The iteration of the snapshot in ``out_dir`` (0 without one): the
-    updates that a stopped run keeps."""
-    path = os.path.join(out_dir, SNAPSHOT_NAME)
-    if not os.path.exists(path):
-        return 0
-    with numpy.load(path) as snapshot:
-        return int(snapshot['iteration'])
-
-
 def seed_dropout(seed, iteration, chunk, device):
     """Seeds the generator of dropout's masks for one sub-batch: a pure
     function of the run's seed, the update and the sub-batch's place in the
@@ -290,10 +280,9 @@ class Trainer(object):
         """Removes what an earlier run left in ``out_dir`` (``restart``):
         its snapshot, log, plot and final model."""
         if self.comm.rank == 0:
-            names = (SNAPSHOT_NAME, LOG_NAME, PLOT_NAME, FINAL_MODEL_NAME)
-            found = [os.path.join(self.config.out_dir, name) for name in names
-                     if os.path.exists(os.path.join(self.config.out_dir,
-                                                    name))]
+            paths = [os.path.join(self.config.out_dir, name) for name in
+                     (SNAPSHOT_NAME, LOG_NAME, PLOT_NAME, FINAL_MODEL_NAME)]
+            found = [path for path in paths if os.path.exists(path)]
             for path in found:
                 os.unlink(path)
             if found:

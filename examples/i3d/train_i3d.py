@@ -38,14 +38,14 @@ import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.training import BN_MODES
 from chainercv_i3d.training import FLIPS
+from chainercv_i3d.training import LOSSES
 from chainercv_i3d.training import RECIPE_NAMES
 from chainercv_i3d.training import recipe_options
-from chainercv_i3d.training import LOSSES
 from chainercv_i3d.training import SAMPLERS
 from chainercv_i3d.training import SCHEDULE_NAMES
 from chainercv_i3d.training import TrainConfig
 from chainercv_i3d.training import Trainer
-from chainercv_i3d.training.trainer import snapshot_iteration
+from chainercv_i3d.training.snapshot import snapshot_iteration
 from chainercv_i3d.utils.cli import abort_on_error
 from chainercv_i3d.utils.cli import add_device_argument
 from chainercv_i3d.utils.cli import get_comm_or_exit

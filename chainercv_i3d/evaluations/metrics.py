@@ -75,6 +75,12 @@ def top_k_accuracy(scores, labels, k):
     return float(top_k_hits(scores, labels, k).mean())
 
 
+def format_accuracy(value):
+    """An accuracy for a table: four decimals, or ``n/a`` for None (top-k
+    of fewer than k classes, :func:`top_k_accuracy`)."""
+    return 'n/a' if value is None else '{:.4f}'.format(value)
+
+
 def per_class_accuracy(scores, labels, label_names):
     """Top-1 accuracy of each class present, with its name.
 

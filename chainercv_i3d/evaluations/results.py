@@ -6,6 +6,7 @@ import os
 import numpy
 
 from chainercv_i3d.files import atomic_path
+from chainercv_i3d.evaluations.metrics import format_accuracy
 from chainercv_i3d.evaluations.multilabel import format_multilabel_rows
 from chainercv_i3d.evaluations.video_evaluation import scores_of
 from chainercv_i3d.modality import STREAMS
@@ -36,7 +37,8 @@ def format_table(summary):
         if stream in summary:
             m = summary[stream]
             lines.append('{:<12} {:>8} {:>8} {:>20.4f}'.format(
-                stream, _accuracy(m['top1']), _accuracy(m['top5']),
+                stream, format_accuracy(m['top1']),
+                format_accuracy(m['top5']),
                 m['mean_class_accuracy']))
     per_class = summary.get('per_class', ())
     if 0 < len(per_class) <= MAX_CLASSES_PRINTED:
@@ -45,11 +47,6 @@ def format_table(summary):
                                                       c['name'])
                   for c in per_class]
     return '\n'.join(lines)
-
-
-def _accuracy(value):
-    # None: top-k of fewer than k classes, not applicable.
-    return 'n/a' if value is None else '{:.4f}'.format(value)
 
 
 def output_paths(out_path):

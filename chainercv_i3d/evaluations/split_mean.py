@@ -17,6 +17,7 @@ Example:
 import json
 import os
 
+from chainercv_i3d.evaluations.metrics import format_accuracy
 from chainercv_i3d.modality import STREAMS
 from chainercv_i3d.scores import TWO_STREAM
 
@@ -82,7 +83,9 @@ def mean_over_splits(summaries, paths):
         dict: ``splits`` (the files), ``n_evaluated`` and ``n_missing``
         (lists, one per split) and, per stream present (``rgb``, ``flow``,
         ``two_stream``), per metric (``top1``, ``top5``,
-        ``mean_class_accuracy``): ``{'mean': float, 'per_split': [...]}``.
+        ``mean_class_accuracy``): ``{'mean': float, 'per_split': [...]}``;
+        the mean is None where a split's is (top-5 of fewer than 5
+        classes: not applicable).
 
     Raises:
         ValueError: Fewer than two results, or results that cannot be
@@ -100,9 +103,10 @@ def mean_over_splits(summaries, paths):
     for stream in _streams(summaries[0]):
         mean[stream] = {}
         for metric in METRICS:
-            values = [float(s[stream][metric]) for s in summaries]
-            mean[stream][metric] = {'mean': sum(values) / len(values),
-                                    'per_split': values}
+            values = [s[stream][metric] for s in summaries]
+            average = None if None in values else \
+                sum(map(float, values)) / len(values)
+            mean[stream][metric] = {'mean': average, 'per_split': values}
     return mean
 
 
@@ -117,9 +121,10 @@ def format_split_mean(mean):
     for stream in STREAMS + (TWO_STREAM,):
         if stream in mean:
             m = mean[stream]
-            lines.append('{:<12} {:>11.4f} {:>11.4f}  {}'.format(
-                stream, m['top1']['mean'], m['top5']['mean'],
-                ' '.join('{:>8.4f}'.format(v)
+            lines.append('{:<12} {:>11} {:>11}  {}'.format(
+                stream, format_accuracy(m['top1']['mean']),
+                format_accuracy(m['top5']['mean']),
+                ' '.join('{:>8}'.format(format_accuracy(v))
                          for v in m['top1']['per_split'])))
     lines.append('videos evaluated per split: {}; missing: {}'.format(
         ', '.join(map(str, mean['n_evaluated'])),

@@ -11,13 +11,12 @@ or protocols, or two results of the same videos, are refused.
 """
 
 import argparse
-import json
 import sys
 
 from chainercv_i3d.evaluations.split_mean import format_split_mean
 from chainercv_i3d.evaluations.split_mean import mean_over_splits
 from chainercv_i3d.evaluations.split_mean import read_summary
-from chainercv_i3d.files import atomic_path
+from chainercv_i3d.files import write_json
 from chainercv_i3d.utils.cli import output_file
 
 
@@ -38,8 +37,7 @@ def main(argv=None):
                                 args.results)
         print(format_split_mean(mean))
         if args.out:
-            with atomic_path(args.out) as tmp, open(tmp, 'w') as f:
-                json.dump(mean, f, indent=2, sort_keys=True)
+            write_json(args.out, mean, sort_keys=True)
     except (ValueError, OSError) as e:
         sys.exit('mean_over_splits: {}'.format(e))
     return 0

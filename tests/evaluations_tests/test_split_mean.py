@@ -37,6 +37,22 @@ def write(tmp_path, summaries):
     return paths
 
 
+def test_top5_not_applicable_in_the_splits_is_not_applicable_in_the_mean(
+        tmp_path):
+    # Fewer than 5 classes: eval_kinetics.py writes top5 null (n/a).
+    splits = [summary(k, 0.5, 0.6, 0.7) for k in (1, 2)]
+    for s in splits:
+        for stream in ('rgb', 'flow', 'two_stream'):
+            s[stream]['top5'] = None
+    paths = write(tmp_path, splits)
+    mean = mean_over_splits([read_summary(p) for p in paths], paths)
+    assert mean['rgb']['top5'] == {'mean': None, 'per_split': [None, None]}
+    assert mean['rgb']['top1']['mean'] == pytest.approx(0.5)
+    result = run_script('mean_over_splits.py', *paths)
+    assert result.returncode == 0, result.stderr
+    assert 'rgb' in result.stdout and 'n/a' in result.stdout
+
+
 def test_the_mean_of_each_stream_and_metric(tmp_path):
     paths = write(tmp_path, SPLITS)
     mean = mean_over_splits([read_summary(p) for p in paths], paths)

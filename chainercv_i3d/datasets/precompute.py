@@ -26,6 +26,7 @@ from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.precomputed_video import PrecomputedVideo
 from chainercv_i3d.datasets.precomputed_video import write_precomputed_video
+from chainercv_i3d.datasets.video_list import record_labels
 from chainercv_i3d.files import atomic_path
 from chainercv_i3d.files import check_output_dir
 from chainercv_i3d.files import OutputPathError
@@ -165,7 +166,7 @@ def label_fields(record):
     label set) and ``actions`` (``[label, start, end]`` in seconds)."""
     fields = {'label': int(record.label)}
     if record.actions is not None:
-        fields['labels'] = sorted({a[0] for a in record.actions})
+        fields['labels'] = sorted(record_labels(record))
         fields['actions'] = [[int(label), float(start), float(end)]
                              for label, start, end in record.actions]
     return fields

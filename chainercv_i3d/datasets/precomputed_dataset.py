@@ -130,12 +130,16 @@ class PrecomputedVideoDataset(GetterDataset):
         """Whether videos have label sets (``preset.multi_label``)."""
         return self.preset.multi_label
 
+    def label_set(self, i):
+        """The classes of video ``i``: its ``labels`` in a multi-label set,
+        else its one label (-1: unlabelled)."""
+        return self.records[i].get('labels', [self.records[i]['label']])
+
     def video_labels(self, i):
         """The label set of video ``i`` as ``(n_class,)`` int32 0/1 (its
         single label for a single-label set)."""
-        labels = self.records[i].get('labels', [self.records[i]['label']])
         hot = numpy.zeros(len(self.label_names), numpy.int32)
-        hot[[label for label in labels if label >= 0]] = 1
+        hot[[label for label in self.label_set(i) if label >= 0]] = 1
         return hot
 
     def clip_labels(self, i, frames):

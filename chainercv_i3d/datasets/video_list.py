@@ -96,12 +96,7 @@ class VideoList(object):
     def classes_without_videos(self):
         """The class names no video found is of (an empty class folder, a
         class whose videos are all missing), in label order."""
-        found = set()
-        for r in self.records:
-            if r.actions is None:
-                found.add(r.label)
-            else:  # multi-label: the classes of its actions
-                found.update(label for label, _, _ in r.actions)
+        found = set().union(*map(record_labels, self.records))
         return tuple(name for label, name in enumerate(self.label_names)
                      if label not in found)
 
@@ -143,6 +138,14 @@ def _check_labels(records, label_names):
             raise ValueError('{}: label {} is outside the {} class names'
                              .format(record.video_id, record.label,
                                      len(label_names)))
+
+
+def record_labels(record):
+    """The classes a video is of: its actions' for a multi-label record,
+    else its one label (-1: unlabelled)."""
+    if record.actions is None:
+        return {record.label}
+    return {label for label, _, _ in record.actions}
 
 
 def _check_action_labels(record, label_names):

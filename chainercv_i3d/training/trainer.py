@@ -81,8 +81,8 @@ def check_several_classes(dataset, train_dir):
     """Refuses a training set whose videos are all of one class: the loss
     would reach 0 and the accuracy 100% with nothing learnt. A video of a
     multi-label set counts each class of its actions."""
-    labels = sorted({label for r in dataset.records
-                     for label in r.get('labels', [r['label']])})
+    labels = sorted({label for i in range(len(dataset.records))
+                     for label in dataset.label_set(i)})
     if len(labels) == 1:
         names = dataset.label_names
         name = names[labels[0]] if 0 <= labels[0] < len(names) \

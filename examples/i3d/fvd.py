@@ -182,9 +182,9 @@ def report(args, outcome):
 def main(argv=None):
     args = parse_args(argv)
     comm = get_comm_or_exit(PROG)
-    # The statistics are made at the end: nothing of a stopped run is kept.
-    # The embeddings of an unfinished run are not kept (FVD reads its
-    # videos in minutes, not hours): a stopped run starts again.
+    # The statistics are made at the end and the embeddings of an unfinished
+    # run are not kept (FVD reads its videos in minutes, not hours): a
+    # stopped run starts again.
     with stop_on_interrupt(PROG, comm, lambda: None):
         try:
             outcome = run(args, comm)

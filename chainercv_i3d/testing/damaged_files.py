@@ -18,7 +18,9 @@ def write_damaged_copies(path, folder, key):
         flipped), ``'truncated'`` (the first half), ``'missing'`` (without
         ``key``) and ``'text'`` (a text file named ``.npz``).
     """
-    data = bytearray(open(path, 'rb').read())
+    with open(path, 'rb') as f:
+        original = f.read()
+    data = bytearray(original)
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo(key + '.npy')
     # The member's data start after its local header (30 bytes), name and
@@ -30,7 +32,7 @@ def write_damaged_copies(path, folder, key):
     with open(paths['bad_crc'], 'wb') as f:
         f.write(data)
     with open(paths['truncated'], 'wb') as f:
-        f.write(open(path, 'rb').read()[:len(data) // 2])
+        f.write(original[:len(original) // 2])
     with numpy.load(path) as npz:
         arrays = {name: npz[name] for name in npz.files if name != key}
     with open(paths['missing'], 'wb') as f:

@@ -4,7 +4,6 @@ atomic), so that a reader, or a run resumed after a crash, never sees half a
 file; and the folders they go into, checked before the work."""
 
 import contextlib
-import glob
 import json
 import os
 import tempfile
@@ -132,13 +131,31 @@ def write_json(path, value, indent=2, sort_keys=False):
         f.write('\n')
 
 
-def remove_temporaries(path):
-    """Removes the temporary files that killed writers of ``path`` (through
-    :func:`atomic_path`) left behind."""
-    folder, name = os.path.split(os.path.abspath(path))
-    pattern = glob.escape(_temporary_prefix(name)) + '*.tmp'
-    for tmp in glob.glob(os.path.join(glob.escape(folder), pattern)):
-        os.unlink(tmp)
+def remove_temporaries(*paths):
+    """Removes the temporary files that killed writers of ``paths``
+    (through :func:`atomic_path`) left behind; each folder is listed once,
+    however many of its files are given."""
+    names_by_folder = {}
+    for path in paths:
+        folder, name = os.path.split(os.path.abspath(path))
+        names_by_folder.setdefault(folder, set()).add(name)
+    for folder, names in names_by_folder.items():
+        try:
+            entries = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if _temporary_target(entry) in names:
+                os.unlink(os.path.join(folder, entry))
+
+
+def _temporary_target(entry):
+    """The name of the file a temporary ``entry`` becomes, else ``None``."""
+    if not (entry.startswith('.') and entry.endswith('.tmp')):
+        return None
+    # '.' + name + '.' + mkstemp's random letters (no dots) + '.tmp'
+    target, dot, _ = entry[1:-len('.tmp')].rpartition('.')
+    return target if dot else None
 
 
 def _temporary_prefix(name):

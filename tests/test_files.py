@@ -49,6 +49,19 @@ def test_temporaries_of_a_killed_writer_are_found_and_only_they(tmp_path):
         ['a.zip', 'a.zip.notes.tmp', os.path.basename(other)])
 
 
+def test_temporaries_of_many_files_in_several_folders(tmp_path):
+    left = {}
+    for name in ('x/v.1.zip', 'x/w.zip', 'y/v.1.zip', 'y/kept.zip'):
+        os.makedirs(str(tmp_path / os.path.dirname(name)), exist_ok=True)
+        left[name] = atomic_path(str(tmp_path / name)).__enter__()
+        open(left[name], 'wb').close()
+    remove_temporaries(*(str(tmp_path / name) for name in
+                         ('x/v.1.zip', 'x/w.zip', 'y/v.1.zip', 'z/gone.zip')))
+    assert os.listdir(str(tmp_path / 'x')) == []
+    assert os.listdir(str(tmp_path / 'y')) == [
+        os.path.basename(left['y/kept.zip'])]
+
+
 def test_missing_folders_are_created_and_removed_on_failure(tmp_path):
     with pytest.raises(KeyError):
         with atomic_path(str(tmp_path / 'a' / 'b' / 'c.json')):

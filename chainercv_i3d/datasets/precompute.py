@@ -365,7 +365,9 @@ def run_share(todo, output_dir, config, n_workers, on_record):
 
     Worker processes start with the flow backend's ``mp_context`` and run
     its ``worker_init`` (``'fork'`` without flow); ``n_workers=1`` works in
-    this process.
+    this process. When every video is done the workers end as the pool
+    tells them; otherwise (an error, Ctrl-C) they are killed at once, and
+    the files they were writing are removed here.
 
     Raises:
         PrecomputeFatalError: A video could not be written; the workers are
@@ -384,15 +386,26 @@ def run_share(todo, output_dir, config, n_workers, on_record):
         pool = context.Pool(n_workers, initializer=_init_worker,
                             initargs=(backend, os.getpid()))
         results = pool.imap_unordered(worker, todo)
+    finished = False
     try:
         for result in results:
             if result['status'] == 'fatal':
                 raise PrecomputeFatalError(result['error'])
             on_record(result)
+        finished = True
     finally:
         if pool is not None:
-            pool.terminate()
+            # No signal for workers that are done: one that lands just
+            # before a worker blocks waiting for work is never handled
+            # there (a hang seen in CI); SIGTERM kills them (prepare_worker).
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
+        if not finished:
+            remove_temporaries(*(precomputed_path(output_dir, r.video_id)
+                                 for r in todo))
 
 
 def precompute_share(records, output_dir, config, rank, size, n_workers=1,

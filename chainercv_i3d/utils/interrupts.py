@@ -77,24 +77,24 @@ def stop_on_interrupt(prog, comm, count_done):
         signal.signal(signal.SIGTERM, previous)
 
 
-def _exit_worker(signum, frame):
-    # An exception, not death: a file being written is removed on the way
-    # (files.atomic_path), and SystemExit ends the worker without traceback.
-    raise SystemExit(128 + signum)
-
-
 def prepare_worker(parent_pid):
     """Run first in a worker process: Ctrl-C is the parent's to handle (a
     terminal sends it to the workers too), SIGTERM (``Pool.terminate``)
-    ends the worker cleanly, and the worker dies when its parent does
+    kills the worker at once, and the worker dies when its parent does
     (Linux: ``PR_SET_PDEATHSIG``), even by SIGKILL.
+
+    SIGTERM is not turned into an exception: Python runs a handler only
+    between bytecodes, so a SIGTERM that lands just before the worker
+    blocks waiting for work is never handled, and the pool waits for that
+    worker for ever. A worker killed while writing leaves a temporary file
+    (``files.atomic_path``), which its parent removes.
 
     Args:
         parent_pid (int): The process that started this worker: if it is
             already gone, this worker ends now.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_worker)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith('linux'):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -1,8 +1,11 @@
 """The precompute stage as a library, with a test double flow backend."""
 
+import glob
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
+import time
 import zipfile
 
 import numpy
@@ -17,6 +20,7 @@ from chainercv_i3d.datasets.precompute import run_precompute
 from chainercv_i3d.datasets.precompute import summary_line
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
 from chainercv_i3d.datasets.video_list import read_video_list
+from chainercv_i3d.files import atomic_path
 from chainercv_i3d.flow import FlowBackend
 from chainercv_i3d.flow import register_flow_backend
 from chainercv_i3d.presets import DEEPMIND_KINETICS
@@ -110,6 +114,59 @@ def test_workers_start_as_the_backend_says(tmp_path, class_folders,
     assert asked == ['spawn']
     pids = os.listdir(str(markers))
     assert len(pids) == 2 and str(os.getpid()) not in pids
+
+
+def test_workers_of_a_finished_share_end_without_a_signal(
+        tmp_path, class_folders, monkeypatch):
+    # A SIGTERM landing just before an idle worker blocks is never handled
+    # there: Pool.terminate then waited for ever (seen once in CI).
+    terminated = []
+    real_terminate = multiprocessing.pool.Pool.terminate
+
+    def terminate(pool):
+        terminated.append(pool)
+        real_terminate(pool)
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, 'terminate', terminate)
+    config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
+    totals = run_precompute(read_video_list('folders', class_folders),
+                            str(tmp_path / 'out'), config, SerialComm(),
+                            n_workers=2)
+    assert totals['done'] == 3
+    assert terminated == []
+
+
+def fail_once_another_worker_is_writing(record, output_dir, config,
+                                        backend):
+    """Run in the workers: ``Cat/v0`` fails as a full disk would, once the
+    other worker is half-way through writing its video, which it never
+    finishes."""
+    writing = os.path.join(output_dir, 'videos', '*', '.*.tmp')
+    if record.video_id == 'Cat/v0':
+        while not glob.glob(writing, include_hidden=True):
+            time.sleep(0.01)
+        return {'video_id': record.video_id, 'status': 'fatal',
+                'error': 'cannot write: No space left on device'}
+    with atomic_path(precomputed_path(output_dir, record.video_id)) as tmp:
+        open(tmp, 'w').close()
+        time.sleep(120)
+
+
+def test_a_failed_share_kills_its_workers_and_removes_their_files(
+        tmp_path, class_folders, monkeypatch):
+    monkeypatch.setattr(precompute, 'precompute_video',
+                        fail_once_another_worker_is_writing)
+    config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
+    out = str(tmp_path / 'out')
+    started = time.monotonic()
+    with pytest.raises(precompute.PrecomputeFatalError,
+                       match='No space left'):
+        run_precompute(read_video_list('folders', class_folders), out,
+                       config, SerialComm(), n_workers=2)
+    assert time.monotonic() - started < 60  # the writer did not finish
+    assert multiprocessing.active_children() == []
+    assert glob.glob(os.path.join(out, '**', '*.tmp'), recursive=True,
+                     include_hidden=True) == []
 
 
 def test_one_worker_runs_here_without_a_pool(tmp_path, class_folders,

@@ -29,6 +29,7 @@ from chainercv_i3d.evaluations.video_evaluation import EvalProtocol
 from chainercv_i3d.evaluations.video_evaluation import preset_differences
 from chainercv_i3d.evaluations.video_evaluation import summarize
 from chainercv_i3d.files import check_output_dir
+from chainercv_i3d.files import remove_temporaries
 from chainercv_i3d.training.batches import BatchPlan
 from chainercv_i3d.training.config import check_clip_fits_head
 from chainercv_i3d.training.config import resolve_defaults
@@ -265,8 +266,7 @@ class Trainer(object):
 
     def _resume_or_start(self):
         path = os.path.join(self.config.out_dir, SNAPSHOT_NAME)
-        if self.config.restart:
-            self._discard_earlier_run()
+        self._tidy_out_dir()
         if not os.path.exists(path):
             self._check_first_example()
             return 0
@@ -276,13 +276,16 @@ class Trainer(object):
                  'replace pretrained_model)'.format(path, iteration))
         return iteration
 
-    def _discard_earlier_run(self):
-        """Removes what an earlier run left in ``out_dir`` (``restart``):
-        its snapshot, log, plot and final model."""
+    def _tidy_out_dir(self):
+        """Rank 0 removes the temporary files of a run killed while writing
+        its outputs (snapshot, log, plot, final model) and, with
+        ``restart``, the earlier run's outputs themselves."""
         if self.comm.rank == 0:
             paths = [os.path.join(self.config.out_dir, name) for name in
                      (SNAPSHOT_NAME, LOG_NAME, PLOT_NAME, FINAL_MODEL_NAME)]
-            found = [path for path in paths if os.path.exists(path)]
+            remove_temporaries(*paths)
+            found = [path for path in paths if os.path.exists(path)] \
+                if self.config.restart else []
             for path in found:
                 os.unlink(path)
             if found:

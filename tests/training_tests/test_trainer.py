@@ -260,6 +260,18 @@ def test_a_damaged_snapshot_is_one_line(bars, tmp_path):
         assert [e['iteration'] for e in json.load(f)] == [2]
 
 
+def test_a_run_killed_while_writing_leaves_nothing_behind(bars, tmp_path):
+    """A run killed while writing its plot left ``.training.png.*.tmp``
+    in out_dir, and the next run kept it."""
+    train(bars, tmp_path, iterations=1, batch_size=2)
+    outputs = sorted(os.listdir(tmp_path))
+    for name in outputs:  # as atomic_path names them, never finished
+        (tmp_path / '.{}.k1ll3d_x.tmp'.format(name)).write_bytes(b'half')
+    (tmp_path / 'notes.tmp').write_text('the user\'s own')
+    train(bars, tmp_path, iterations=2, batch_size=2)
+    assert sorted(os.listdir(tmp_path)) == sorted(outputs + ['notes.tmp'])
+
+
 def test_restart_starts_over_where_other_settings_are_refused(bars,
                                                               tmp_path):
     train(bars, tmp_path, iterations=2, batch_size=2, log_interval=1)

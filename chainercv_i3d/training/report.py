@@ -82,28 +82,44 @@ def _series(entries, key):
     return [p[0] for p in points], [p[1] for p in points]
 
 
+def _plot(axes, entries, key, **style):
+    """Plots the series ``key`` if it has points: a run without validation
+    (or a single-label one, without mAP) lists no empty series in its
+    legend."""
+    iterations, values = _series(entries, key)
+    if values:
+        axes.plot(iterations, values, **style)
+
+
 def write_plot(entries, path):
+    """Writes :func:`training_figure` of ``entries`` to the PNG ``path``."""
+    figure = training_figure(entries)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format='png')
+
+
+def training_figure(entries):
     """Loss, accuracy (train and validation) and learning rate of log
-    ``entries`` against the iteration, in one PNG of three panels."""
+    ``entries`` against the iteration: a matplotlib figure of three
+    panels."""
     # The object API, not pyplot: no global backend or state is touched.
     from matplotlib.figure import Figure  # heavy: only when a plot is made
     figure = Figure(figsize=(7, 8), dpi=100, layout='constrained')
     loss, accuracy, lr = figure.subplots(3, 1, sharex=True)
-    loss.plot(*_series(entries, 'main/loss'), label='train', marker='.')
-    loss.plot(*_series(entries, 'validation/loss'), label='validation',
-              marker='o')
+    _plot(loss, entries, 'main/loss', label='train', marker='.')
+    _plot(loss, entries, 'validation/loss', label='validation', marker='o')
     loss.set_ylabel('cross-entropy')
-    accuracy.plot(*_series(entries, 'main/accuracy'), label='train (clips)',
-                  marker='.')
-    accuracy.plot(*_series(entries, 'validation/top1'),
-                  label='validation top-1 (videos)', marker='o')
-    accuracy.plot(*_series(entries, 'validation/top5'),
-                  label='validation top-5 (videos)', marker='o')
-    accuracy.plot(*_series(entries, 'validation/map'),
-                  label='validation mAP (videos)', marker='o')
+    _plot(accuracy, entries, 'main/accuracy', label='train (clips)',
+          marker='.')
+    _plot(accuracy, entries, 'validation/top1',
+          label='validation top-1 (videos)', marker='o')
+    _plot(accuracy, entries, 'validation/top5',
+          label='validation top-5 (videos)', marker='o')
+    _plot(accuracy, entries, 'validation/map',
+          label='validation mAP (videos)', marker='o')
     accuracy.set_ylabel('accuracy')
     accuracy.set_ylim(-0.02, 1.02)
-    lr.plot(*_series(entries, 'lr'), drawstyle='steps-post', marker='.')
+    _plot(lr, entries, 'lr', drawstyle='steps-post', marker='.')
     lr.set_ylabel('learning rate')
     lr.set_yscale('log')
     lr.set_xlabel('iteration (updates)')
@@ -113,5 +129,4 @@ def write_plot(entries, path):
     for axes in (loss, accuracy, lr):
         axes.grid(True, alpha=0.3)
     figure.suptitle('I3D training')
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format='png')
+    return figure

@@ -20,6 +20,7 @@ from chainercv_i3d.training import TrainConfig
 from chainercv_i3d.transforms import ClipTransform
 from chainercv_i3d.training import Trainer
 from chainercv_i3d.training import TrainingLog
+from chainercv_i3d.training.report import training_figure
 from chainercv_i3d.utils.comm import SerialComm
 from tests.conftest import ROOT
 from tests.conftest import run_script
@@ -133,6 +134,25 @@ def test_elapsed_time_adds_up_across_a_resume(tmp_path):
     assert TrainingLog(str(tmp_path)).elapsed_time() == 0  # a new run
     assert TrainingLog(str(tmp_path), 3).elapsed_time() == 30.0
     assert TrainingLog(str(tmp_path), 4).elapsed_time() == 61.5
+
+
+def legends(figure):
+    return [[text.get_text() for text in axes.get_legend().get_texts()]
+            if axes.get_legend() else [] for axes in figure.axes]
+
+
+def test_the_plot_lists_only_the_series_it_has():
+    train_only = [{'iteration': i, 'main/loss': 1.0 / i, 'lr': 0.1,
+                   'main/accuracy': 0.5} for i in (1, 2)]
+    assert legends(training_figure(train_only)) == [
+        ['train'], ['train (clips)'], []]
+    validated = train_only + [dict(
+        train_only[-1], iteration=3, **{'validation/loss': 0.4,
+                                        'validation/top1': 0.75,
+                                        'validation/top5': None})]
+    assert legends(training_figure(validated)) == [
+        ['train', 'validation'],
+        ['train (clips)', 'validation top-1 (videos)'], []]
 
 
 def test_a_larger_iterations_continues_a_finished_run(bars, tmp_path):

@@ -62,8 +62,11 @@ from chainercv_i3d.utils.device import select_device
 from chainercv_i3d.utils.interrupts import stop_on_interrupt
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv, prog='eval_kinetics'):
+    parser = argparse.ArgumentParser(prog=prog + '.py',
+                                     description=__doc__.splitlines()[0])
+    # Messages start with the name the script was run under (evaluate.py).
+    parser.set_defaults(prog=prog)
     parser.add_argument('precomputed_dir')
     parser.add_argument('--rgb_model_checkpoint', help='.npz or model name')
     parser.add_argument('--flow_model_checkpoint', help='.npz or model name')
@@ -143,7 +146,7 @@ def evaluate(args, comm):
                              dataset.n_not_done))
     if comm.rank == 0:
         for line in preset_differences(dataset.preset, model.preset):
-            print('eval_kinetics: warning: ' + line, file=sys.stderr)
+            print(args.prog + ': warning: ' + line, file=sys.stderr)
     settings = evaluation_settings(protocol, checkpoints, args.dtype,
                                    dataset)
     saved = done = None
@@ -176,8 +179,8 @@ def evaluate(args, comm):
         raise ValueError('{}: {} (--strict)'.format(failed[0]['video_id'],
                                                     failed[0]['error']))
     for record in failed:
-        print('eval_kinetics: unreadable, not counted: {} ({})'.format(
-            record['video_id'], record['error']), file=sys.stderr)
+        print('{}: unreadable, not counted: {} ({})'.format(
+            args.prog, record['video_id'], record['error']), file=sys.stderr)
     summary = summarize(everything, dataset.n_not_done, model.label_names)
     summary.update(protocol=protocol.describe(),
                    precomputed_dir=args.precomputed_dir,
@@ -208,19 +211,19 @@ def count_saved_videos(out):
     return len(SavedResults(parts_dir(out)).load()[0])
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    comm = get_comm_or_exit('eval_kinetics')
-    with stop_on_interrupt('eval_kinetics', comm,
+def main(argv=None, prog='eval_kinetics'):
+    args = parse_args(argv, prog)
+    comm = get_comm_or_exit(prog)
+    with stop_on_interrupt(prog, comm,
                            lambda: count_saved_videos(args.out)):
         try:
             outcome = evaluate(args, comm)
             if outcome is not None:
                 summary, results, label_names, saved = outcome
                 if results is None:
-                    print('eval_kinetics: {} holds this evaluation already '
-                          '(the same settings): its table follows; add '
-                          '--restart to evaluate again'.format(args.out),
+                    print('{}: {} holds this evaluation already (the '
+                          'same settings): its table follows; add --restart '
+                          'to evaluate again'.format(prog, args.out),
                           file=sys.stderr)
                 elif args.out:
                     write_results(args.out, summary, results, label_names)
@@ -228,7 +231,7 @@ def main(argv=None):
                 if saved is not None:
                     saved.remove()  # OUT holds all of it now
         except Exception as e:  # any rank's failure must end every rank
-            abort_on_error('eval_kinetics', comm, e)
+            abort_on_error(prog, comm, e)
 
 
 if __name__ == '__main__':

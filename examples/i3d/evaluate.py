@@ -1,5 +1,6 @@
 """Top-1/top-5 accuracy of I3D streams on any precomputed set: eval_kinetics.py
-under a dataset-neutral name (the same options, outputs and messages).
+under a dataset-neutral name (the same options and outputs; messages name
+evaluate).
 
     python examples/i3d/evaluate.py UCF101_TEST1 \\
         --rgb_model_checkpoint rgb_split1/model_final.npz \\
@@ -17,4 +18,4 @@ import eval_kinetics  # examples/i3d/, this script's folder, is on sys.path
 
 
 if __name__ == '__main__':
-    sys.exit(eval_kinetics.main())
+    sys.exit(eval_kinetics.main(prog='evaluate'))

@@ -135,5 +135,12 @@ def test_evaluate_is_eval_kinetics_under_another_name(tmp_path):
     assert '--rgb_model_checkpoint' in result.stdout
     result = run_script('evaluate.py', tmp_path)
     assert result.returncode == 2
-    assert 'give --rgb_model_checkpoint and/or --flow_model_checkpoint' in \
-        result.stderr
+    line, = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith('evaluate.py: error: give --rgb_model_checkpoint '
+                           'and/or --flow_model_checkpoint')
+    # Its messages name it, not eval_kinetics.
+    result = run_script('evaluate.py', tmp_path, '--rgb_model_checkpoint',
+                        tmp_path / 'none.npz')
+    assert result.returncode == 1
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith('evaluate: rank 0: pretrained_model ')

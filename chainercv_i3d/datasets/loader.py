@@ -140,8 +140,9 @@ class ExampleLoader(object):
             ``2 * n_workers``): each can be hundreds of MB. A worker that
             dies (killed, out of memory) ends the iteration with
             ``BrokenProcessPool`` instead of a wait forever; the workers
-            ignore Ctrl-C (this process handles it) and die with this
-            process, even when it is killed by SIGKILL.
+            leave Ctrl-C and a SIGTERM sent to every process to this
+            process (:func:`~chainercv_i3d.utils.interrupts.prepare_worker`)
+            and die with it, even when it is killed by SIGKILL.
         mp_context (str): How workers start: ``'fork'`` (fast; not after
             CUDA started in this process) or ``'spawn'``.
         worker_init (callable): Run once in each worker (e.g. a flow

@@ -54,6 +54,7 @@ from chainercv_i3d.utils.comm import choose_chainermn_communicator
 from chainercv_i3d.utils.comm import ranks_sharing_a_gpu
 from chainercv_i3d.utils.comm import SerialComm
 from chainercv_i3d.utils.comm import sum_counts
+from chainercv_i3d.utils.interrupts import stopping_at_safe_points
 from chainercv_i3d.utils.progress import progress_bar
 
 
@@ -322,7 +323,12 @@ class Trainer(object):
 
     def run(self):
         """Trains up to ``iterations`` updates, then writes
-        ``model_final.npz``; returns the last log entry."""
+        ``model_final.npz``; returns the last log entry.
+
+        Ctrl-C or SIGTERM stops the run after the update under way, with a
+        snapshot of it (every rank at the same update), and raises
+        KeyboardInterrupt; a second one stops at once, keeping the last
+        snapshot."""
         config = self.config
         start = self.iteration
         if start >= self.iterations:
@@ -347,20 +353,32 @@ class Trainer(object):
         self._bar = bar
         self._header_written = False
         try:
-            examples = loader.iterate_epochs(self._rank_examples(start))
-            self._loop(examples, start)
+            with stopping_at_safe_points() as stop:
+                examples = loader.iterate_epochs(self._rank_examples(start))
+                self._loop(examples, start, stop)
         finally:
             bar.close()
             loader.close()
         self._write_final_model()
         return self.log.entries[-1] if self.log.entries else None
 
-    def _loop(self, examples, start):
+    def _loop(self, examples, start, stop):
         config = self.config
         counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
         # A resumed run goes on from the time its log records.
         started = time.perf_counter() - self.log.elapsed_time()
+        logged_at = snapshot_at = start
         for iteration in range(start, self.iterations):
+            if self._stop_agreed(stop):
+                # Between two updates, the same on every rank: the updates
+                # since the last snapshot are kept in one.
+                if iteration > logged_at:
+                    self._write_log(self._log_entry(iteration, counts,
+                                                    started))
+                if iteration > snapshot_at:
+                    average_batch_norm_statistics(self.model, self.chainermn)
+                    self.save_snapshot()
+                raise KeyboardInterrupt
             sub_batches = [self._next_batch(examples)
                            for _ in range(config.accumulate)]
             for key, value in self.update(iteration, sub_batches).items():
@@ -383,8 +401,15 @@ class Trainer(object):
                 if val_due:
                     entry.update(self.validate())
                 self._write_log(entry)
+                logged_at = done
             if snapshot_due:
                 self.save_snapshot()
+                snapshot_at = done
+
+    def _stop_agreed(self, stop):
+        """Whether any rank was asked to stop: one small collective per
+        update, so that every rank stops at the same one."""
+        return any(self.comm.allgather(stop.asked))
 
     def _next_batch(self, examples):
         clips, labels = [], []

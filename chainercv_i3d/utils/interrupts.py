@@ -15,6 +15,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 
 # The exit status of a run stopped by Ctrl-C or SIGTERM.
 EXIT_INTERRUPTED = 130
@@ -77,16 +78,74 @@ def stop_on_interrupt(prog, comm, count_done):
         signal.signal(signal.SIGTERM, previous)
 
 
-def prepare_worker(parent_pid):
-    """Run first in a worker process: Ctrl-C is the parent's to handle (a
-    terminal sends it to the workers too), SIGTERM (``Pool.terminate``)
-    kills the worker at once, and the worker dies when its parent does
-    (Linux: ``PR_SET_PDEATHSIG``), even by SIGKILL.
+class StopRequest(object):
+    """Whether Ctrl-C or SIGTERM asked the run to stop (``asked``): the run
+    stops at its next safe point, keeping what it did
+    (:func:`stopping_at_safe_points`)."""
 
-    SIGTERM is not turned into an exception: Python runs a handler only
-    between bytecodes, so a SIGTERM that lands just before the worker
-    blocks waiting for work is never handled, and the pool waits for that
-    worker for ever. A worker killed while writing leaves a temporary file
+    def __init__(self):
+        self.asked = False
+
+    def _on_signal(self, signum, frame):
+        if self.asked:  # the second: at once
+            raise KeyboardInterrupt
+        self.asked = True
+
+
+@contextlib.contextmanager
+def stopping_at_safe_points():
+    """Within this context the first Ctrl-C or SIGTERM only sets ``asked``
+    of the :class:`StopRequest` it yields; the work checks it where
+    stopping keeps what is done (training: between updates, then a
+    snapshot) and raises KeyboardInterrupt there. A second signal raises
+    KeyboardInterrupt at once. Outside the main thread, which receives no
+    signals, nothing is changed and ``asked`` stays False.
+
+    Example:
+
+        >>> with stopping_at_safe_points() as stop:
+        ...     for step in steps:
+        ...         if stop.asked:
+        ...             save(); raise KeyboardInterrupt
+        ...         run(step)
+    """
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {signum: signal.signal(signum, request._on_signal)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler not set from Python, which cannot be restored.
+            signal.signal(signum, signal.SIG_DFL if handler is None
+                          else handler)
+
+
+def _end_on_sigterm_from(parent_pid):
+    while True:
+        if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent_pid:
+            os._exit(128 + signal.SIGTERM)
+
+
+def prepare_worker(parent_pid):
+    """Run first in a worker process: stopping is the parent's. Ctrl-C and
+    a SIGTERM sent to every process (a terminal's Ctrl-C, a batch
+    scheduler's SIGTERM) leave the worker alone: the parent stops at a safe
+    point and ends its workers itself. A SIGTERM from the parent
+    (``Pool.terminate``, a broken ``ProcessPoolExecutor``) kills the worker
+    at once, and the worker dies when its parent does (Linux:
+    ``PR_SET_PDEATHSIG``), even by SIGKILL.
+
+    SIGTERM is not left to a Python handler, which runs only between
+    bytecodes: one landing just before the worker blocks waiting for work
+    was never handled, and the pool waited for that worker for ever (seen
+    in CI). Nor to its default action for everyone's: a worker killed while
+    sending a result leaves half a message, which the pool's reader waits
+    on for ever (seen with a SIGTERM to a training's process group). A
+    worker killed while writing a file leaves a temporary file
     (``files.atomic_path``), which its parent removes.
 
     Args:
@@ -94,7 +153,11 @@ def prepare_worker(parent_pid):
             already gone, this worker ends now.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGTERM stays pending for one thread, which sees who sent it; the
+    # threads started later inherit the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(target=_end_on_sigterm_from, args=(parent_pid,),
+                     name='sigterm', daemon=True).start()
     if sys.platform.startswith('linux'):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -2,6 +2,7 @@
 keeping what is finished; worker processes never outlive their script."""
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -138,12 +139,15 @@ def stopped_lines(stderr):
     return [line for line in stderr.splitlines() if 'stopped' in line]
 
 
-def check_stopped(process, signum, count_kept):
-    """Sends ``signum``; checks the exit, the one line and its count."""
+def check_stopped(process, signum, count_kept, to_group=None):
+    """Sends ``signum`` (to the process group as a terminal's Ctrl-C or a
+    batch scheduler's SIGTERM does, else to the script); checks the exit,
+    the one line and its count."""
     workers = descendants(process.pid)
     assert workers, 'the script should run worker processes'
-    if signum == signal.SIGINT:
-        # As a terminal's Ctrl-C: to every process of the group.
+    if to_group is None:
+        to_group = signum == signal.SIGINT
+    if to_group:
         os.killpg(process.pid, signum)
     else:
         process.send_signal(signum)
@@ -176,16 +180,36 @@ def snapshot_iteration(out):
         return int(f['iteration'])
 
 
-@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM],
-                         ids=['SIGINT', 'SIGTERM'])
-def test_training_stops_keeping_its_last_snapshot(bars, tmp_path, signum):
+def logged_iterations(out):
+    try:
+        with open(os.path.join(out, 'log.json')) as f:
+            return [entry['iteration'] for entry in json.load(f)]
+    except (OSError, ValueError):  # not yet written
+        return []
+
+
+@pytest.mark.parametrize('signum,to_group', [
+    (signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=['SIGINT', 'SIGTERM', 'SIGTERM-to-the-group'])
+def test_training_stops_with_a_snapshot_of_its_last_update(
+        bars, tmp_path, signum, to_group):
     out = str(tmp_path / 'out')
-    process = start(train_command(bars, out))
-    wait_for(lambda: snapshot_written(out), process)
-    n_done = check_stopped(process, signum, lambda: snapshot_iteration(out))
+    # No snapshot is due before the stop: the one kept is the stop's.
+    process = start(train_command(bars, out, '--snapshot_interval',
+                                  '1000000', '--log_interval', '1'))
+    wait_for(lambda: logged_iterations(out), process)
+    n_done = check_stopped(process, signum, lambda: snapshot_iteration(out),
+                           to_group)
     assert n_done >= 1
+    # The log ends at the update kept, whose snapshot resumes the run.
+    assert logged_iterations(out)[-1] == n_done
     assert temporaries(out) == []
     assert not os.path.exists(os.path.join(out, 'model_final.npz'))
+    resumed = subprocess.run(
+        train_command(bars, out, '--iterations', str(n_done + 1)),
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert snapshot_iteration(out) == n_done + 1
 
 
 @pytest.mark.parametrize('script', ['precompute', 'train'])
@@ -225,4 +249,25 @@ def test_every_rank_stops_under_mpiexec(mpiexec, videos, tmp_path, signum):
     assert 1 <= len(ranks) == len(set(ranks)), stderr
     # A rank ended by another's abort may leave a temporary file, which
     # the next run removes before it writes that video.
+    assert wait_gone(everything) == []
+
+
+@pytest.mark.mpi
+def test_every_rank_stops_training_at_the_same_update(mpiexec, bars,
+                                                      tmp_path):
+    out = str(tmp_path / 'out')
+    process = start([mpiexec, '-n', '2'] + train_command(
+        bars, out, '--snapshot_interval', '1000000', '--log_interval', '1'))
+    wait_for(lambda: logged_iterations(out), process)
+    everything = descendants(process.pid)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = finish(process)
+    assert process.returncode == 130, stdout + stderr
+    assert 'Traceback' not in stderr, stderr
+    matches = [STOPPED.match(line) for line in stopped_lines(stderr)]
+    assert matches and all(matches), stderr
+    # Every rank that said so names the one snapshot, of the last update.
+    kept = snapshot_iteration(out)
+    assert {int(m.group(3)) for m in matches} == {kept}
+    assert logged_iterations(out)[-1] == kept
     assert wait_gone(everything) == []

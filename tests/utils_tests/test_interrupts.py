@@ -1,15 +1,20 @@
 """stop_on_interrupt: Ctrl-C and SIGTERM end a script with one line and exit
-status 130; prepare_worker: workers leave Ctrl-C to their parent."""
+status 130; stopping_at_safe_points: the first only asks the work to stop;
+prepare_worker: workers leave Ctrl-C to their parent."""
 
 import multiprocessing
 import os
 import signal
+import subprocess
+import threading
+import time
 
 import pytest
 
 from chainercv_i3d.utils.comm import SerialComm
 from chainercv_i3d.utils.interrupts import prepare_worker
 from chainercv_i3d.utils.interrupts import stop_on_interrupt
+from chainercv_i3d.utils.interrupts import stopping_at_safe_points
 from tests.conftest import load_example
 
 LINE = 'prog: stopped: 4 done; run the same command to continue\n'
@@ -52,6 +57,34 @@ def test_sigterm_is_itself_again_after_the_context(restore_signals):
     with stop_on_interrupt('prog', SerialComm(), lambda: 0):
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM],
+                         ids=['SIGINT', 'SIGTERM'])
+def test_the_first_signal_asks_the_second_stops_at_once(signum,
+                                                        restore_signals):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT,
+                                               signal.SIGTERM)}
+    with pytest.raises(KeyboardInterrupt):
+        with stopping_at_safe_points() as stop:
+            assert not stop.asked
+            os.kill(os.getpid(), signum)
+            assert stop.asked  # and the work goes on
+            os.kill(os.getpid(), signum)
+            pytest.fail('the second signal should stop at once')
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_outside_the_main_thread_nothing_changes():
+    seen = []
+
+    def work():
+        with stopping_at_safe_points() as stop:
+            seen.append((stop.asked, signal.getsignal(signal.SIGINT)))
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [(False, signal.getsignal(signal.SIGINT))]
 
 
 def test_other_errors_pass_through(restore_signals):
@@ -97,3 +130,26 @@ def test_a_worker_whose_parent_is_gone_ends():
         worker.start()
         worker.join(30)
         assert worker.exitcode == exitcode
+
+
+def waits_as_a_worker(parent_pid, ready):
+    prepare_worker(parent_pid)
+    ready.set()
+    time.sleep(120)
+
+
+def test_a_worker_ends_on_its_parents_sigterm_only():
+    context = multiprocessing.get_context('fork')
+    ready = context.Event()
+    worker = context.Process(target=waits_as_a_worker,
+                             args=(os.getpid(), ready))
+    worker.start()
+    assert ready.wait(30)
+    # From another process (a scheduler's, to every process): left to the
+    # parent, which ends its workers itself.
+    subprocess.run(['kill', '-TERM', str(worker.pid)], check=True)
+    worker.join(1)
+    assert worker.exitcode is None
+    os.kill(worker.pid, signal.SIGTERM)  # the parent's: at once
+    worker.join(30)
+    assert worker.exitcode == 128 + signal.SIGTERM

@@ -7,6 +7,7 @@ TensorFlow skip with the reason when it is absent.
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -93,11 +94,21 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
+def as_in_a_terminal():
+    """``preexec_fn`` of a script sent Ctrl-C: it gets Ctrl-C as a
+    terminal's foreground command does, though the tests may run in the
+    background of a shell, whose jobs ignore it (and pass that on)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def load_example(name):
     """Imports ``examples/i3d/<name>`` as a module (to call its functions
-    in this process)."""
+    in this process), its folder on ``sys.path`` as when it runs."""
+    folder = os.path.join(ROOT, 'examples', 'i3d')
+    if folder not in sys.path:
+        sys.path.append(folder)
     spec = importlib.util.spec_from_file_location(
-        os.path.splitext(name)[0], os.path.join(ROOT, 'examples', 'i3d', name))
+        os.path.splitext(name)[0], os.path.join(folder, name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

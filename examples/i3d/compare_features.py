@@ -26,6 +26,7 @@ import json
 import os
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 from tqdm import tqdm
 

@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.datasets import check_model_inputs

@@ -14,6 +14,7 @@ See eval_kinetics.py --help for the options.
 
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import eval_kinetics  # examples/i3d/, this script's folder, is on sys.path
 
 

@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 import numpy
 

@@ -22,6 +22,7 @@ every K-th video of each set; the result does not depend on K.
 import argparse
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.evaluations.fvd import describe_settings

@@ -13,6 +13,7 @@ or protocols, or two results of the same videos, are refused.
 import argparse
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 from chainercv_i3d.evaluations.split_mean import format_split_mean
 from chainercv_i3d.evaluations.split_mean import mean_over_splits
 from chainercv_i3d.evaluations.split_mean import read_summary

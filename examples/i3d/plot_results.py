@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.evaluations.plots import CLASSES_PER_IMAGE

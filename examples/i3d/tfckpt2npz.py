@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 from chainercv_i3d.pretrained import CheckpointError
 from chainercv_i3d.pretrained import convert_tf_checkpoint
 from chainercv_i3d.pretrained import save_model_npz

@@ -34,6 +34,7 @@ is one of theirs, and validation reports mAP.
 import argparse
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.training import BN_MODES

@@ -32,6 +32,7 @@ import argparse
 import os
 import sys
 
+import quiet_interrupt  # NOQA: first: Ctrl-C while starting is one line
 import chainercv_i3d  # NOQA: before chainer (see chainercv_i3d.chainer_compat)
 
 from chainercv_i3d.flow import flow_backend_names

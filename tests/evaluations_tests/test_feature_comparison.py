@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import re
@@ -16,7 +15,7 @@ from chainercv_i3d.evaluations.feature_comparison import feature_files
 from chainercv_i3d.evaluations.feature_comparison import load_features
 from chainercv_i3d.evaluations.feature_comparison import SAME_COSINE
 from chainercv_i3d.evaluations.feature_comparison import verdict_of
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import run_script
 
 SCRIPT = 'compare_features.py'
@@ -390,14 +389,6 @@ def test_script_folders_exit_status_and_json(tmp_path):
     assert result.returncode == 1 and result.stderr == ''  # sub/b differs
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location(
-        'compare_features', os.path.join(ROOT, 'examples', 'i3d', SCRIPT))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_script_bad_inputs_are_one_line_and_status_2(tmp_path, capsys):
     messages = bad_inputs(tmp_path)
     good = tmp_path / 'good.npy'
@@ -409,7 +400,7 @@ def test_script_bad_inputs_are_one_line_and_status_2(tmp_path, capsys):
         assert result.stdout == ''
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith('compare_features: ')
-    main = load_script().main
+    main = load_example(SCRIPT).main
     for name, message in messages.items():
         assert main([str(good), str(tmp_path / name)]) == 2
         captured = capsys.readouterr()

@@ -15,6 +15,7 @@ import numpy
 import pytest
 
 from chainercv_i3d.testing.synthetic import write_moving_bars_set
+from tests.conftest import as_in_a_terminal
 from tests.conftest import ROOT
 from tests.datasets_tests.videos import noise_frames
 from tests.datasets_tests.videos import write_video
@@ -81,7 +82,8 @@ def temporaries(out):
 def start(command):
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=as_in_a_terminal)
 
 
 def wait_for(condition, process, timeout=120):

@@ -391,6 +391,5 @@ def test_abort_on_one_rank_ends_both(mpiexec, tmp_path, launcher):
     # The abort waits until the launcher has read both.
     assert 'rank 1 gives up' in result.stdout
     assert 'rank 1 says why' in result.stderr
-    assert 'MPI_Abort' in result.stderr  # MPICH's line, written after
     assert 'went past the barrier' not in result.stdout
     assert time.monotonic() - start < 60

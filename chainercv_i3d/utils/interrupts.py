@@ -113,8 +113,10 @@ def stopping_at_safe_points():
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
+    # An ignored Ctrl-C (a shell's background job) stays ignored.
     previous = {signum: signal.signal(signum, request._on_signal)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+                for signum in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield request
     finally:
@@ -125,6 +127,7 @@ def stopping_at_safe_points():
 
 
 def _end_on_sigterm_from(parent_pid):
+    # The parent's SIGTERM ends this worker; anyone else's is the parent's.
     while True:
         if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent_pid:
             os._exit(128 + signal.SIGTERM)

@@ -75,6 +75,15 @@ def test_the_first_signal_asks_the_second_stops_at_once(signum,
     assert {s: signal.getsignal(s) for s in before} == before
 
 
+def test_an_ignored_ctrl_c_stays_ignored(restore_signals):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a shell's background job
+    with stopping_at_safe_points() as stop:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)
+        assert not stop.asked
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
 def test_outside_the_main_thread_nothing_changes():
     seen = []
 

@@ -158,13 +158,14 @@ def test_a_failed_share_kills_its_workers_and_removes_their_files(
                         fail_once_another_worker_is_writing)
     config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
     out = str(tmp_path / 'out')
+    children = set(multiprocessing.active_children())  # other tests'
     started = time.monotonic()
     with pytest.raises(precompute.PrecomputeFatalError,
                        match='No space left'):
         run_precompute(read_video_list('folders', class_folders), out,
                        config, SerialComm(), n_workers=2)
     assert time.monotonic() - started < 60  # the writer did not finish
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= children
     assert glob.glob(os.path.join(out, '**', '*.tmp'), recursive=True,
                      include_hidden=True) == []
 

@@ -20,6 +20,7 @@ import numpy
 
 from chainercv_i3d.datasets.clip_samplers import sample_rng
 from chainercv_i3d.utils.interrupts import prepare_worker
+from chainercv_i3d.utils.interrupts import starting_workers
 from chainercv_i3d.utils.video import stop_opencv_threads
 
 # Errors that make one example unreadable without stopping the run.
@@ -120,7 +121,13 @@ def _load_example(load, seed, epoch, i):
 
 
 def _load_in_worker(seed, epoch, i):
-    return _load_example(_WORKER_LOAD, seed, epoch, i)
+    try:
+        return _load_example(_WORKER_LOAD, seed, epoch, i)
+    except SystemExit as e:
+        # A spawned worker's SIGTERM (prepare_worker): end this worker. Sent
+        # back as the example's error, the executor raised it in the parent,
+        # which then exited without a word.
+        os._exit(e.code)
 
 
 class ExampleLoader(object):
@@ -140,9 +147,10 @@ class ExampleLoader(object):
             ``2 * n_workers``): each can be hundreds of MB. A worker that
             dies (killed, out of memory) ends the iteration with
             ``BrokenProcessPool`` instead of a wait forever; the workers
-            leave Ctrl-C and a SIGTERM sent to every process to this
-            process (:func:`~chainercv_i3d.utils.interrupts.prepare_worker`)
-            and die with it, even when it is killed by SIGKILL.
+            leave Ctrl-C (and, forked, a SIGTERM sent to every process)
+            to this process
+            (:func:`~chainercv_i3d.utils.interrupts.prepare_worker`) and
+            die with it, even when it is killed by SIGKILL.
         mp_context (str): How workers start: ``'fork'`` (fast; not after
             CUDA started in this process) or ``'spawn'``.
         worker_init (callable): Run once in each worker (e.g. a flow
@@ -200,7 +208,9 @@ class ExampleLoader(object):
         pool = self._get_pool()
         pending = collections.deque()
         for epoch, i in pairs:
-            pending.append(pool.submit(_load_in_worker, self.seed, epoch, i))
+            with starting_workers():  # spawn starts a worker per submit
+                pending.append(pool.submit(_load_in_worker, self.seed,
+                                           epoch, i))
             if len(pending) >= self.prefetch:
                 yield pending.popleft().result()
         while pending:

@@ -39,6 +39,7 @@ from chainercv_i3d.presets import Preset
 from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.interrupts import prepare_worker
+from chainercv_i3d.utils.interrupts import starting_workers
 from chainercv_i3d.utils.progress import all_ranks_bar
 from chainercv_i3d.utils.video import decode_and_resample
 from chainercv_i3d.utils.video import stop_opencv_threads
@@ -383,8 +384,9 @@ def run_share(todo, output_dir, config, n_workers, on_record):
             'fork' if backend is None else backend.mp_context)
         if context.get_start_method() == 'fork':
             stop_opencv_threads()
-        pool = context.Pool(n_workers, initializer=_init_worker,
-                            initargs=(backend, os.getpid()))
+        with starting_workers():
+            pool = context.Pool(n_workers, initializer=_init_worker,
+                                initargs=(backend, os.getpid()))
         results = pool.imap_unordered(worker, todo)
     finished = False
     try:

@@ -325,10 +325,10 @@ class Trainer(object):
         """Trains up to ``iterations`` updates, then writes
         ``model_final.npz``; returns the last log entry.
 
-        Ctrl-C or SIGTERM stops the run after the update under way, with a
-        snapshot of it (every rank at the same update), and raises
-        KeyboardInterrupt; a second one stops at once, keeping the last
-        snapshot."""
+        Ctrl-C or SIGTERM stops the run after the update under way (before
+        any validation due), with a log entry and a snapshot of it, every
+        rank at the same update, and raises KeyboardInterrupt; another,
+        over a second later, stops at once, keeping the last snapshot."""
         config = self.config
         start = self.iteration
         if start >= self.iterations:
@@ -367,18 +367,7 @@ class Trainer(object):
         counts = {'loss': 0.0, 'correct': 0, 'clips': 0}
         # A resumed run goes on from the time its log records.
         started = time.perf_counter() - self.log.elapsed_time()
-        logged_at = snapshot_at = start
         for iteration in range(start, self.iterations):
-            if self._stop_agreed(stop):
-                # Between two updates, the same on every rank: the updates
-                # since the last snapshot are kept in one.
-                if iteration > logged_at:
-                    self._write_log(self._log_entry(iteration, counts,
-                                                    started))
-                if iteration > snapshot_at:
-                    average_batch_norm_statistics(self.model, self.chainermn)
-                    self.save_snapshot()
-                raise KeyboardInterrupt
             sub_batches = [self._next_batch(examples)
                            for _ in range(config.accumulate)]
             for key, value in self.update(iteration, sub_batches).items():
@@ -386,6 +375,13 @@ class Trainer(object):
             self.iteration = done = iteration + 1
             self._bar.update()
             last = done == self.iterations
+            if not last and self._stop_agreed(stop):
+                # After an update, before any validation, the same on every
+                # rank: what was done is kept.
+                self._write_log(self._log_entry(done, counts, started))
+                average_batch_norm_statistics(self.model, self.chainermn)
+                self.save_snapshot()
+                raise KeyboardInterrupt
             log_due = done % config.log_interval == 0 or last
             val_interval = config.val_interval or config.snapshot_interval
             val_due = self.val_dataset is not None and (
@@ -401,10 +397,8 @@ class Trainer(object):
                 if val_due:
                     entry.update(self.validate())
                 self._write_log(entry)
-                logged_at = done
             if snapshot_due:
                 self.save_snapshot()
-                snapshot_at = done
 
     def _stop_agreed(self, stop):
         """Whether any rank was asked to stop: one small collective per

@@ -85,6 +85,25 @@ def test_a_dead_worker_ends_the_iteration_instead_of_hanging():
             list(loader.iterate(range(8)))
 
 
+class Slow(object):
+    def __call__(self, i, rng):
+        time.sleep(0.5)
+        return i
+
+
+def test_a_sigterm_to_spawned_workers_ends_the_iteration_not_the_parent():
+    # A spawned worker ends on anyone's SIGTERM (prepare_worker); its exit
+    # came back as the example's error, and the parent exited silently.
+    from concurrent.futures.process import BrokenProcessPool
+    with ExampleLoader(Slow(), 2, mp_context='spawn') as loader:
+        examples = loader.iterate(range(40))
+        next(examples)
+        workers = [str(pid) for pid in loader._pool._processes]
+        subprocess.run(['kill', '-TERM'] + workers, check=True)
+        with pytest.raises(BrokenProcessPool):
+            list(examples)
+
+
 # Forked workers after OpenCV's thread pool ran in the parent: without
 # stop_opencv_threads the workers hang in cv2.setNumThreads (and any OpenCV
 # call using the pool), so the script runs in its own process with a limit.

@@ -155,14 +155,19 @@ def waits_as_a_worker(parent_pid, ready):
     time.sleep(120)
 
 
-def test_a_worker_ends_on_its_parents_sigterm_only():
-    context = multiprocessing.get_context('fork')
+def start_waiting_worker(start_method):
+    context = multiprocessing.get_context(start_method)
     ready = context.Event()
     worker = context.Process(target=waits_as_a_worker,
                              args=(os.getpid(), ready))
     with starting_workers():
         worker.start()
     assert ready.wait(60)
+    return worker
+
+
+def test_a_worker_ends_on_its_parents_sigterm_only():
+    worker = start_waiting_worker('fork')
     # From another process (a scheduler's, to every process): left to the
     # parent, which ends its workers itself.
     subprocess.run(['kill', '-TERM', str(worker.pid)], check=True)
@@ -177,14 +182,8 @@ def test_a_spawned_worker_ends_cleanly_on_any_sigterm():
     # Its BLAS threads, started before prepare_worker, would take a SIGTERM
     # its main thread blocks and kill it at once, a lock perhaps held (a
     # Pool then waited for ever in terminate).
-    context = multiprocessing.get_context('spawn')
     for sender in ('another process', 'the parent'):
-        ready = context.Event()
-        worker = context.Process(target=waits_as_a_worker,
-                                 args=(os.getpid(), ready))
-        with starting_workers():
-            worker.start()
-        assert ready.wait(60)
+        worker = start_waiting_worker('spawn')
         assert len(os.listdir('/proc/{}/task'.format(worker.pid))) > 1
         if sender == 'the parent':
             os.kill(worker.pid, signal.SIGTERM)

@@ -109,8 +109,9 @@ def stopping_at_safe_points():
     of the :class:`StopRequest` it yields; the work checks it where
     stopping keeps what is done (training: between updates, then a
     snapshot) and raises KeyboardInterrupt there. Another signal, over
-    ``SAME_REQUEST_S`` later, raises KeyboardInterrupt at once. Outside the main thread, which receives no
-    signals, nothing is changed and ``asked`` stays False.
+    ``SAME_REQUEST_S`` later, raises KeyboardInterrupt at once. Outside
+    the main thread, which receives no signals, nothing is changed and
+    ``asked`` stays False.
 
     Example:
 

@@ -13,7 +13,6 @@ workers, and forked workers never repeat each other's draws.
 
 import collections
 import concurrent.futures
-import multiprocessing
 import os
 
 import numpy
@@ -21,6 +20,7 @@ import numpy
 from chainercv_i3d.datasets.clip_samplers import sample_rng
 from chainercv_i3d.utils.interrupts import prepare_worker
 from chainercv_i3d.utils.interrupts import starting_workers
+from chainercv_i3d.utils.interrupts import worker_context
 from chainercv_i3d.utils.video import stop_opencv_threads
 
 # Errors that make one example unreadable without stopping the run.
@@ -121,13 +121,7 @@ def _load_example(load, seed, epoch, i):
 
 
 def _load_in_worker(seed, epoch, i):
-    try:
-        return _load_example(_WORKER_LOAD, seed, epoch, i)
-    except SystemExit as e:
-        # A spawned worker's SIGTERM (prepare_worker): end this worker. Sent
-        # back as the example's error, the executor raised it in the parent,
-        # which then exited without a word.
-        os._exit(e.code)
+    return _load_example(_WORKER_LOAD, seed, epoch, i)
 
 
 class ExampleLoader(object):
@@ -147,8 +141,7 @@ class ExampleLoader(object):
             ``2 * n_workers``): each can be hundreds of MB. A worker that
             dies (killed, out of memory) ends the iteration with
             ``BrokenProcessPool`` instead of a wait forever; the workers
-            leave Ctrl-C (and, forked, a SIGTERM sent to every process)
-            to this process
+            leave Ctrl-C and SIGTERM to this process
             (:func:`~chainercv_i3d.utils.interrupts.prepare_worker`) and
             die with it, even when it is killed by SIGKILL.
         mp_context (str): How workers start: ``'fork'`` (fast; not after
@@ -184,7 +177,7 @@ class ExampleLoader(object):
 
     def _get_pool(self):
         if self._pool is None:
-            context = multiprocessing.get_context(self.mp_context)
+            context = worker_context(self.mp_context)
             if context.get_start_method() == 'fork':
                 stop_opencv_threads()
             self._pool = concurrent.futures.ProcessPoolExecutor(

@@ -18,7 +18,6 @@ within a rank, over worker processes that start as the flow backend says
 import copy
 import glob
 import json
-import multiprocessing
 import os
 import sys
 
@@ -40,6 +39,7 @@ from chainercv_i3d.utils.comm import rank_share
 from chainercv_i3d.utils.comm import sum_counts
 from chainercv_i3d.utils.interrupts import prepare_worker
 from chainercv_i3d.utils.interrupts import starting_workers
+from chainercv_i3d.utils.interrupts import worker_context
 from chainercv_i3d.utils.progress import all_ranks_bar
 from chainercv_i3d.utils.video import decode_and_resample
 from chainercv_i3d.utils.video import stop_opencv_threads
@@ -380,7 +380,7 @@ def run_share(todo, output_dir, config, n_workers, on_record):
         results = map(worker, todo)
         pool = None
     else:
-        context = multiprocessing.get_context(
+        context = worker_context(
             'fork' if backend is None else backend.mp_context)
         if context.get_start_method() == 'fork':
             stop_opencv_threads()
@@ -397,9 +397,8 @@ def run_share(todo, output_dir, config, n_workers, on_record):
         finished = True
     finally:
         if pool is not None:
-            # No signal for workers that are done: one that lands just
-            # before a worker blocks waiting for work is never handled
-            # there (a hang seen in CI); SIGTERM kills them (prepare_worker).
+            # Workers that are done end as the pool tells them; otherwise
+            # they are killed (worker_context).
             if finished:
                 pool.close()
             else:

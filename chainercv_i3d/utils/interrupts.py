@@ -5,13 +5,15 @@ Every long-running script wraps its work in :func:`stop_on_interrupt`:
 SIGTERM (a scheduler's or ``kill``'s) takes the path of Ctrl-C, and either
 ends the run with one line, ``<prog>: stopped: N done; run the same command
 to continue``, and exit status 130 (128 + SIGINT, the shell's convention),
-on every rank. Worker processes call :func:`prepare_worker` first: the
-parent alone handles Ctrl-C, and a worker dies with its parent, even when
+on every rank. Worker processes start from :func:`worker_context` and call
+:func:`prepare_worker` first: the parent alone handles Ctrl-C and SIGTERM,
+ends its workers with SIGKILL, and a worker dies with its parent, even when
 the parent is killed by SIGKILL.
 """
 
 import contextlib
 import ctypes
+import multiprocessing.context
 import os
 import signal
 import sys
@@ -142,11 +144,12 @@ def stopping_at_safe_points():
 def starting_workers():
     """Around anything that may fork worker processes (creating a
     ``Pool``, an executor's ``submit``): SIGTERM is blocked in this thread
-    meanwhile, so that a forked worker starts with it blocked, and a
-    SIGTERM that comes before :func:`prepare_worker` runs waits for it;
-    threads started here (a pool's) keep it blocked. A SIGTERM to this
-    process comes when the block ends. (A spawned worker starts with
-    nothing blocked whatever this process blocks: measured, Python 3.11.)
+    meanwhile, so that a forked worker starts with it blocked: a SIGTERM
+    that comes before :func:`prepare_worker` ignores it never runs this
+    process's handler, which the worker inherited. Threads started here (a
+    pool's) keep it blocked. A SIGTERM to this process comes when the block
+    ends. (A spawned worker starts with nothing blocked whatever this
+    process blocks: measured, Python 3.11.)
     """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
@@ -155,71 +158,78 @@ def starting_workers():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _exit_worker(signum, frame):
-    # An exception, not death: locks held are released and a file being
-    # written is removed on the way (files.atomic_path); SystemExit ends
-    # the worker without a traceback.
-    raise SystemExit(128 + signum)
+class _KilledOnTerminate(object):
+    """A worker process that ``terminate()`` kills with SIGKILL: workers
+    ignore SIGTERM (:func:`prepare_worker`)."""
+
+    def terminate(self):
+        self.kill()
 
 
-def _only_thread():
-    """Whether this process runs one thread (Linux; elsewhere, where
-    ``sigwaitinfo`` may be missing, treated as not)."""
+class _ForkWorker(_KilledOnTerminate, multiprocessing.context.ForkProcess):
+    pass
+
+
+class _SpawnWorker(_KilledOnTerminate, multiprocessing.context.SpawnProcess):
+    pass
+
+
+class _ForkWorkers(multiprocessing.context.ForkContext):
+    Process = _ForkWorker
+
+
+class _SpawnWorkers(multiprocessing.context.SpawnContext):
+    Process = _SpawnWorker
+
+
+_WORKER_CONTEXTS = {'fork': _ForkWorkers(), 'spawn': _SpawnWorkers()}
+
+
+def worker_context(start_method):
+    """The ``multiprocessing`` context that starts worker processes
+    (``'fork'`` or ``'spawn'``), for a ``Pool`` (``context=``) or a
+    ``ProcessPoolExecutor`` (``mp_context=``); the workers run
+    :func:`prepare_worker` first.
+
+    As ``multiprocessing.get_context(start_method)``, but ``terminate()``
+    of its processes sends SIGKILL: the workers ignore SIGTERM. A pool
+    calls it where no worker can hold a lock the pool still needs
+    (``Pool.terminate`` holds the task queue's and has sent the result
+    queue's end; a broken executor uses its queues no more), so a worker
+    is killed whatever it was doing, as by SIGTERM's default action. A
+    worker that told its parent's SIGTERM from others' was left alive when
+    both came at once (two pending SIGTERMs are one signal), and
+    ``Pool.terminate`` waited for it for ever (seen in CI). A file a killed
+    worker was writing stays a temporary file (``files.atomic_path``),
+    which its parent removes.
+    """
     try:
-        return len(os.listdir('/proc/self/task')) == 1 and hasattr(
-            signal, 'sigwaitinfo')
-    except OSError:
-        return False
-
-
-def _end_on_sigterm_from(parent_pid):
-    # The parent's SIGTERM ends this worker; anyone else's is the parent's.
-    while True:
-        if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent_pid:
-            os._exit(128 + signal.SIGTERM)
+        return _WORKER_CONTEXTS[start_method]
+    except KeyError:
+        raise ValueError('workers start by fork or spawn, not {!r}'.format(
+            start_method)) from None
 
 
 def prepare_worker(parent_pid):
-    """Run first in a worker process: stopping is the parent's. Ctrl-C and
-    a SIGTERM sent to every process (a terminal's Ctrl-C, a batch
-    scheduler's SIGTERM) leave the worker alone: the parent stops at a safe
-    point and ends its workers itself. A SIGTERM from the parent
-    (``Pool.terminate``, a broken ``ProcessPoolExecutor``) kills the worker
-    at once, and the worker dies when its parent does (Linux:
-    ``PR_SET_PDEATHSIG``), even by SIGKILL.
+    """Run first in a worker process (started with :func:`worker_context`):
+    stopping is the parent's. Ctrl-C and SIGTERM are ignored, whoever sends
+    them (a terminal's Ctrl-C and a batch scheduler's SIGTERM reach every
+    process): the parent stops at a safe point and ends its workers itself
+    (SIGKILL, :func:`worker_context`). The worker dies when its parent does
+    (Linux: ``PR_SET_PDEATHSIG``), even by SIGKILL.
 
-    SIGTERM is not left to a Python handler, which runs only between
-    bytecodes: one landing just before the worker blocks waiting for work
-    was never handled, and the pool waited for that worker for ever (seen
-    in CI). Nor to its default action for everyone's: a worker killed while
-    sending a result leaves half a message, which the pool's reader waits
-    on for ever (seen with a SIGTERM to a training's process group). A
-    worker killed while writing a file leaves a temporary file
-    (``files.atomic_path``), which its parent removes.
-
-    That holds for a worker that is this process's only thread here (a
-    forked one; started within :func:`starting_workers`). A spawned worker
-    (beside a GPU) already has threads (BLAS's, started as numpy was
-    imported), which would take a SIGTERM this thread blocks and die of it
-    at once, locks held: there SIGTERM, anyone's, raises SystemExit in this
-    thread, which the kernel gives a process's signal first, and the
-    worker ends cleanly (a SIGTERM just before it blocks waiting for work
-    is the one case it misses).
+    Ignoring holds in every thread, so also for a spawned worker (beside a
+    GPU), whose BLAS threads already run here: they took a SIGTERM that
+    this thread blocked and the worker died of it, a lock perhaps held.
 
     Args:
         parent_pid (int): The process that started this worker: if it is
             already gone, this worker ends now.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if _only_thread():
-        # SIGTERM stays pending for one thread, which sees who sent it;
-        # the threads started later inherit the mask.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        threading.Thread(target=_end_on_sigterm_from, args=(parent_pid,),
-                         name='sigterm', daemon=True).start()
-    else:
-        signal.signal(signal.SIGTERM, _exit_worker)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A SIGTERM held back while this worker forked is now discarded.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if sys.platform.startswith('linux'):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

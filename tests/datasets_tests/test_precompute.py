@@ -93,15 +93,14 @@ def test_preset_and_flow_bound_are_stored_and_used(tmp_path, class_folders):
 def test_workers_start_as_the_backend_says(tmp_path, class_folders,
                                            monkeypatch):
     asked = []
-    real_get_context = multiprocessing.get_context
+    real_worker_context = precompute.worker_context
 
-    def get_context(method=None):
+    def worker_context(method):
         asked.append(method)
         # Fork all the same: spawning would re-import the test session.
-        return real_get_context('fork')
+        return real_worker_context('fork')
 
-    monkeypatch.setattr(precompute.multiprocessing, 'get_context',
-                        get_context)
+    monkeypatch.setattr(precompute, 'worker_context', worker_context)
     markers = tmp_path / 'markers'
     markers.mkdir()
     config = PrecomputeConfig(
@@ -118,8 +117,7 @@ def test_workers_start_as_the_backend_says(tmp_path, class_folders,
 
 def test_workers_of_a_finished_share_end_without_a_signal(
         tmp_path, class_folders, monkeypatch):
-    # A SIGTERM landing just before an idle worker blocks is never handled
-    # there: Pool.terminate then waited for ever (seen once in CI).
+    # Killing is for a share that failed or was stopped (worker_context).
     terminated = []
     real_terminate = multiprocessing.pool.Pool.terminate
 
@@ -172,7 +170,7 @@ def test_a_failed_share_kills_its_workers_and_removes_their_files(
 
 def test_one_worker_runs_here_without_a_pool(tmp_path, class_folders,
                                              monkeypatch):
-    monkeypatch.setattr(precompute.multiprocessing, 'get_context', None)
+    monkeypatch.setattr(precompute, 'worker_context', None)
     config = PrecomputeConfig(make_preset(25.0, 24),
                               flow_backend='test_constant')
     totals = run_precompute(read_video_list('files', class_folders),

@@ -14,6 +14,8 @@ the parent is killed by SIGKILL.
 import contextlib
 import ctypes
 import multiprocessing.context
+import multiprocessing.popen_fork
+import multiprocessing.popen_spawn_posix
 import os
 import signal
 import sys
@@ -159,19 +161,35 @@ def starting_workers():
 
 
 class _KilledOnTerminate(object):
-    """A worker process that ``terminate()`` kills with SIGKILL: workers
-    ignore SIGTERM (:func:`prepare_worker`)."""
+    """How a worker process is ended: ``terminate()`` sends SIGKILL, which
+    workers cannot ignore (:func:`prepare_worker` ignores SIGTERM). Set on
+    the process's ``Popen``, which ``Process.terminate`` calls, and so does
+    ``multiprocessing`` at exit for daemonic processes still running (a
+    pool's workers)."""
 
     def terminate(self):
         self.kill()
 
 
-class _ForkWorker(_KilledOnTerminate, multiprocessing.context.ForkProcess):
+class _ForkPopen(_KilledOnTerminate, multiprocessing.popen_fork.Popen):
     pass
 
 
-class _SpawnWorker(_KilledOnTerminate, multiprocessing.context.SpawnProcess):
+class _SpawnPopen(_KilledOnTerminate,
+                  multiprocessing.popen_spawn_posix.Popen):
     pass
+
+
+class _ForkWorker(multiprocessing.context.ForkProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        return _ForkPopen(process_obj)
+
+
+class _SpawnWorker(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        return _SpawnPopen(process_obj)
 
 
 class _ForkWorkers(multiprocessing.context.ForkContext):
@@ -192,7 +210,8 @@ def worker_context(start_method):
     :func:`prepare_worker` first.
 
     As ``multiprocessing.get_context(start_method)``, but ``terminate()``
-    of its processes sends SIGKILL: the workers ignore SIGTERM. A pool
+    of its processes sends SIGKILL, also where ``multiprocessing`` ends
+    daemonic processes at exit: the workers ignore SIGTERM. A pool
     calls it where no worker can hold a lock the pool still needs
     (``Pool.terminate`` holds the task queue's and has sent the result
     queue's end; a broken executor uses its queues no more), so a worker

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -20,6 +21,7 @@ from chainercv_i3d.utils.interrupts import stop_on_interrupt
 from chainercv_i3d.utils.interrupts import stopping_at_safe_points
 from chainercv_i3d.utils.interrupts import worker_context
 from tests.conftest import load_example
+from tests.conftest import ROOT
 
 LINE = 'prog: stopped: 4 done; run the same command to continue\n'
 
@@ -235,6 +237,46 @@ def test_a_pool_ends_workers_that_another_sigterm_reached_first(
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+EXITS_WITH_A_WORKER = """
+import os
+import sys
+import time
+
+from chainercv_i3d.utils.interrupts import prepare_worker
+from chainercv_i3d.utils.interrupts import worker_context
+
+
+def wait(parent_pid, ready):
+    prepare_worker(parent_pid)
+    ready.set()
+    time.sleep(120)
+
+
+if __name__ == '__main__':
+    context = worker_context(sys.argv[1])
+    ready = context.Event()
+    worker = context.Process(target=wait, args=(os.getpid(), ready),
+                             daemon=True)
+    worker.start()
+    assert ready.wait(60)
+    print(worker.pid)
+"""
+
+
+@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
+def test_a_script_ends_with_its_daemonic_workers_still_running(
+        tmp_path, start_method):
+    # At exit, multiprocessing ends them with the Popen's terminate(),
+    # not the process's: SIGTERM, which they ignore, then waits for them.
+    script = tmp_path / 'script.py'
+    script.write_text(EXITS_WITH_A_WORKER)
+    result = subprocess.run([sys.executable, str(script), start_method],
+                            cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not os.path.exists('/proc/{}'.format(result.stdout.strip()))
 
 
 def test_workers_start_by_fork_or_spawn_only():

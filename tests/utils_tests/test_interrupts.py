@@ -274,7 +274,7 @@ def test_a_script_ends_with_its_daemonic_workers_still_running(
     script.write_text(EXITS_WITH_A_WORKER)
     result = subprocess.run([sys.executable, str(script), start_method],
                             cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+                            timeout=180)
     assert result.returncode == 0, result.stderr
     assert not os.path.exists('/proc/{}'.format(result.stdout.strip()))
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -99,6 +100,21 @@ def as_in_a_terminal():
     terminal's foreground command does, though the tests may run in the
     background of a shell, whose jobs ignore it (and pass that on)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ignores_sigterm(pid):
+    """Whether process ``pid`` ignores SIGTERM (Linux /proc)."""
+    with open('/proc/{}/status'.format(pid)) as f:
+        fields = dict(line.split(':\t', 1) for line in f)
+    return int(fields['SigIgn'], 16) >> (signal.SIGTERM - 1) & 1 == 1
+
+
+def wait_until_ignoring_sigterm(pids, timeout=120):
+    """Waits until worker processes ran ``prepare_worker``."""
+    deadline = time.monotonic() + timeout
+    while not all(ignores_sigterm(pid) for pid in pids):
+        assert time.monotonic() < deadline, 'workers not ready'
+        time.sleep(0.05)
 
 
 def load_example(name):

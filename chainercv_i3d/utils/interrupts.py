@@ -12,7 +12,6 @@ the parent is killed by SIGKILL.
 """
 
 import contextlib
-import ctypes
 import multiprocessing.context
 import multiprocessing.popen_fork
 import multiprocessing.popen_spawn_posix
@@ -24,10 +23,6 @@ import time
 
 # The exit status of a run stopped by Ctrl-C or SIGTERM.
 EXIT_INTERRUPTED = 130
-
-# prctl(2): deliver a signal to this process when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -145,15 +140,18 @@ def stopping_at_safe_points():
 @contextlib.contextmanager
 def starting_workers():
     """Around anything that may fork worker processes (creating a
-    ``Pool``, an executor's ``submit``): SIGTERM is blocked in this thread
-    meanwhile, so that a forked worker starts with it blocked: a SIGTERM
-    that comes before :func:`prepare_worker` ignores it never runs this
-    process's handler, which the worker inherited. Threads started here (a
-    pool's) keep it blocked. A SIGTERM to this process comes when the block
-    ends. (A spawned worker starts with nothing blocked whatever this
-    process blocks: measured, Python 3.11.)
+    ``Pool``, an executor's ``submit``): Ctrl-C and SIGTERM are blocked in
+    this thread meanwhile, so that a forked worker starts with them
+    blocked: one that comes before :func:`prepare_worker` ignores them
+    never runs this process's handler, which the worker inherited (it
+    ended the worker). Threads started here (a pool's) keep them blocked.
+    A signal to this process comes when the block ends. (A spawned worker
+    starts with nothing blocked whatever this process blocks: measured,
+    Python 3.11; until it ignores them, they end it as they would any new
+    process.)
     """
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                      {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
@@ -229,13 +227,27 @@ def worker_context(start_method):
             start_method)) from None
 
 
+# How often a worker looks whether its parent still runs.
+PARENT_CHECK_S = 0.2
+
+
+def _end_with_parent(parent_pid):
+    # Not PR_SET_PDEATHSIG, which is tied to the thread that started the
+    # worker: a pool's thread starts a worker that replaces a dead one and
+    # ends when the pool does, killing the replacement, perhaps as it held
+    # the pool's task queue (Pool.terminate then waited for ever).
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
 def prepare_worker(parent_pid):
     """Run first in a worker process (started with :func:`worker_context`):
     stopping is the parent's. Ctrl-C and SIGTERM are ignored, whoever sends
     them (a terminal's Ctrl-C and a batch scheduler's SIGTERM reach every
     process): the parent stops at a safe point and ends its workers itself
-    (SIGKILL, :func:`worker_context`). The worker dies when its parent does
-    (Linux: ``PR_SET_PDEATHSIG``), even by SIGKILL.
+    (SIGKILL, :func:`worker_context`). The worker ends when its parent does,
+    even by SIGKILL (within ``PARENT_CHECK_S``).
 
     Ignoring holds in every thread, so also for a spawned worker (beside a
     GPU), whose BLAS threads already run here: they took a SIGTERM that
@@ -247,12 +259,10 @@ def prepare_worker(parent_pid):
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # A SIGTERM held back while this worker forked is now discarded.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    if sys.platform.startswith('linux'):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # The parent may have died before prctl: this process was then
-    # adopted, and no signal will come.
-    if os.getppid() != parent_pid:
+    # A signal held back while this worker forked is now discarded.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK,
+                           {signal.SIGINT, signal.SIGTERM})
+    if os.getppid() != parent_pid:  # gone before this worker ran
         os._exit(1)
+    threading.Thread(target=_end_with_parent, args=(parent_pid,),
+                     name='parent', daemon=True).start()

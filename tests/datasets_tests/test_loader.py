@@ -8,6 +8,7 @@ import pytest
 
 from chainercv_i3d.datasets.loader import ExampleLoader
 from chainercv_i3d.datasets.loader import start_method
+from tests.conftest import wait_until_ignoring_sigterm
 
 
 class Draw(object):
@@ -98,8 +99,11 @@ def test_a_sigterm_to_spawned_workers_is_left_to_the_parent():
     with ExampleLoader(Slow(), 2, mp_context='spawn') as loader:
         examples = loader.iterate(range(8))
         assert next(examples)[0] == 0
-        workers = [str(pid) for pid in loader._pool._processes]
-        subprocess.run(['kill', '-TERM'] + workers, check=True)
+        workers = list(loader._pool._processes)
+        # Until then a SIGTERM ends it as it would any new process.
+        wait_until_ignoring_sigterm(workers)
+        subprocess.run(['kill', '-TERM'] + [str(pid) for pid in workers],
+                       check=True)
         assert [i for i, _, _ in examples] == list(range(1, 8))
 
 
@@ -158,7 +162,7 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'),
-                    reason='PR_SET_PDEATHSIG is Linux only')
+                    reason='reads /proc (Linux)')
 def test_workers_end_with_a_killed_process(tmp_path):
     # Orphans would hold mpiexec's output pipes: it then never ends the job.
     pids = tmp_path / 'pids'

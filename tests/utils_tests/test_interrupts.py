@@ -22,6 +22,7 @@ from chainercv_i3d.utils.interrupts import stopping_at_safe_points
 from chainercv_i3d.utils.interrupts import worker_context
 from tests.conftest import load_example
 from tests.conftest import ROOT
+from tests.conftest import wait_until_ignoring_sigterm
 
 LINE = 'prog: stopped: 4 done; run the same command to continue\n'
 
@@ -163,7 +164,7 @@ def start_waiting_worker(start_method):
     context = worker_context(start_method)
     ready = context.Event()
     worker = context.Process(target=waits_as_a_worker,
-                             args=(os.getpid(), ready))
+                             args=(os.getpid(), ready), daemon=True)
     with starting_workers():
         worker.start()
     assert ready.wait(60)
@@ -239,6 +240,33 @@ def test_a_pool_ends_workers_that_another_sigterm_reached_first(
                 pass
 
 
+def test_a_pool_ends_after_replacing_a_dead_worker(tmp_path):
+    # The pool's own thread starts the replacement and ends with the pool:
+    # a worker tied to it (PR_SET_PDEATHSIG) was killed then, as it held
+    # the task queue waiting for work, and Pool.terminate waited for ever.
+    others = set(multiprocessing.active_children())
+    with starting_workers():
+        pool = worker_context('fork').Pool(
+            2, initializer=prepare_worker, initargs=(os.getpid(),))
+    markers = [str(tmp_path / str(i)) for i in range(2)]
+    pool.map_async(works_for_a_minute, markers, chunksize=1)
+    while not all(os.path.exists(m) for m in markers):
+        time.sleep(0.01)
+    first = set(multiprocessing.active_children()) - others
+    os.kill(next(iter(first)).pid, signal.SIGKILL)  # out of memory, say
+    deadline = time.monotonic() + 60
+    while not set(multiprocessing.active_children()) - others - first:
+        assert time.monotonic() < deadline, 'not replaced'
+        time.sleep(0.05)
+    replacement = set(multiprocessing.active_children()) - others - first
+    wait_until_ignoring_sigterm([p.pid for p in replacement])
+    time.sleep(0.5)  # waiting for work, holding the task queue
+    ending = threading.Thread(target=pool.terminate, daemon=True)
+    ending.start()
+    ending.join(30)
+    assert not ending.is_alive()
+
+
 EXITS_WITH_A_WORKER = """
 import os
 import sys
@@ -251,7 +279,7 @@ from chainercv_i3d.utils.interrupts import worker_context
 def wait(parent_pid, ready):
     prepare_worker(parent_pid)
     ready.set()
-    time.sleep(120)
+    time.sleep(3600)
 
 
 if __name__ == '__main__':
@@ -274,7 +302,7 @@ def test_a_script_ends_with_its_daemonic_workers_still_running(
     script.write_text(EXITS_WITH_A_WORKER)
     result = subprocess.run([sys.executable, str(script), start_method],
                             cwd=ROOT, capture_output=True, text=True,
-                            timeout=180)
+                            timeout=150)
     assert result.returncode == 0, result.stderr
     assert not os.path.exists('/proc/{}'.format(result.stdout.strip()))
 

@@ -209,11 +209,11 @@ def worker_context(start_method):
 
     As ``multiprocessing.get_context(start_method)``, but ``terminate()``
     of its processes sends SIGKILL, also where ``multiprocessing`` ends
-    daemonic processes at exit: the workers ignore SIGTERM. A pool
-    calls it where no worker can hold a lock the pool still needs
-    (``Pool.terminate`` holds the task queue's and has sent the result
-    queue's end; a broken executor uses its queues no more), so a worker
-    is killed whatever it was doing, as by SIGTERM's default action. A
+    daemonic processes at exit: the workers ignore SIGTERM. A pool calls
+    it once it stopped handing out work (``Pool.terminate`` holds its task
+    queue; a broken executor uses its queues no more), and a worker is
+    killed whatever it was doing, as by SIGTERM's default action, which
+    the pools were written for. A
     worker that told its parent's SIGTERM from others' was left alive when
     both came at once (two pending SIGTERMs are one signal), and
     ``Pool.terminate`` waited for it for ever (seen in CI). A file a killed

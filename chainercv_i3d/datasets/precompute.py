@@ -18,6 +18,7 @@ within a rank, over worker processes that start as the flow backend says
 import copy
 import glob
 import json
+import multiprocessing
 import os
 import sys
 
@@ -360,6 +361,33 @@ def plan_share(records, output_dir, rank, size, retry_failed=False):
     return {'todo': todo, 'already_done': done, 'failed_before': failed}
 
 
+# How often a rank looks whether its workers still run, while it waits.
+WORKER_CHECK_S = 1.0
+
+
+def _while_workers_live(results, workers):
+    """Yields from a pool's ``imap_unordered`` while none of ``workers``
+    died: a pool replaces a dead worker but never returns the video it
+    had, and the rank would wait for it for ever.
+
+    Raises:
+        PrecomputeFatalError: A worker died (killed, out of memory).
+    """
+    while True:
+        try:
+            yield results.next(timeout=WORKER_CHECK_S)
+        except StopIteration:
+            return
+        except multiprocessing.TimeoutError:
+            for process in workers:
+                if process.exitcode is not None:
+                    raise PrecomputeFatalError(
+                        'a worker process died (exit status {}: killed, '
+                        'perhaps out of memory); run the same command to '
+                        'continue, with a smaller --num_preprocess_workers '
+                        'if memory is short'.format(process.exitcode))
+
+
 def run_share(todo, output_dir, config, n_workers, on_record):
     """Processes ``todo`` with ``n_workers`` processes, calling
     ``on_record(result)`` in this process as each video finishes.
@@ -371,8 +399,8 @@ def run_share(todo, output_dir, config, n_workers, on_record):
     the files they were writing are removed here.
 
     Raises:
-        PrecomputeFatalError: A video could not be written; the workers are
-            stopped at once.
+        PrecomputeFatalError: A video could not be written, or a worker
+            died; the workers are stopped at once.
     """
     backend = config.make_flow_backend()
     worker = _Worker(output_dir, config, backend)
@@ -384,10 +412,13 @@ def run_share(todo, output_dir, config, n_workers, on_record):
             'fork' if backend is None else backend.mp_context)
         if context.get_start_method() == 'fork':
             stop_opencv_threads()
+        others = set(multiprocessing.active_children())
         with starting_workers():
             pool = context.Pool(n_workers, initializer=_init_worker,
                                 initargs=(backend, os.getpid()))
-        results = pool.imap_unordered(worker, todo)
+        results = _while_workers_live(
+            pool.imap_unordered(worker, todo),
+            set(multiprocessing.active_children()) - others)
     finished = False
     try:
         for result in results:

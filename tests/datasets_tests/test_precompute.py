@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
 import time
 import zipfile
 
@@ -163,6 +164,37 @@ def test_a_failed_share_kills_its_workers_and_removes_their_files(
         run_precompute(read_video_list('folders', class_folders), out,
                        config, SerialComm(), n_workers=2)
     assert time.monotonic() - started < 60  # the writer did not finish
+    assert set(multiprocessing.active_children()) <= children
+    assert glob.glob(os.path.join(out, '**', '*.tmp'), recursive=True,
+                     include_hidden=True) == []
+
+
+PRECOMPUTE_VIDEO = precompute.precompute_video
+
+
+def die_while_writing(record, output_dir, config, backend):
+    """Run in the workers: ``Cat/v0``'s worker dies half-way through
+    writing, as one the kernel kills when memory runs out."""
+    if record.video_id != 'Cat/v0':
+        return PRECOMPUTE_VIDEO(record, output_dir, config, backend)
+    with atomic_path(precomputed_path(output_dir, record.video_id)) as tmp:
+        open(tmp, 'w').close()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_dead_worker_ends_the_share_instead_of_a_wait_for_ever(
+        tmp_path, class_folders, monkeypatch):
+    # Its pool replaced it but never returned its video.
+    monkeypatch.setattr(precompute, 'precompute_video', die_while_writing)
+    config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
+    out = str(tmp_path / 'out')
+    children = set(multiprocessing.active_children())  # other tests'
+    started = time.monotonic()
+    with pytest.raises(precompute.PrecomputeFatalError,
+                       match=r'a worker process died \(exit status -9'):
+        run_precompute(read_video_list('folders', class_folders), out,
+                       config, SerialComm(), n_workers=2)
+    assert time.monotonic() - started < 60
     assert set(multiprocessing.active_children()) <= children
     assert glob.glob(os.path.join(out, '**', '*.tmp'), recursive=True,
                      include_hidden=True) == []

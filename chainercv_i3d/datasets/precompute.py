@@ -20,6 +20,7 @@ import glob
 import json
 import multiprocessing
 import os
+import signal
 import sys
 
 from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
@@ -382,10 +383,16 @@ def _while_workers_live(results, workers):
             for process in workers:
                 if process.exitcode is not None:
                     raise PrecomputeFatalError(
-                        'a worker process died (exit status {}: killed, '
-                        'perhaps out of memory); run the same command to '
-                        'continue, with a smaller --num_preprocess_workers '
-                        'if memory is short'.format(process.exitcode))
+                        'a worker process died ({}); run the same command '
+                        'to continue'.format(_how_it_ended(process.exitcode)))
+
+
+def _how_it_ended(exitcode):
+    if exitcode < 0:
+        return ('killed by {}, perhaps for want of memory: a smaller '
+                '--num_preprocess_workers needs less'.format(
+                    signal.Signals(-exitcode).name))
+    return 'exit status {}, after its message above'.format(exitcode)
 
 
 def run_share(todo, output_dir, config, n_workers, on_record):

@@ -191,13 +191,30 @@ def test_a_dead_worker_ends_the_share_instead_of_a_wait_for_ever(
     children = set(multiprocessing.active_children())  # other tests'
     started = time.monotonic()
     with pytest.raises(precompute.PrecomputeFatalError,
-                       match=r'a worker process died \(exit status -9'):
+                       match=r'a worker process died \(killed by SIGKILL'):
         run_precompute(read_video_list('folders', class_folders), out,
                        config, SerialComm(), n_workers=2)
     assert time.monotonic() - started < 60
     assert set(multiprocessing.active_children()) <= children
     assert glob.glob(os.path.join(out, '**', '*.tmp'), recursive=True,
                      include_hidden=True) == []
+
+
+def cannot_start(backend, parent_pid):
+    raise RuntimeError('no GPU left')  # run in the workers, as they start
+
+
+def test_workers_that_cannot_start_end_the_share(tmp_path, class_folders,
+                                                 monkeypatch, capfd):
+    # A pool started them again and again, for ever.
+    monkeypatch.setattr(precompute, '_init_worker', cannot_start)
+    config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
+    with pytest.raises(precompute.PrecomputeFatalError,
+                       match=r'died \(exit status 1, after its message'):
+        run_precompute(read_video_list('folders', class_folders),
+                       str(tmp_path / 'out'), config, SerialComm(),
+                       n_workers=2)
+    assert 'RuntimeError: no GPU left' in capfd.readouterr().err
 
 
 def test_one_worker_runs_here_without_a_pool(tmp_path, class_folders,

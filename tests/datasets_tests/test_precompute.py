@@ -142,7 +142,9 @@ def fail_once_another_worker_is_writing(record, output_dir, config,
     finishes."""
     writing = os.path.join(output_dir, 'videos', '*', '.*.tmp')
     if record.video_id == 'Cat/v0':
-        while not glob.glob(writing, include_hidden=True):
+        deadline = time.monotonic() + 120  # then the test fails, not hangs
+        while not glob.glob(writing, include_hidden=True) and \
+                time.monotonic() < deadline:
             time.sleep(0.01)
         return {'video_id': record.video_id, 'status': 'fatal',
                 'error': 'cannot write: No space left on device'}

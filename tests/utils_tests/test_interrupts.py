@@ -195,6 +195,13 @@ def works_for_a_minute(marker):
     time.sleep(60)
 
 
+def wait_for_files(paths, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(p) for p in paths):
+        assert time.monotonic() < deadline, 'the workers did not start'
+        time.sleep(0.01)
+
+
 def resume(pids):
     for pid in pids:
         try:
@@ -217,8 +224,7 @@ def test_a_pool_ends_workers_that_another_sigterm_reached_first(
             2, initializer=prepare_worker, initargs=(os.getpid(),))
     markers = [str(tmp_path / str(i)) for i in range(2)]
     pool.map_async(works_for_a_minute, markers, chunksize=1)
-    while not all(os.path.exists(m) for m in markers):
-        time.sleep(0.01)
+    wait_for_files(markers)
     workers = [p.pid for p in set(multiprocessing.active_children()) - others]
     assert len(workers) == 2
     for pid in workers:  # not scheduled before the pool's signal comes
@@ -250,8 +256,7 @@ def test_a_pool_ends_after_replacing_a_dead_worker(tmp_path):
             2, initializer=prepare_worker, initargs=(os.getpid(),))
     markers = [str(tmp_path / str(i)) for i in range(2)]
     pool.map_async(works_for_a_minute, markers, chunksize=1)
-    while not all(os.path.exists(m) for m in markers):
-        time.sleep(0.01)
+    wait_for_files(markers)
     first = set(multiprocessing.active_children()) - others
     os.kill(next(iter(first)).pid, signal.SIGKILL)  # out of memory, say
     deadline = time.monotonic() + 60

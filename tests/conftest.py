@@ -109,12 +109,19 @@ def ignores_sigterm(pid):
     return int(fields['SigIgn'], 16) >> (signal.SIGTERM - 1) & 1 == 1
 
 
+def wait_until(condition, what, timeout=120):
+    """Waits until ``condition()``; after ``timeout`` s the test fails,
+    saying ``what`` did not happen, instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
 def wait_until_ignoring_sigterm(pids, timeout=120):
     """Waits until worker processes ran ``prepare_worker``."""
-    deadline = time.monotonic() + timeout
-    while not all(ignores_sigterm(pid) for pid in pids):
-        assert time.monotonic() < deadline, 'workers not ready'
-        time.sleep(0.05)
+    wait_until(lambda: all(ignores_sigterm(pid) for pid in pids),
+               'workers not ready', timeout)
 
 
 def load_example(name):

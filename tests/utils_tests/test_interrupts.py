@@ -22,6 +22,7 @@ from chainercv_i3d.utils.interrupts import stopping_at_safe_points
 from chainercv_i3d.utils.interrupts import worker_context
 from tests.conftest import load_example
 from tests.conftest import ROOT
+from tests.conftest import wait_until
 from tests.conftest import wait_until_ignoring_sigterm
 
 LINE = 'prog: stopped: 4 done; run the same command to continue\n'
@@ -195,17 +196,15 @@ def works_for_a_minute(marker):
     time.sleep(60)
 
 
-def wait_for_files(paths, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not all(os.path.exists(p) for p in paths):
-        assert time.monotonic() < deadline, 'the workers did not start'
-        time.sleep(0.01)
+def wait_for_files(paths):
+    wait_until(lambda: all(os.path.exists(p) for p in paths),
+               'the workers did not start')
 
 
-def resume(pids):
+def signal_each(pids, signum):
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signum)
         except ProcessLookupError:  # killed, reaped
             pass
 
@@ -234,16 +233,12 @@ def test_a_pool_ends_workers_that_another_sigterm_reached_first(
     ending = threading.Thread(target=pool.terminate, daemon=True)
     ending.start()
     time.sleep(0.5)
-    resume(workers)
+    signal_each(workers, signal.SIGCONT)
     ending.join(20)
     try:
         assert not ending.is_alive()
     finally:
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_each(workers, signal.SIGKILL)
 
 
 def test_a_pool_ends_after_replacing_a_dead_worker(tmp_path):
@@ -259,10 +254,8 @@ def test_a_pool_ends_after_replacing_a_dead_worker(tmp_path):
     wait_for_files(markers)
     first = set(multiprocessing.active_children()) - others
     os.kill(next(iter(first)).pid, signal.SIGKILL)  # out of memory, say
-    deadline = time.monotonic() + 60
-    while not set(multiprocessing.active_children()) - others - first:
-        assert time.monotonic() < deadline, 'not replaced'
-        time.sleep(0.05)
+    wait_until(lambda: set(multiprocessing.active_children()) - others
+               - first, 'not replaced', timeout=60)
     replacement = set(multiprocessing.active_children()) - others - first
     wait_until_ignoring_sigterm([p.pid for p in replacement])
     time.sleep(0.5)  # waiting for work, holding the task queue

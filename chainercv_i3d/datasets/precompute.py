@@ -368,8 +368,9 @@ WORKER_CHECK_S = 1.0
 
 def _while_workers_live(results, workers):
     """Yields from a pool's ``imap_unordered`` while none of ``workers``
-    died: a pool replaces a dead worker but never returns the video it
-    had, and the rank would wait for it for ever.
+    (every process its context started, a list the pool's thread adds
+    to) died: a pool replaces a dead worker but never returns the video
+    it had, and the rank would wait for it for ever.
 
     Raises:
         PrecomputeFatalError: A worker died (killed, out of memory).
@@ -380,7 +381,7 @@ def _while_workers_live(results, workers):
         except StopIteration:
             return
         except multiprocessing.TimeoutError:
-            for process in workers:
+            for process in list(workers):
                 if process.exitcode is not None:
                     raise PrecomputeFatalError(
                         'a worker process died ({}); run the same command '
@@ -419,13 +420,11 @@ def run_share(todo, output_dir, config, n_workers, on_record):
             'fork' if backend is None else backend.mp_context)
         if context.get_start_method() == 'fork':
             stop_opencv_threads()
-        others = set(multiprocessing.active_children())
         with starting_workers():
             pool = context.Pool(n_workers, initializer=_init_worker,
                                 initargs=(backend, os.getpid()))
-        results = _while_workers_live(
-            pool.imap_unordered(worker, todo),
-            set(multiprocessing.active_children()) - others)
+        results = _while_workers_live(pool.imap_unordered(worker, todo),
+                                      context.workers)
     finished = False
     try:
         for result in results:

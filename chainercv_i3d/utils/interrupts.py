@@ -190,22 +190,40 @@ class _SpawnWorker(multiprocessing.context.SpawnProcess):
         return _SpawnPopen(process_obj)
 
 
-class _ForkWorkers(multiprocessing.context.ForkContext):
-    Process = _ForkWorker
+class _RecordsWorkers(object):
+    """A context that keeps every process it made, in ``workers``: a pool
+    replaces a dead worker from its own thread, and a worker that could
+    not start may be gone, and its replacement not yet there, whenever
+    the parent looks (``multiprocessing.active_children()`` then misses
+    them all; a rank waited for ever on such a look, seen in CI)."""
+
+    def __init__(self):
+        super().__init__()
+        self.workers = []
+
+    def Process(self, *args, **kwargs):
+        process = self.worker_class(*args, **kwargs)
+        self.workers.append(process)
+        return process
 
 
-class _SpawnWorkers(multiprocessing.context.SpawnContext):
-    Process = _SpawnWorker
+class _ForkWorkers(_RecordsWorkers, multiprocessing.context.ForkContext):
+    worker_class = _ForkWorker
 
 
-_WORKER_CONTEXTS = {'fork': _ForkWorkers(), 'spawn': _SpawnWorkers()}
+class _SpawnWorkers(_RecordsWorkers, multiprocessing.context.SpawnContext):
+    worker_class = _SpawnWorker
+
+
+_WORKER_CONTEXTS = {'fork': _ForkWorkers, 'spawn': _SpawnWorkers}
 
 
 def worker_context(start_method):
-    """The ``multiprocessing`` context that starts worker processes
-    (``'fork'`` or ``'spawn'``), for a ``Pool`` (``context=``) or a
+    """A new ``multiprocessing`` context that starts worker processes
+    (``'fork'`` or ``'spawn'``), for one ``Pool`` (``context=``) or
     ``ProcessPoolExecutor`` (``mp_context=``); the workers run
-    :func:`prepare_worker` first.
+    :func:`prepare_worker` first. Its ``workers`` lists every process it
+    started, replacements of dead workers too.
 
     As ``multiprocessing.get_context(start_method)``, but ``terminate()``
     of its processes sends SIGKILL, also where ``multiprocessing`` ends
@@ -213,18 +231,18 @@ def worker_context(start_method):
     it once it stopped handing out work (``Pool.terminate`` holds its task
     queue; a broken executor uses its queues no more), and a worker is
     killed whatever it was doing, as by SIGTERM's default action, which
-    the pools were written for. A
-    worker that told its parent's SIGTERM from others' was left alive when
-    both came at once (two pending SIGTERMs are one signal), and
-    ``Pool.terminate`` waited for it for ever (seen in CI). A file a killed
-    worker was writing stays a temporary file (``files.atomic_path``),
-    which its parent removes.
+    the pools were written for. A worker that told its parent's SIGTERM
+    from others' was left alive when both came at once (two pending
+    SIGTERMs are one signal), and ``Pool.terminate`` waited for it for
+    ever (seen in CI). A file a killed worker was writing stays a
+    temporary file (``files.atomic_path``), which its parent removes.
     """
     try:
-        return _WORKER_CONTEXTS[start_method]
+        make_context = _WORKER_CONTEXTS[start_method]
     except KeyError:
         raise ValueError('workers start by fork or spawn, not {!r}'.format(
             start_method)) from None
+    return make_context()
 
 
 # How often a worker looks whether its parent still runs.

@@ -265,6 +265,29 @@ def test_a_pool_ends_after_replacing_a_dead_worker(tmp_path):
     assert not ending.is_alive()
 
 
+def cannot_start(parent_pid):
+    prepare_worker(parent_pid)
+    raise RuntimeError('no GPU left')
+
+
+def test_a_context_lists_every_worker_it_started(capfd):
+    # A rank that looked for its workers once, with active_children(), could
+    # find none (all dead as they started, their replacements not yet
+    # started) and waited for ever for them to die (seen in CI).
+    context = worker_context('fork')
+    pool = context.Pool(2, initializer=cannot_start, initargs=(os.getpid(),))
+    try:
+        wait_until(lambda: sum(p.exitcode is not None
+                               for p in list(context.workers)) >= 4,
+                   'the pool did not replace its workers', timeout=60)
+    finally:
+        pool.terminate()
+        pool.join()
+    assert len({p.pid for p in context.workers}) == len(context.workers)
+    assert worker_context('fork').workers == []  # one list per pool
+    assert 'RuntimeError: no GPU left' in capfd.readouterr().err
+
+
 EXITS_WITH_A_WORKER = """
 import os
 import sys

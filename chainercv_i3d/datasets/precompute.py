@@ -15,13 +15,15 @@ within a rank, over worker processes that start as the flow backend says
 (``mp_context``, ``worker_init``).
 """
 
+import concurrent.futures
+import concurrent.futures.process
 import copy
 import glob
 import json
-import multiprocessing
 import os
 import signal
 import sys
+import traceback
 
 from chainercv_i3d.datasets.precomputed_video import MANIFEST_NAME
 from chainercv_i3d.datasets.precomputed_video import precomputed_path
@@ -242,6 +244,18 @@ class _Worker(object):
                     'error': str(e)}
 
 
+def _start_worker(backend, parent_pid):
+    """A worker's first step. One that cannot start (no GPU memory, say)
+    prints why and exits with status 1 itself: an executor would only log
+    it, and nothing shows a log unless it is set up."""
+    try:
+        _init_worker(backend, parent_pid)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+
+
 def _init_worker(backend, parent_pid):
     prepare_worker(parent_pid)
     import cv2
@@ -362,38 +376,49 @@ def plan_share(records, output_dir, rank, size, retry_failed=False):
     return {'todo': todo, 'already_done': done, 'failed_before': failed}
 
 
-# How often a rank looks whether its workers still run, while it waits.
-WORKER_CHECK_S = 1.0
+def _kill(workers):
+    for process in workers:
+        if process.pid is not None and process.exitcode is None:
+            process.kill()
+    for process in workers:
+        if process.pid is not None:
+            process.join()
 
 
-def _while_workers_live(results, workers):
-    """Yields from a pool's ``imap_unordered`` while none of ``workers``
-    (every process its context started, a list the pool's thread adds
-    to) died: a pool replaces a dead worker but never returns the video
-    it had, and the rank would wait for it for ever.
+def _how_the_pool_broke(workers):
+    """Kills the workers still running and says how the first to end
+    ended: a worker that exited or died of another signal is the first, as
+    the others were just killed."""
+    _kill(workers)
+    endings = [p.exitcode for p in workers if p.exitcode is not None]
+    others = [code for code in endings if code != -signal.SIGKILL]
+    exitcode = others[0] if others else -signal.SIGKILL
+    if exitcode == -signal.SIGKILL:
+        return ('died (killed by SIGKILL, perhaps for want of memory: a '
+                'smaller --num_preprocess_workers needs less)')
+    if exitcode < 0:
+        return 'died (killed by {})'.format(signal.Signals(-exitcode).name)
+    return 'ended early (exit status {}, after its message above)'.format(
+        exitcode)
+
+
+def _results_of_workers(executor, work, todo, workers):
+    """Yields ``work(record)`` for each record of ``todo`` as a worker
+    returns it.
 
     Raises:
-        PrecomputeFatalError: A worker died (killed, out of memory).
+        PrecomputeFatalError: A worker died (killed, out of memory) or
+            could not start: the executor is broken and returns no more.
     """
-    while True:
-        try:
-            yield results.next(timeout=WORKER_CHECK_S)
-        except StopIteration:
-            return
-        except multiprocessing.TimeoutError:
-            for process in list(workers):
-                if process.exitcode is not None:
-                    raise PrecomputeFatalError(
-                        'a worker process died ({}); run the same command '
-                        'to continue'.format(_how_it_ended(process.exitcode)))
-
-
-def _how_it_ended(exitcode):
-    if exitcode < 0:
-        return ('killed by {}, perhaps for want of memory: a smaller '
-                '--num_preprocess_workers needs less'.format(
-                    signal.Signals(-exitcode).name))
-    return 'exit status {}, after its message above'.format(exitcode)
+    try:
+        with starting_workers():  # workers start as the work is submitted
+            futures = [executor.submit(work, record) for record in todo]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+    except concurrent.futures.process.BrokenProcessPool:
+        raise PrecomputeFatalError(
+            'a worker process {}; run the same command to continue'.format(
+                _how_the_pool_broke(workers))) from None
 
 
 def run_share(todo, output_dir, config, n_workers, on_record):
@@ -402,9 +427,17 @@ def run_share(todo, output_dir, config, n_workers, on_record):
 
     Worker processes start with the flow backend's ``mp_context`` and run
     its ``worker_init`` (``'fork'`` without flow); ``n_workers=1`` works in
-    this process. When every video is done the workers end as the pool
-    tells them; otherwise (an error, Ctrl-C) they are killed at once, and
-    the files they were writing are removed here.
+    this process. When every video is done the workers end as their
+    executor tells them; otherwise (an error, Ctrl-C, a worker that died)
+    they are killed at once, and the files they were writing are removed
+    here.
+
+    A ``ProcessPoolExecutor``, not a ``multiprocessing.Pool``: a pool
+    replaces a dead worker but never returns its video, and its
+    ``terminate`` waits for ever for a lock that a worker killed while it
+    waited for work still holds. An executor's workers are watched by its
+    own thread: one that dies breaks it, and every video still to come
+    fails at once.
 
     Raises:
         PrecomputeFatalError: A video could not be written, or a worker
@@ -412,18 +445,18 @@ def run_share(todo, output_dir, config, n_workers, on_record):
     """
     backend = config.make_flow_backend()
     worker = _Worker(output_dir, config, backend)
+    executor = None
     if n_workers <= 1:
         results = map(worker, todo)
-        pool = None
     else:
         context = worker_context(
             'fork' if backend is None else backend.mp_context)
         if context.get_start_method() == 'fork':
             stop_opencv_threads()
-        with starting_workers():
-            pool = context.Pool(n_workers, initializer=_init_worker,
-                                initargs=(backend, os.getpid()))
-        results = _while_workers_live(pool.imap_unordered(worker, todo),
+        executor = concurrent.futures.ProcessPoolExecutor(
+            n_workers, mp_context=context, initializer=_start_worker,
+            initargs=(backend, os.getpid()))
+        results = _results_of_workers(executor, worker, todo,
                                       context.workers)
     finished = False
     try:
@@ -433,14 +466,10 @@ def run_share(todo, output_dir, config, n_workers, on_record):
             on_record(result)
         finished = True
     finally:
-        if pool is not None:
-            # Workers that are done end as the pool tells them; otherwise
-            # they are killed (worker_context).
-            if finished:
-                pool.close()
-            else:
-                pool.terminate()
-            pool.join()
+        if executor is not None:
+            if not finished:
+                _kill(context.workers)
+            executor.shutdown(wait=True, cancel_futures=not finished)
         if not finished:
             remove_temporaries(*(precomputed_path(output_dir, r.video_id)
                                  for r in todo))

@@ -191,11 +191,11 @@ class _SpawnWorker(multiprocessing.context.SpawnProcess):
 
 
 class _RecordsWorkers(object):
-    """A context that keeps every process it made, in ``workers``: a pool
-    replaces a dead worker from its own thread, and a worker that could
-    not start may be gone, and its replacement not yet there, whenever
-    the parent looks (``multiprocessing.active_children()`` then misses
-    them all; a rank waited for ever on such a look, seen in CI)."""
+    """A context that keeps every process it made, in ``workers``, those
+    that ended too: their parent kills them on a stop and says how the
+    first one to end ended. ``multiprocessing.active_children()`` misses
+    workers that ended, and those a pool's thread started after the look
+    (precompute once waited for ever on such a look, in CI)."""
 
     def __init__(self):
         super().__init__()

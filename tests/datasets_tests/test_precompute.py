@@ -3,9 +3,9 @@
 import glob
 import json
 import multiprocessing
-import multiprocessing.pool
 import os
 import signal
+import threading
 import time
 import zipfile
 
@@ -27,6 +27,7 @@ from chainercv_i3d.flow import register_flow_backend
 from chainercv_i3d.presets import DEEPMIND_KINETICS
 from chainercv_i3d.presets import preset_from_dict
 from chainercv_i3d.utils.comm import SerialComm
+from tests.conftest import wait_until
 from tests.datasets_tests.videos import noise_frames
 from tests.datasets_tests.videos import write_video
 
@@ -116,23 +117,32 @@ def test_workers_start_as_the_backend_says(tmp_path, class_folders,
     assert len(pids) == 2 and str(os.getpid()) not in pids
 
 
+def recording_worker_contexts(monkeypatch):
+    """Makes precompute keep each worker context it takes, in the list
+    returned."""
+    contexts = []
+    real_worker_context = precompute.worker_context
+
+    def worker_context(method):
+        contexts.append(real_worker_context(method))
+        return contexts[-1]
+
+    monkeypatch.setattr(precompute, 'worker_context', worker_context)
+    return contexts
+
+
 def test_workers_of_a_finished_share_end_without_a_signal(
         tmp_path, class_folders, monkeypatch):
-    # Killing is for a share that failed or was stopped (worker_context).
-    terminated = []
-    real_terminate = multiprocessing.pool.Pool.terminate
-
-    def terminate(pool):
-        terminated.append(pool)
-        real_terminate(pool)
-
-    monkeypatch.setattr(multiprocessing.pool.Pool, 'terminate', terminate)
+    # Killing is for a share that failed or was stopped (run_share).
+    contexts = recording_worker_contexts(monkeypatch)
     config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
     totals = run_precompute(read_video_list('folders', class_folders),
                             str(tmp_path / 'out'), config, SerialComm(),
                             n_workers=2)
     assert totals['done'] == 3
-    assert terminated == []
+    workers = contexts[0].workers
+    assert len(workers) == 2
+    assert [p.exitcode for p in workers] == [0, 0]
 
 
 def fail_once_another_worker_is_writing(record, output_dir, config,
@@ -202,6 +212,49 @@ def test_a_dead_worker_ends_the_share_instead_of_a_wait_for_ever(
                      include_hidden=True) == []
 
 
+def keep_cat_busy(record, output_dir, config, backend):
+    """Run in the workers: ``Cat/v0`` takes two minutes, the other videos
+    are done at once."""
+    if record.video_id != 'Cat/v0':
+        return PRECOMPUTE_VIDEO(record, output_dir, config, backend)
+    open(os.path.join(output_dir, 'busy.{}'.format(os.getpid())), 'w').close()
+    time.sleep(120)
+
+
+def kill_the_idle_workers(out, others, contexts):
+    """Once ``others`` are done, kills every worker but ``Cat/v0``'s."""
+    wait_until(lambda: contexts and glob.glob(os.path.join(out, 'busy.*'))
+               and all(os.path.exists(precomputed_path(out, video_id))
+                       for video_id in others), 'the videos were not done')
+    busy = int(glob.glob(os.path.join(out, 'busy.*'))[0].split('.')[-1])
+    time.sleep(0.5)  # waiting for work, holding the queue's lock
+    for process in list(contexts[0].workers):
+        if process.pid != busy:
+            os.kill(process.pid, signal.SIGKILL)  # out of memory, say
+
+
+def test_a_worker_killed_as_it_waits_for_work_ends_the_share(
+        tmp_path, class_folders, monkeypatch):
+    # A multiprocessing.Pool's terminate() waited for ever for the lock
+    # such a worker held.
+    monkeypatch.setattr(precompute, 'precompute_video', keep_cat_busy)
+    contexts = recording_worker_contexts(monkeypatch)
+    config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
+    out = str(tmp_path / 'out')
+    videos = read_video_list('folders', class_folders)
+    others = [r.video_id for r in videos.records if r.video_id != 'Cat/v0']
+    killer = threading.Thread(target=kill_the_idle_workers,
+                              args=(out, others, contexts), daemon=True)
+    killer.start()
+    started = time.monotonic()
+    with pytest.raises(precompute.PrecomputeFatalError,
+                       match=r'a worker process died \(killed by SIGKILL'):
+        run_precompute(videos, out, config, SerialComm(), n_workers=2)
+    assert time.monotonic() - started < 60  # Cat/v0 was not waited for
+    assert all(p.exitcode is not None for p in contexts[0].workers)
+    killer.join()
+
+
 def cannot_start(backend, parent_pid):
     raise RuntimeError('no GPU left')  # run in the workers, as they start
 
@@ -212,7 +265,8 @@ def test_workers_that_cannot_start_end_the_share(tmp_path, class_folders,
     monkeypatch.setattr(precompute, '_init_worker', cannot_start)
     config = PrecomputeConfig(make_preset(25.0, 24), compute_flow=False)
     with pytest.raises(precompute.PrecomputeFatalError,
-                       match=r'died \(exit status 1, after its message'):
+                       match=r'a worker process ended early \(exit status '
+                       r'\d+, after its message above\)'):
         run_precompute(read_video_list('folders', class_folders),
                        str(tmp_path / 'out'), config, SerialComm(),
                        n_workers=2)

@@ -385,11 +385,20 @@ def _kill(workers):
             process.join()
 
 
+def _stop_workers(executor, workers):
+    """Kills the workers at once, then ends their executor. Should a
+    second Ctrl-C come first, the executor still cancels the videos not
+    yet started (at exit, it would hand them all out, one by one)."""
+    try:
+        _kill(workers)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _how_the_pool_broke(workers):
-    """Kills the workers still running and says how the first to end
-    ended: a worker that exited or died of another signal is the first, as
-    the others were just killed."""
-    _kill(workers)
+    """How the first of the workers (all ended) to end ended: one that
+    exited or died of another signal than SIGKILL, as its executor then
+    killed the others."""
     endings = [p.exitcode for p in workers if p.exitcode is not None]
     others = [code for code in endings if code != -signal.SIGKILL]
     exitcode = others[0] if others else -signal.SIGKILL
@@ -416,6 +425,9 @@ def _results_of_workers(executor, work, todo, workers):
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
     except concurrent.futures.process.BrokenProcessPool:
+        # Its thread kills and reaps every worker. Reaped here as well, a
+        # worker's status could be lost to the other thread's reaping.
+        executor.shutdown(wait=True)
         raise PrecomputeFatalError(
             'a worker process {}; run the same command to continue'.format(
                 _how_the_pool_broke(workers))) from None
@@ -467,9 +479,10 @@ def run_share(todo, output_dir, config, n_workers, on_record):
         finished = True
     finally:
         if executor is not None:
-            if not finished:
-                _kill(context.workers)
-            executor.shutdown(wait=True, cancel_futures=not finished)
+            if finished:
+                executor.shutdown(wait=True)
+            else:
+                _stop_workers(executor, context.workers)
         if not finished:
             remove_temporaries(*(precomputed_path(output_dir, r.video_id)
                                  for r in todo))

@@ -145,7 +145,9 @@ def starting_workers():
     blocked: one that comes before :func:`prepare_worker` ignores them
     never runs this process's handler, which the worker inherited (it
     ended the worker). Threads started here (a pool's) keep them blocked.
-    A signal to this process comes when the block ends. (A spawned worker
+    A signal to this process comes when the block ends, unless another
+    thread with them unblocked took it (its handler still runs in the
+    main thread, perhaps inside the block). (A spawned worker
     starts with nothing blocked whatever this process blocks: measured,
     Python 3.11; until it ignores them, they end it as they would any new
     process.)

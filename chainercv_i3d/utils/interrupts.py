@@ -25,7 +25,18 @@ import time
 EXIT_INTERRUPTED = 130
 
 def _interrupt(signum, frame):
+    # The first signal stops the run; later ones are ignored, so that they
+    # cannot cut short the way out (killing workers, removing temporary
+    # files, the line). timeout(1) sends its SIGTERM twice, to the process
+    # and to its group: the second once broke into precompute's cleanup,
+    # and its executor then handed out every video left before exit.
+    _ignore_interrupts()
     raise KeyboardInterrupt
+
+
+def _ignore_interrupts():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def stopped_line(prog, n_done, comm):
@@ -62,20 +73,26 @@ def stop_on_interrupt(prog, comm, count_done):
         ...                        lambda: count_files(output_dir)):
         ...     run_precompute(...)
     """
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # An ignored Ctrl-C (a shell's background job) stays ignored.
+    previous = {signum: signal.signal(signum, _interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     except KeyboardInterrupt:
-        # A second Ctrl-C must not interrupt the count or the line.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # Nor may a signal interrupt the count or the line when something
+        # else raised KeyboardInterrupt (a stop at a safe point).
+        _ignore_interrupts()
         line = stopped_line(prog, count_done(), comm)
         sys.stdout.flush()
         # One unbuffered write: the line is out before the abort.
         os.write(sys.stderr.fileno(), (line + '\n').encode())
         comm.abort(EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            # None: a handler not set from Python, which cannot be restored.
+            signal.signal(signum, signal.SIG_DFL if handler is None
+                          else handler)
 
 
 # Signals within this many seconds of the first are the same request: a

@@ -67,6 +67,27 @@ def test_sigterm_is_itself_again_after_the_context(restore_signals):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_later_signals_cannot_cut_the_way_out_short(capfd, restore_signals):
+    # timeout(1) sends SIGTERM to the process and then to its group: the
+    # second broke into precompute's cleanup, whose executor then handed
+    # out every video left before the script could exit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal
+    cleaned_up = []
+    with pytest.raises(SystemExit) as stopped:
+        with stop_on_interrupt('prog', SerialComm(), lambda: 4):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(10)  # the handler raises here
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # a handler would raise here
+                cleaned_up.append(True)
+    assert stopped.value.code == 130
+    assert cleaned_up == [True]
+    assert capfd.readouterr().err == LINE
+
+
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM],
                          ids=['SIGINT', 'SIGTERM'])
 def test_the_first_signal_asks_a_later_one_stops_at_once(
